@@ -1,0 +1,55 @@
+# footage: `make run` indexes real sample footage and searches it; `make test` runs the test suite.
+# Both create .venv when missing. torch is pinned first: 2.13.0 is the CPU build this machine has on disk,
+# a looser pin pulls a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LIBRARY ?= .footage-demo
+SAMPLES ?= samples
+
+.PHONY: run test lint bench install ffmpeg samples clean
+
+$(BIN)/footage: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/footage ffmpeg
+
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing ffmpeg with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	  else \
+	    echo "footage needs ffmpeg and ffprobe: install them (Debian/Ubuntu: sudo apt-get install ffmpeg;" \
+	         "macOS: brew install ffmpeg) and run make again"; exit 1; \
+	  fi; }
+
+samples: $(BIN)/footage
+	$(BIN)/python scripts/fetch_samples.py $(SAMPLES)
+
+run: install samples
+	$(BIN)/footage --library $(LIBRARY) index $(SAMPLES)
+	$(BIN)/footage --library $(LIBRARY) stats
+	$(BIN)/footage --library $(LIBRARY) search "a dog lying on a tiled floor" --top-k 3
+	$(BIN)/footage --library $(LIBRARY) search "a white bird" --top-k 3
+	$(BIN)/footage --library $(LIBRARY) search "cars in a city street" --top-k 3
+	$(BIN)/footage --library $(LIBRARY) search "people walking on a lawn" --top-k 3
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/footage
+	$(BIN)/ruff check footage tests bench scripts
+	$(BIN)/ruff format --check footage tests bench scripts
+
+bench: install samples
+	$(BIN)/python bench/index_speed.py $(SAMPLES)
+	$(BIN)/python bench/search_latency.py
+
+clean:
+	rm -rf $(LIBRARY) build *.egg-info

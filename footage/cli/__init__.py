@@ -1,0 +1,1 @@
+"""The command line: `footage index|search|stats|remove`, each a thin layer over footage.Library."""

@@ -1,0 +1,46 @@
+"""How the CLI shows things to people: h:mm:ss times, tables."""
+
+from rich.table import Table
+
+from footage.search import Hit
+from footage.store import Stats
+
+
+def hms(seconds: float, decimals: int = 0) -> str:
+    """65.4 -> '0:01:05' (or '0:01:05.4' with decimals=1)."""
+    seconds = max(0.0, seconds)
+    whole = int(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    out = f"{h}:{m:02d}:{s:02d}"
+    if decimals:
+        out += f"{seconds - whole:.{decimals}f}"[1:]
+    return out
+
+
+def hits_table(query: str, hits: list[Hit]) -> Table:
+    table = Table(title=f"[bold]{query}[/bold]", title_justify="left", show_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("score", justify="right")
+    table.add_column("from", justify="right")
+    table.add_column("to", justify="right")
+    table.add_column("video", overflow="fold")
+    table.add_column("caption", overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), hit.path, hit.caption or "")
+    return table
+
+
+def stats_table(stats: Stats) -> Table:
+    table = Table(show_header=False, show_edge=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("library", stats.library)
+    table.add_row("backbone", stats.backbone or "(none yet)")
+    table.add_row("videos", str(stats.videos))
+    table.add_row("segments", str(stats.segments))
+    table.add_row("indexed", f"{hms(stats.seconds)} ({stats.seconds / 3600:.2f} h)")
+    table.add_row("failed", str(stats.failed))
+    for model in stats.models:
+        table.add_row("model", model)
+    return table

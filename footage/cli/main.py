@@ -1,0 +1,175 @@
+"""The `footage` command: a thin layer over footage.Library. Each command is one library call."""
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from footage import __version__
+from footage.cli.format import hits_table, hms, stats_table
+from footage.errors import FootageError
+from footage.library import Library, default_path
+
+app = typer.Typer(
+    help="Semantic search over your videos, offline. Index a folder, then find moments by describing them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"footage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    library: Annotated[
+        Path | None,
+        typer.Option(
+            "--library", "-l", envvar="FOOTAGE_LIBRARY", show_default="~/.footage",
+            help="Folder that holds the index (SQLite database, FAISS index, thumbnails).",
+        ),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """Semantic search over your videos, offline.
+
+    Example: footage index ~/Videos && footage search "a dog lying on a tiled floor"
+    """
+    ctx.obj = library or default_path()
+
+
+def _open(ctx: typer.Context, **kwargs) -> Library:
+    return Library(ctx.obj, **kwargs)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Video files and folders (searched recursively).")],
+    fps: Annotated[float, typer.Option(min=0.01, help="Frames per second fed to the model.")] = 1.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Index videos. Run it again at any time: unchanged files are skipped, changed ones re-indexed, and
+    files deleted from an indexed folder dropped.
+
+    Example: footage index ~/Videos ~/more/clip.mp4
+    """
+    lib = _open(ctx, fps=fps)
+    columns = (
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("files"), TextColumn("{task.fields[video]} of video"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("indexing", total=None, video="0:00:00", rate="")
+
+            def show(p) -> None:
+                rate = f"{p.video_seconds / p.wall_seconds:.1f}x real time" if p.wall_seconds > 1 else ""
+                name = Path(p.current).name if p.current else "scanning"
+                bar.update(task, completed=p.files_done, total=p.files_total, description=name[:40],
+                           video=hms(p.video_seconds), rate=rate)
+
+            report = lib.index(paths, on_progress=show)
+    except KeyboardInterrupt:
+        _fail("interrupted; what was indexed is kept, run the same command again to resume", 130)
+    finally:
+        lib.close()
+    if as_json:
+        print(json.dumps(asdict(report), indent=2))
+        return
+    for path, reason in report.failed:
+        err.print(f"[yellow]skipping[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
+    rate = report.video_seconds / report.wall_seconds if report.wall_seconds else 0.0
+    parts = [f"indexed {len(report.indexed)} files ({hms(report.video_seconds)} of video in "
+             f"{hms(report.wall_seconds)}, {rate:.1f}x real time)"]
+    parts += [f"{report.unchanged} unchanged"] if report.unchanged else []
+    parts += [f"{len(report.moved)} moved"] if report.moved else []
+    parts += [f"{len(report.removed)} removed"] if report.removed else []
+    parts += [f"{len(report.failed)} failed"] if report.failed else []
+    out.print(", ".join(parts), highlight=False)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many hits to show.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Find moments by describing them. Hits are time ranges, best first.
+
+    Example: footage search "rocket liftoff" --top-k 5 --json
+    """
+    with _open(ctx) as lib:
+        hits = lib.search(query, top_k=top_k)
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2))
+    elif hits:
+        out.print(hits_table(query, hits))
+    else:
+        out.print("no hits: the library is empty; run `footage index FOLDER` first")
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """What the library holds: videos, segments, hours indexed, and files that failed with the reason.
+
+    Example: footage stats --json
+    """
+    with _open(ctx) as lib:
+        s = lib.stats()
+    if as_json:
+        print(json.dumps(asdict(s), indent=2))
+        return
+    out.print(stats_table(s))
+    for path, reason in s.failures:
+        out.print(f"failed {path}: {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A file, or a folder: everything indexed under it goes.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Drop a file or a folder from the library (the files themselves are not touched).
+
+    Example: footage remove ~/Videos/old
+    """
+    with _open(ctx) as lib:
+        gone = lib.remove(path)
+    if as_json:
+        print(json.dumps(gone, indent=2))
+    elif gone:
+        out.print(f"removed {len(gone)} files from the library", highlight=False)
+    else:
+        _fail(f"{path}: nothing in the library is at or under this path")
+
+
+def run() -> None:
+    """Console-script entry point: library errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except FootageError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,26 @@
+"""The exceptions footage raises. Only the CLI turns them into messages and exit codes."""
+
+
+class FootageError(Exception):
+    """Base class of every error footage raises on purpose."""
+
+
+class VideoError(FootageError):
+    """A file could not be indexed: not a video, unreadable, truncated, no video stream."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class ModelError(FootageError):
+    """A model could not be loaded (missing package, bad weights)."""
+
+
+class LibraryBusy(FootageError):
+    """Another process is writing to the library."""
+
+
+class LibraryError(FootageError):
+    """The library folder is unusable (wrong backbone, newer schema, not writable)."""

@@ -1,0 +1,1 @@
+"""Indexing: probe files, decode frames with ffmpeg, cut segments, and run the pipeline that stores them."""

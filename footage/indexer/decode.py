@@ -1,0 +1,97 @@
+"""Frames out of a video at a fixed rate: ffmpeg decodes, samples and scales, and pipes raw RGB to us.
+
+Scaling in ffmpeg (not in Python) keeps the pipe small: one 224x224 frame is 150 KB whatever the source size.
+Timestamps come from the frames themselves (ffmpeg's showinfo filter), taken relative to the first frame,
+so files whose clocks start at 66 s still begin at 0.
+"""
+
+import queue
+import re
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from footage.errors import VideoError
+from footage.indexer.probe import VideoInfo, ffmpeg_reason
+
+PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
+STDERR_TAIL_LINES = 20
+STDERR_WAIT_SECONDS = 30  # how long a frame's timestamp may lag behind its pixels
+
+
+class Decoder:
+    """Iterates (times (B,), frames (B, S, S, 3) uint8) batches of one video; `close()` stops ffmpeg early."""
+
+    def __init__(self, path: str | Path, info: VideoInfo, fps: float, size: int, batch: int = 32):
+        self.path, self.info, self.fps, self.size, self.batch = Path(path), info, fps, size, batch
+        stream = ffmpeg.input(str(self.path))[str(info.stream)]
+        stream = stream.filter("fps", fps=fps).filter("scale", size, size, flags="bilinear").filter("showinfo")
+        self.command = (
+            stream.output("pipe:", format="rawvideo", pix_fmt="rgb24")
+            .global_args("-nostdin", "-hide_banner", "-loglevel", "info")
+            .compile()
+        )
+        self.process: subprocess.Popen | None = None
+        self.times: queue.Queue[float | None] = queue.Queue()  # None: stderr ended
+        self.tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)
+        self.frames_read = 0
+        self.first_time: float | None = None
+        self.log_ended = False
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            m = PTS_TIME.search(line)
+            if m:
+                self.times.put(float(m.group(1)))
+            elif not line.startswith(b"[Parsed_showinfo"):
+                self.tail.append(line)
+        self.times.put(None)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        frame_bytes = self.size * self.size * 3
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        reader = threading.Thread(target=self._read_stderr, daemon=True)
+        reader.start()
+        try:
+            while True:
+                buf = self.process.stdout.read(frame_bytes * self.batch)
+                n = len(buf) // frame_bytes
+                if n:
+                    frames = np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, self.size, self.size, 3)
+                    yield self._timestamps(n), frames
+                if len(buf) < frame_bytes * self.batch:
+                    break
+            self.process.wait()
+            reader.join()
+            if self.process.returncode != 0 and self.frames_read == 0:
+                raise VideoError(self.path, f"ffmpeg could not decode it ({self._reason()})")
+            if self.frames_read == 0:
+                raise VideoError(self.path, f"no frames could be decoded ({self._reason()})")
+        finally:
+            self.close()
+
+    def _timestamps(self, n: int) -> np.ndarray:
+        """Times of the next n frames, from showinfo (which logs a frame before ffmpeg writes it out); if the
+        log ran dry, the sampling clock stands in."""
+        out = np.empty(n, np.float32)
+        for i in range(n):
+            pts = None if self.log_ended else self.times.get(timeout=STDERR_WAIT_SECONDS)
+            self.log_ended = self.log_ended or pts is None
+            if self.first_time is None:
+                self.first_time = pts if pts is not None else 0.0
+            out[i] = pts - self.first_time if pts is not None else (self.frames_read + i) / self.fps
+        self.frames_read += n
+        return out
+
+    def _reason(self) -> str:
+        return ffmpeg_reason(b"".join(self.tail), "no reason given")
+
+    def close(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

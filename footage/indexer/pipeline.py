@@ -1,0 +1,311 @@
+"""The indexing pipeline: find files, skip what is unchanged, decode and embed the rest, store segments.
+
+Decoding overlaps inference: a thread probes and decodes files one after another (ffmpeg runs as its own
+process) and hands frame batches over a short queue, while this thread runs the model and writes to the
+store. Each video is written in one transaction, so a run killed at any point loses at most the video it was
+on, and the next run picks up from there.
+"""
+
+import hashlib
+import io
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from footage.errors import VideoError
+from footage.indexer.decode import Decoder
+from footage.indexer.probe import VideoInfo, probe
+from footage.indexer.segment import segment
+from footage.models import Backbone
+from footage.store import FileFacts, NewSegment, Store
+
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .mpg .mpeg .m2v .ts .mts .m2ts .vob .ogv .ogg .3gp .3g2 "
+    ".mxf .dv .rm .rmvb .divx .y4m".split()
+)
+FINGERPRINT_BYTES = 1 << 20  # read from each end of a file: enough to tell edits apart, cheap on big files
+FLUSH_SECONDS = 30  # save FAISS at least this often during a run, so a search elsewhere sees recent work
+QUEUE_BATCHES = 4  # frame batches decoded ahead of the model
+THUMB_HEIGHT = 144
+
+
+@dataclass
+class Progress:
+    """Passed to `on_progress` after every batch and every file."""
+
+    files_done: int
+    files_total: int
+    video_seconds: float  # seconds of video decoded and embedded so far in this run
+    wall_seconds: float
+    current: str | None  # path being indexed
+
+
+@dataclass
+class IndexReport:
+    indexed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    video_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+def fingerprint(path: Path, size: int) -> str:
+    """Hash of the size and the first and last MiB: changes when content does, costs two reads."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(FINGERPRINT_BYTES))
+        if size > 2 * FINGERPRINT_BYTES:
+            f.seek(-FINGERPRINT_BYTES, os.SEEK_END)
+        h.update(f.read(FINGERPRINT_BYTES))
+    return h.hexdigest()
+
+
+def scan(paths: Iterable[str | Path], skip: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """Expands arguments into (files, folders, missing): files named on the command line are taken whatever
+    their extension; inside folders, video extensions only, hidden entries and the library itself left out."""
+    files: dict[Path, None] = {}
+    folders, missing = [], []
+    for arg in paths:
+        p = Path(arg).expanduser().absolute()
+        if p.is_dir():
+            folders.append(p.resolve())
+            for root, dirs, names in os.walk(p, followlinks=True):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and Path(root, d).resolve() != skip)
+                for name in sorted(names):
+                    if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                        files[Path(root, name).resolve()] = None
+        elif p.exists() or p.is_symlink():
+            files[p.resolve()] = None
+        else:
+            missing.append((str(p), "no such file or folder"))
+    return list(files), folders, missing
+
+
+class _Decoded:
+    """Messages from the decode thread."""
+
+    @dataclass
+    class Start:
+        path: Path
+        info: VideoInfo
+
+    @dataclass
+    class Frames:
+        times: np.ndarray
+        frames: np.ndarray
+
+    @dataclass
+    class Done:
+        path: Path
+
+    @dataclass
+    class Failed:
+        path: Path
+        reason: str
+
+
+def _decode_all(paths: list[Path], fps: float, size: int, out: queue.Queue, stop: threading.Event) -> None:
+    for path in paths:
+        if stop.is_set():
+            break
+        try:
+            info = probe(path)
+            out.put(_Decoded.Start(path, info))
+            decoder = Decoder(path, info, fps, size)
+            for times, frames in decoder:
+                if stop.is_set():
+                    decoder.close()
+                    break
+                out.put(_Decoded.Frames(times, frames))
+            else:
+                out.put(_Decoded.Done(path))
+        except VideoError as e:
+            out.put(_Decoded.Failed(path, e.reason))
+        except Exception as e:  # one odd file must not end the run
+            out.put(_Decoded.Failed(path, f"{type(e).__name__}: {e}"))
+    out.put(None)
+
+
+def _thumbnail(frame: np.ndarray, info: VideoInfo) -> bytes:
+    """A JPEG of a model-sized frame, stretched back to the video's aspect ratio."""
+    aspect = info.width / info.height if info.width and info.height else 1.0
+    image = Image.fromarray(frame).resize((max(1, round(THUMB_HEIGHT * aspect)), THUMB_HEIGHT), Image.BILINEAR)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def build_segments(times: np.ndarray, vectors: np.ndarray, features: np.ndarray, thumbs: list[bytes],
+                   fps: float, duration: float | None) -> list[NewSegment]:
+    """Frame stream of one video -> segments with pooled vectors; thumbs[i] is frame i as a JPEG."""
+    spans = segment(features, fps)
+    last_end = float(times[-1]) + 1.0 / fps
+    if duration:
+        last_end = max(float(times[-1]), min(last_end, duration))
+    out = []
+    for k, span in enumerate(spans):
+        start = float(times[span.first])
+        end = float(times[spans[k + 1].first]) if k + 1 < len(spans) else last_end
+        pooled = vectors[span.first : span.stop].mean(0)
+        pooled /= np.linalg.norm(pooled) + 1e-12
+        mid = (span.first + span.stop - 1) // 2
+        out.append(
+            NewSegment(
+                start=start, end=end, vector=pooled.astype(np.float32),
+                frame_times=times[span.first : span.stop], frame_vectors=vectors[span.first : span.stop],
+                thumbnail=thumbs[mid] if mid < len(thumbs) else None,
+            )
+        )
+    return out
+
+
+def _is_truncated(times: np.ndarray, fps: float, info: VideoInfo) -> bool:
+    """Decoding stopped well short of the duration the container announces."""
+    if not info.duration:
+        return False
+    covered = float(times[-1]) + 1.0 / fps
+    return covered < 0.9 * info.duration - 1.0
+
+
+def index(
+    store: Store,
+    backbone: Backbone,
+    paths: Iterable[str | Path],
+    fps: float = 1.0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> IndexReport:
+    """Indexes files and folders into the store. The caller holds the store's write lock."""
+    started = time.monotonic()
+    report = IndexReport()
+    files, folders, missing = scan(paths, skip=store.path)
+    report.failed += missing
+    known = store.videos()
+
+    # Plan: what needs decoding, what merely moved or was touched, what is gone.
+    todo: list[tuple[Path, FileFacts]] = []
+    by_fingerprint = {v.fingerprint: v for v in known.values() if v.status == "indexed"}
+    seen = {str(f) for f in files}
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError as e:
+            report.failed.append((str(path), e.strerror or "cannot stat"))
+            continue
+        old = known.get(str(path))
+        if old and old.size == st.st_size and old.mtime == st.st_mtime:
+            report.unchanged += 1
+            continue
+        try:
+            facts = FileFacts(str(path), st.st_size, st.st_mtime, fingerprint(path, st.st_size))
+        except OSError as e:
+            store.save_failure(FileFacts(str(path), st.st_size, st.st_mtime, ""), e.strerror or "cannot read")
+            report.failed.append((str(path), e.strerror or "cannot read"))
+            continue
+        twin = by_fingerprint.get(facts.fingerprint)
+        if old and old.fingerprint == facts.fingerprint and old.status == "indexed":
+            store.touch(old.id, st.st_mtime)
+            report.unchanged += 1
+        elif not old and twin and twin.path not in seen and not Path(twin.path).exists():
+            store.move(twin.id, str(path), st.st_mtime)
+            report.moved.append((twin.path, str(path)))
+        else:
+            todo.append((path, facts))
+    missing_paths = {m[0] for m in missing}
+    moved_from = {old for old, _ in report.moved}
+    gone = [
+        v for v in known.values()
+        if v.path not in moved_from and (
+            v.path in missing_paths
+            or (any(Path(v.path).is_relative_to(f) for f in folders) and v.path not in seen and not Path(v.path).exists())
+        )
+    ]
+    if gone:
+        store.remove([v.id for v in gone])
+        report.removed += [v.path for v in gone]
+
+    # Decode in a thread, embed and store here.
+    facts_by_path = dict(todo)
+    batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+    stop = threading.Event()
+    decoder = threading.Thread(
+        target=_decode_all, args=([p for p, _ in todo], fps, backbone.image_size, batches, stop), daemon=True
+    )
+    decoder.start()
+    last_flush = time.monotonic()
+    done = 0
+    current: dict | None = None
+
+    def tell(path: Path | None) -> None:
+        if on_progress:
+            on_progress(Progress(done, len(todo), report.video_seconds, time.monotonic() - started,
+                                 str(path) if path else None))
+
+    tell(None)
+    try:
+        while (msg := batches.get()) is not None:
+            if isinstance(msg, _Decoded.Start):
+                current = {"path": msg.path, "info": msg.info, "times": [], "vectors": [], "features": [],
+                           "thumbs": []}
+                tell(msg.path)
+            elif isinstance(msg, _Decoded.Frames):
+                vectors, features = backbone.embed_frames(msg.frames)
+                # JPEG every frame now (cheap next to the model): the mid frame of each segment becomes its
+                # thumbnail, and a long video's raw frames would not fit in memory.
+                current["thumbs"] += [_thumbnail(frame, current["info"]) for frame in msg.frames]
+                current["times"].append(msg.times)
+                current["vectors"].append(vectors)
+                current["features"].append(features)
+                report.video_seconds += len(msg.times) / fps
+                tell(current["path"])
+            else:
+                path = msg.path
+                facts = facts_by_path[path]
+                if isinstance(msg, _Decoded.Failed):
+                    store.save_failure(facts, msg.reason)
+                    report.failed.append((str(path), msg.reason))
+                else:
+                    _finish_video(store, backbone, current, facts, fps, report)
+                current = None
+                done += 1
+                tell(path)
+                if time.monotonic() - last_flush > FLUSH_SECONDS:
+                    store.flush()
+                    last_flush = time.monotonic()
+    finally:
+        stop.set()
+        while decoder.is_alive():  # unblock a decode thread waiting on a full queue
+            try:
+                batches.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        store.flush()
+        report.wall_seconds = time.monotonic() - started
+    return report
+
+
+def _finish_video(store: Store, backbone: Backbone, current: dict, facts: FileFacts, fps: float,
+                  report: IndexReport) -> None:
+    info: VideoInfo = current["info"]
+    times = np.concatenate(current["times"])
+    if _is_truncated(times, fps, info):
+        reason = f"truncated or damaged: decoded {times[-1] + 1 / fps:.1f} s of {info.duration:.1f} s"
+        store.save_failure(facts, reason)
+        report.failed.append((facts.path, reason))
+        return
+    vectors = np.concatenate(current["vectors"])
+    features = np.concatenate(current["features"])
+    segments = build_segments(times, vectors, features, current["thumbs"], fps, info.duration)
+    facts.duration = info.duration or float(times[-1]) + 1.0 / fps
+    facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
+    facts.start_time, facts.sample_fps = info.start_time, fps
+    store.save_video(facts, segments, backbone.model_id)
+    report.indexed.append(facts.path)

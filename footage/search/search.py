@@ -1,0 +1,24 @@
+"""Text query -> hits: embed the query, take the nearest segments from FAISS, merge neighbours into hits."""
+
+from footage.models import Backbone
+from footage.search.hits import Candidate, Hit, merge
+from footage.store import Store
+
+CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging folds several into one
+MIN_CANDIDATES = 50
+
+
+def search(store: Store, backbone: Backbone, text: str, top_k: int = 10) -> list[Hit]:
+    query = backbone.embed_query(text)  # (D,)
+    ids, scores = store.search(query, max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT))
+    rows = store.segments(ids)
+    candidates = [
+        Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail)
+        for i, s in zip(ids, scores)
+        if (r := rows.get(int(i))) is not None  # deleted since FAISS was read
+    ]
+    adjacent: dict[int, list[int]] = {}
+    for order in store.timelines({c.video for c in candidates}).values():
+        for k, seg_id in enumerate(order):
+            adjacent[seg_id] = order[max(0, k - 1) : k] + order[k + 1 : k + 2]
+    return merge(candidates, adjacent)[:top_k]

@@ -1,0 +1,79 @@
+"""The FAISS index of segment vectors, under segment ids, saved atomically with the generation it matches."""
+
+import os
+import struct
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+MAGIC = b"FOOTAGE-FAISS-1\n"
+
+
+class VectorIndex:
+    """Exact inner-product search over unit vectors (= cosine), keyed by segment id."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.generation = -1  # the SQLite generation these vectors match; -1: unknown
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.asarray(ids, np.int64))
+
+    def remove(self, ids) -> None:
+        if len(ids):
+            self.index.remove_ids(np.asarray(list(ids), np.int64))
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(D,) query -> ids (n,), scores (n,), best first; fewer when the index is smaller."""
+        n = min(n, len(self))
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores, ids = self.index.search(np.ascontiguousarray(query[None], np.float32), n)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def save(self, path: Path) -> None:
+        """Writes a temp file and renames it over `path`: a crash leaves the old file or the new, never half."""
+        data = faiss.serialize_index(self.index)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + struct.pack("<q", self.generation))
+            f.write(memoryview(data))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @classmethod
+    def load(cls, path: Path, dim: int) -> "VectorIndex":
+        """The saved index, or an empty one (generation -1) when the file is missing, damaged or of another width."""
+        out = cls(dim)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return out
+        head = len(MAGIC) + 8
+        if not raw.startswith(MAGIC) or len(raw) < head:
+            return out
+        try:
+            index = faiss.deserialize_index(np.frombuffer(raw, np.uint8, offset=head))
+        except RuntimeError:
+            return out
+        if index.d != dim or not isinstance(index, faiss.IndexIDMap2):
+            return out
+        out.index = index
+        (out.generation,) = struct.unpack("<q", raw[len(MAGIC) : head])
+        return out

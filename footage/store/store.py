@@ -1,0 +1,354 @@
+"""The library folder: SQLite metadata, the FAISS index and thumbnails, kept consistent with each other.
+
+    LIBRARY/library.db     SQLite: videos, segments (with their vectors), models, meta
+    LIBRARY/vectors.faiss  FAISS index of segment vectors, a cache of what SQLite holds
+    LIBRARY/thumbs/V/      JPEG thumbnails of video V's segments
+    LIBRARY/write.lock     held by the one process allowed to write
+
+Every change commits to SQLite first and then updates FAISS in memory; FAISS is saved (atomically) by
+`flush`. A crash in between leaves FAISS behind SQLite's generation; the next open notices and repairs it.
+"""
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from footage.errors import LibraryError
+from footage.store.faiss_index import VectorIndex
+from footage.store.lock import WriteLock
+from footage.store.schema import SCHEMA_VERSION, Meta, Model, Segment, Video, enable_sqlite_pragmas, migrate
+
+REPAIR_BATCH = 10_000  # segment vectors read per query while rebuilding FAISS from SQLite
+
+
+@dataclass
+class FileFacts:
+    """What the indexer learnt about a file, stored on its video row."""
+
+    path: str
+    size: int
+    mtime: float
+    fingerprint: str
+    duration: float | None = None
+    fps: float | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    start_time: float | None = None
+    sample_fps: float | None = None
+
+
+@dataclass
+class NewSegment:
+    start: float
+    end: float
+    vector: np.ndarray  # (D,) float32, unit length
+    frame_times: np.ndarray  # (N,) float32
+    frame_vectors: np.ndarray  # (N, D)
+    thumbnail: bytes | None = None  # JPEG
+
+
+@dataclass
+class StoredVideo:
+    id: int
+    path: str
+    size: int
+    mtime: float
+    fingerprint: str
+    status: str
+    error: str | None
+
+
+@dataclass
+class StoredSegment:
+    id: int
+    video_id: int
+    path: str
+    start: float
+    end: float
+    thumbnail: str | None  # absolute path
+    frame_times: np.ndarray  # (N,) float32
+    frame_vectors: np.ndarray  # (N, D) float16
+
+
+@dataclass
+class Stats:
+    library: str
+    backbone: str | None
+    videos: int
+    failed: int
+    segments: int
+    seconds: float  # total duration of the indexed videos
+    failures: list[tuple[str, str]]  # (path, reason)
+    models: list[str]
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path).expanduser().resolve()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LibraryError(f"{self.path}: cannot create the library folder ({e.strerror})") from None
+        self.lock = WriteLock(self.path / "write.lock")
+        self.engine = create_engine(f"sqlite:///{self.path / 'library.db'}")
+        enable_sqlite_pragmas(self.engine)
+        found = migrate(self.engine)
+        if found > SCHEMA_VERSION:
+            raise LibraryError(f"{self.path}: made by a newer footage (schema {found}); upgrade footage")
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.index: VectorIndex | None = None
+        self.dirty = False  # FAISS in memory is ahead of the file
+        self.repaired = (0, 0)  # (ids removed, ids added) by the last repair
+
+    # --- settings ---------------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        with self.Session() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def attach(self, backbone: str, dim: int) -> None:
+        """Binds the library to a backbone (the first time) and loads the vectors; refuses another backbone."""
+        stored = self.meta("backbone")
+        if stored is not None and stored != backbone:
+            raise LibraryError(
+                f"{self.path}: this library was built with backbone {stored!r}, not {backbone!r}; "
+                "use another --library for another backbone"
+            )
+        if stored is None:
+            with self.Session.begin() as s:
+                s.merge(Meta(key="backbone", value=backbone))
+                s.merge(Meta(key="dim", value=str(dim)))
+                if s.get(Meta, "generation") is None:
+                    s.add(Meta(key="generation", value="0"))
+        self.index = VectorIndex.load(self.path / "vectors.faiss", dim)
+        self.refresh()
+
+    def model_row(self, s: Session, model_id: str, dim: int) -> int:
+        row = s.scalar(select(Model).where(Model.model_id == model_id))
+        if row is None:
+            row = Model(model_id=model_id, dim=dim)
+            s.add(row)
+            s.flush()
+        return row.id
+
+    # --- consistency ------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Brings FAISS in memory up to SQLite: reloads the saved file if it caught up, else repairs by ids."""
+        generation = int(self.meta("generation") or 0)
+        if self.index.generation == generation:
+            return
+        saved = VectorIndex.load(self.path / "vectors.faiss", self.index.dim)
+        if saved.generation == generation:
+            self.index = saved
+            return
+        self.repair()
+
+    def repair(self) -> None:
+        """Makes FAISS hold exactly SQLite's segment ids, reading missing vectors from SQLite."""
+        with self.Session() as s, s.begin():  # one read transaction: generation and ids from one snapshot
+            generation = int(s.get(Meta, "generation").value)
+            db_ids = np.fromiter(s.scalars(select(Segment.id)), np.int64)
+        faiss_ids = self.index.ids()
+        extra = np.setdiff1d(faiss_ids, db_ids)
+        missing = np.setdiff1d(db_ids, faiss_ids)
+        self.index.remove(extra)
+        with self.Session() as s:
+            for i in range(0, len(missing), REPAIR_BATCH):
+                chunk = [int(x) for x in missing[i : i + REPAIR_BATCH]]
+                rows = s.execute(select(Segment.id, Segment.vector).where(Segment.id.in_(chunk))).all()
+                if rows:
+                    vectors = np.stack([np.frombuffer(v, np.float32) for _, v in rows])
+                    self.index.add(np.array([r[0] for r in rows]), vectors)
+        self.index.generation = generation
+        self.repaired = (len(extra), len(missing))
+        self.dirty = True
+        if self.lock.fd is not None:
+            self.flush()
+        elif self.lock.acquire():  # a reader repairs the file too, unless a writer is busy (it will)
+            try:
+                self.flush()
+            finally:
+                self.lock.release()
+
+    def flush(self) -> None:
+        """Saves FAISS if it changed. Only the lock holder calls this."""
+        if self.dirty and self.index is not None:
+            self.index.save(self.path / "vectors.faiss")
+            self.dirty = False
+
+    @staticmethod
+    def _bump(s: Session) -> int:
+        """Moves the generation on, inside the transaction that changes segments."""
+        s.execute(text("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"))
+        return int(s.scalar(select(Meta.value).where(Meta.key == "generation")))
+
+    # --- reads ------------------------------------------------------------------------------------------
+
+    def videos(self) -> dict[str, StoredVideo]:
+        with self.Session() as s:
+            rows = s.execute(
+                select(Video.id, Video.path, Video.size, Video.mtime, Video.fingerprint, Video.status, Video.error)
+            ).all()
+        return {r.path: StoredVideo(*r) for r in rows}
+
+    def search(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        self.refresh()
+        return self.index.search(vector, n)
+
+    def segments(self, ids) -> dict[int, StoredSegment]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        with self.Session() as s:
+            rows = s.execute(
+                select(
+                    Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end, Segment.thumbnail,
+                    Segment.frame_times, Segment.frame_vectors,
+                )
+                .join(Video)
+                .where(Segment.id.in_(ids))
+            ).all()
+        out = {}
+        for r in rows:
+            times = np.frombuffer(r.frame_times, np.float32)
+            vectors = np.frombuffer(r.frame_vectors, np.float16).reshape(len(times), -1)
+            thumb = str(self.path / r.thumbnail) if r.thumbnail else None
+            out[r.id] = StoredSegment(r.id, r.video_id, r.path, r.start, r.end, thumb, times, vectors)
+        return out
+
+    def timelines(self, video_ids) -> dict[int, list[int]]:
+        """Segment ids of each video, in time order."""
+        out: dict[int, list[int]] = {int(v): [] for v in video_ids}
+        if out:
+            with self.Session() as s:
+                rows = s.execute(
+                    select(Segment.video_id, Segment.id).where(Segment.video_id.in_(list(out))).order_by(Segment.start)
+                )
+                for video_id, seg_id in rows:
+                    out[video_id].append(seg_id)
+        return out
+
+    def stats(self) -> Stats:
+        with self.Session() as s:
+            indexed = Video.status == "indexed"
+            videos = s.scalar(select(func.count()).where(indexed)) or 0
+            seconds = s.scalar(select(func.sum(Video.duration)).where(indexed)) or 0.0
+            segments = s.scalar(select(func.count(Segment.id))) or 0
+            failures = [
+                (r.path, r.error) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))
+            ]
+            models = list(s.scalars(select(Model.model_id).where(Model.id.in_(select(Segment.model).distinct()))))
+        return Stats(str(self.path), self.meta("backbone"), videos, len(failures), segments, seconds, failures, models)
+
+    # --- writes (the caller holds self.lock) ------------------------------------------------------------
+
+    def save_video(self, facts: FileFacts, segments: list[NewSegment], model_id: str) -> int:
+        """Replaces whatever the library had for this path with these segments, in one transaction."""
+        with self.Session.begin() as s:
+            video, old_ids = self._upsert_video(s, facts, "indexed", None)
+            model = self.model_row(s, model_id, self.index.dim)
+            thumbs = self._write_thumbnails(video.id, segments)
+            rows = [
+                Segment(
+                    video_id=video.id, start=seg.start, end=seg.end, thumbnail=thumb, model=model,
+                    vector=np.ascontiguousarray(seg.vector, np.float32).tobytes(),
+                    frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
+                    frame_vectors=np.ascontiguousarray(seg.frame_vectors, np.float16).tobytes(),
+                )
+                for seg, thumb in zip(segments, thumbs)
+            ]
+            s.add_all(rows)
+            s.flush()
+            generation = self._bump(s)
+        new_vectors = np.stack([seg.vector for seg in segments]) if segments else np.zeros((0, self.index.dim))
+        self._apply(generation, old_ids, np.array([r.id for r in rows], np.int64), new_vectors)
+        return video.id
+
+    def save_failure(self, facts: FileFacts, reason: str) -> None:
+        """Records why a file could not be indexed; a file that changed into a broken one loses its old segments."""
+        with self.Session.begin() as s:
+            video, old_ids = self._upsert_video(s, facts, "failed", reason)
+            generation = self._bump(s) if old_ids else None
+        if old_ids:
+            self._apply(generation, old_ids)
+            shutil.rmtree(self.path / "thumbs" / str(video.id), ignore_errors=True)
+
+    def _upsert_video(self, s: Session, facts: FileFacts, status: str, error: str | None) -> tuple[Video, list[int]]:
+        """The video row for facts.path, updated, with the ids of the segments it had (now deleted)."""
+        video = s.scalar(select(Video).where(Video.path == facts.path))
+        old_ids = []
+        if video is None:
+            video = Video(**vars(facts), status=status, error=error, indexed_at=time.time())
+            s.add(video)
+            s.flush()
+        else:
+            old_ids = list(s.scalars(select(Segment.id).where(Segment.video_id == video.id)))
+            s.execute(delete(Segment).where(Segment.video_id == video.id))
+            for key, value in vars(facts).items():
+                setattr(video, key, value)
+            video.status, video.error, video.indexed_at = status, error, time.time()
+        return video, old_ids
+
+    def _apply(self, generation: int, removed, added_ids=(), added_vectors=None) -> None:
+        """Mirrors a committed change in FAISS (in memory; `flush` saves it)."""
+        self.index.remove(removed)
+        if len(added_ids):
+            self.index.add(added_ids, added_vectors)
+        self.index.generation = generation
+        self.dirty = True
+
+    def move(self, video_id: int, path: str, mtime: float) -> None:
+        """A file seen before under another name (same content): keep its segments, update path and mtime."""
+        with self.Session.begin() as s:
+            s.execute(update(Video).where(Video.id == video_id).values(path=path, mtime=mtime))
+
+    def touch(self, video_id: int, mtime: float) -> None:
+        """Same content, new mtime (a copy or `touch`): remember the mtime so the next run skips the hash."""
+        with self.Session.begin() as s:
+            s.execute(update(Video).where(Video.id == video_id).values(mtime=mtime))
+
+    def remove(self, video_ids: list[int]) -> int:
+        """Drops videos with their segments and thumbnails; returns how many were dropped."""
+        if not video_ids:
+            return 0
+        with self.Session.begin() as s:
+            seg_ids = list(s.scalars(select(Segment.id).where(Segment.video_id.in_(video_ids))))
+            s.execute(delete(Segment).where(Segment.video_id.in_(video_ids)))
+            s.execute(delete(Video).where(Video.id.in_(video_ids)))
+            generation = self._bump(s)
+        self._apply(generation, seg_ids)
+        for vid in video_ids:
+            shutil.rmtree(self.path / "thumbs" / str(vid), ignore_errors=True)
+        return len(video_ids)
+
+    def _write_thumbnails(self, video_id: int, segments: list[NewSegment]) -> list[str | None]:
+        folder = self.path / "thumbs" / str(video_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        out = []
+        for i, seg in enumerate(segments):
+            if seg.thumbnail is None:
+                out.append(None)
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{i:05d}-{int(seg.start * 1000)}.jpg"
+            (folder / name).write_bytes(seg.thumbnail)
+            out.append(f"thumbs/{video_id}/{name}")
+        return out
+
+    def close(self) -> None:
+        self.lock.release()
+        self.engine.dispose()
+
+    def consistent(self) -> bool:
+        """True when FAISS in memory holds exactly SQLite's segment ids (what a crash must never break)."""
+        with self.Session() as s:
+            db_ids = np.sort(np.fromiter(s.scalars(select(Segment.id)), np.int64))
+        return bool(np.array_equal(db_ids, np.sort(self.index.ids())))
