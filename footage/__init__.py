@@ -1,9 +1,9 @@
 """footage: semantic search over a video library, offline.
 
-    from footage import Library
-    lib = Library("~/.footage")
-    lib.index(["~/Videos"])
-    hits = lib.search("a dog lying on a tiled floor", top_k=10)
+from footage import Library
+lib = Library("~/.footage")
+lib.index(["~/Videos"])
+hits = lib.search("a dog lying on a tiled floor", top_k=10)
 """
 
 from footage.errors import FootageError, LibraryBusy, LibraryError, ModelError, VideoError
@@ -14,6 +14,14 @@ from footage.store import Stats
 
 __version__ = "0.1.0"
 __all__ = [
-    "FootageError", "Hit", "IndexReport", "Library", "LibraryBusy", "LibraryError", "ModelError", "Progress",
-    "Stats", "VideoError",
+    "FootageError",
+    "Hit",
+    "IndexReport",
+    "Library",
+    "LibraryBusy",
+    "LibraryError",
+    "ModelError",
+    "Progress",
+    "Stats",
+    "VideoError",
 ]

@@ -21,10 +21,10 @@ def default_path() -> Path:
 class Library:
     """A folder holding an index of videos.
 
-        lib = Library("~/.footage")
-        lib.index(["~/Videos"])
-        for hit in lib.search("a dog lying on a tiled floor", top_k=5):
-            print(hit.path, hit.start, hit.end, hit.score)
+    lib = Library("~/.footage")
+    lib.index(["~/Videos"])
+    for hit in lib.search("a dog lying on a tiled floor", top_k=5):
+        print(hit.path, hit.start, hit.end, hit.score)
     """
 
     def __init__(self, path: str | Path | None = None, backbone: str | None = None, fps: float = 1.0):
@@ -37,9 +37,7 @@ class Library:
             raise ValueError(f"fps must be positive, not {fps}")
         self.fps = fps
 
-    def index(
-        self, paths: Iterable[str | Path], on_progress: Callable[[Progress], None] | None = None
-    ) -> IndexReport:
+    def index(self, paths: Iterable[str | Path], on_progress: Callable[[Progress], None] | None = None) -> IndexReport:
         """Indexes files and folders (recursively). Unchanged files are skipped, changed ones re-indexed,
         files gone from an indexed folder dropped. Raises LibraryBusy if another process is indexing."""
         with self.store.lock:

@@ -39,11 +39,16 @@ def main(
     library: Annotated[
         Path | None,
         typer.Option(
-            "--library", "-l", envvar="FOOTAGE_LIBRARY", show_default="~/.footage",
+            "--library",
+            "-l",
+            envvar="FOOTAGE_LIBRARY",
+            show_default="~/.footage",
             help="Folder that holds the index (SQLite database, FAISS index, thumbnails).",
         ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """Semantic search over your videos, offline.
 
@@ -75,8 +80,12 @@ def index(
     """
     lib = _open(ctx, fps=fps)
     columns = (
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("files"), TextColumn("{task.fields[video]} of video"), TextColumn("{task.fields[rate]}"),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        TextColumn("{task.fields[video]} of video"),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
     try:
@@ -86,8 +95,14 @@ def index(
             def show(p) -> None:
                 rate = f"{p.video_seconds / p.wall_seconds:.1f}x real time" if p.wall_seconds > 1 else ""
                 name = Path(p.current).name if p.current else "scanning"
-                bar.update(task, completed=p.files_done, total=p.files_total, description=name[:40],
-                           video=hms(p.video_seconds), rate=rate)
+                bar.update(
+                    task,
+                    completed=p.files_done,
+                    total=p.files_total,
+                    description=name[:40],
+                    video=hms(p.video_seconds),
+                    rate=rate,
+                )
 
             report = lib.index(paths, on_progress=show)
     except KeyboardInterrupt:
@@ -100,8 +115,10 @@ def index(
     for path, reason in report.failed:
         err.print(f"[yellow]skipping[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
     rate = report.video_seconds / report.wall_seconds if report.wall_seconds else 0.0
-    parts = [f"indexed {len(report.indexed)} files ({hms(report.video_seconds)} of video in "
-             f"{hms(report.wall_seconds)}, {rate:.1f}x real time)"]
+    parts = [
+        f"indexed {len(report.indexed)} files ({hms(report.video_seconds)} of video in "
+        f"{hms(report.wall_seconds)}, {rate:.1f}x real time)"
+    ]
     parts += [f"{report.unchanged} unchanged"] if report.unchanged else []
     parts += [f"{len(report.moved)} moved"] if report.moved else []
     parts += [f"{len(report.removed)} removed"] if report.removed else []

@@ -21,6 +21,7 @@ from footage.indexer.probe import VideoInfo, ffmpeg_reason
 
 PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
 STDERR_TAIL_LINES = 20
+TICK_SLACK = 0.001  # a frame stamped 0.9999 s still counts as on the 1 s tick
 STDERR_WAIT_SECONDS = 30  # how long a frame's timestamp may lag behind its pixels
 
 
@@ -30,9 +31,14 @@ class Decoder:
     def __init__(self, path: str | Path, info: VideoInfo, fps: float, size: int, batch: int = 32):
         self.path, self.info, self.fps, self.size, self.batch = Path(path), info, fps, size, batch
         stream = ffmpeg.input(str(self.path))[str(info.stream)]
-        stream = stream.filter("fps", fps=fps).filter("scale", size, size, flags="bilinear").filter("showinfo")
+        # Keep the first frame at or after each tick of the sampling clock. Unlike ffmpeg's fps filter, this
+        # never invents frames (a slideshow at 0.2 fps gives one frame per picture, not five), always keeps
+        # the first frame of clips shorter than a tick, and leaves each frame its own timestamp.
+        tick = f"floor(t*{fps}+{TICK_SLACK})"
+        keep = f"isnan(prev_selected_t)+gt({tick},floor(prev_selected_t*{fps}+{TICK_SLACK}))"
+        stream = stream.filter("select", keep).filter("scale", size, size, flags="bilinear").filter("showinfo")
         self.command = (
-            stream.output("pipe:", format="rawvideo", pix_fmt="rgb24")
+            stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
             .global_args("-nostdin", "-hide_banner", "-loglevel", "info")
             .compile()
         )

@@ -144,8 +144,14 @@ def _thumbnail(frame: np.ndarray, info: VideoInfo) -> bytes:
     return buf.getvalue()
 
 
-def build_segments(times: np.ndarray, vectors: np.ndarray, features: np.ndarray, thumbs: list[bytes],
-                   fps: float, duration: float | None) -> list[NewSegment]:
+def build_segments(
+    times: np.ndarray,
+    vectors: np.ndarray,
+    features: np.ndarray,
+    thumbs: list[bytes],
+    fps: float,
+    duration: float | None,
+) -> list[NewSegment]:
     """Frame stream of one video -> segments with pooled vectors; thumbs[i] is frame i as a JPEG."""
     spans = segment(features, fps)
     last_end = float(times[-1]) + 1.0 / fps
@@ -160,8 +166,11 @@ def build_segments(times: np.ndarray, vectors: np.ndarray, features: np.ndarray,
         mid = (span.first + span.stop - 1) // 2
         out.append(
             NewSegment(
-                start=start, end=end, vector=pooled.astype(np.float32),
-                frame_times=times[span.first : span.stop], frame_vectors=vectors[span.first : span.stop],
+                start=start,
+                end=end,
+                vector=pooled.astype(np.float32),
+                frame_times=times[span.first : span.stop],
+                frame_vectors=vectors[span.first : span.stop],
                 thumbnail=thumbs[mid] if mid < len(thumbs) else None,
             )
         )
@@ -222,10 +231,16 @@ def index(
     missing_paths = {m[0] for m in missing}
     moved_from = {old for old, _ in report.moved}
     gone = [
-        v for v in known.values()
-        if v.path not in moved_from and (
+        v
+        for v in known.values()
+        if v.path not in moved_from
+        and (
             v.path in missing_paths
-            or (any(Path(v.path).is_relative_to(f) for f in folders) and v.path not in seen and not Path(v.path).exists())
+            or (
+                any(Path(v.path).is_relative_to(f) for f in folders)
+                and v.path not in seen
+                and not Path(v.path).exists()
+            )
         )
     ]
     if gone:
@@ -246,15 +261,15 @@ def index(
 
     def tell(path: Path | None) -> None:
         if on_progress:
-            on_progress(Progress(done, len(todo), report.video_seconds, time.monotonic() - started,
-                                 str(path) if path else None))
+            on_progress(
+                Progress(done, len(todo), report.video_seconds, time.monotonic() - started, str(path) if path else None)
+            )
 
     tell(None)
     try:
         while (msg := batches.get()) is not None:
             if isinstance(msg, _Decoded.Start):
-                current = {"path": msg.path, "info": msg.info, "times": [], "vectors": [], "features": [],
-                           "thumbs": []}
+                current = {"path": msg.path, "info": msg.info, "times": [], "vectors": [], "features": [], "thumbs": []}
                 tell(msg.path)
             elif isinstance(msg, _Decoded.Frames):
                 vectors, features = backbone.embed_frames(msg.frames)
@@ -292,8 +307,9 @@ def index(
     return report
 
 
-def _finish_video(store: Store, backbone: Backbone, current: dict, facts: FileFacts, fps: float,
-                  report: IndexReport) -> None:
+def _finish_video(
+    store: Store, backbone: Backbone, current: dict, facts: FileFacts, fps: float, report: IndexReport
+) -> None:
     info: VideoInfo = current["info"]
     times = np.concatenate(current["times"])
     if _is_truncated(times, fps, info):

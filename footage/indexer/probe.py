@@ -22,16 +22,21 @@ class VideoInfo:
 
 
 def ffmpeg_reason(stderr: bytes | str | None, fallback: str) -> str:
-    """The most telling line of ffmpeg's stderr, without the '[demuxer @ 0x..]' prefix."""
+    """The last two distinct lines of ffmpeg's stderr, without '[demuxer @ 0x..]' or file-name prefixes:
+    ffmpeg tends to say what went wrong ('moov atom not found') just before its generic last word."""
     if isinstance(stderr, bytes):
         stderr = stderr.decode(errors="replace")
-    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
-    if not lines:
-        return fallback
-    line = lines[-1]
-    if line.startswith("[") and "] " in line:
-        line = line.split("] ", 1)[1]
-    return line.rstrip(".").replace(str(Path.cwd()) + "/", "")
+    lines = []
+    for line in (stderr or "").splitlines():
+        line = line.strip()
+        if line.startswith("[") and "] " in line:
+            line = line.split("] ", 1)[1]
+        if ": " in line and line.split(": ", 1)[0].startswith(("/", ".")):
+            line = line.split(": ", 1)[1]  # "/path/to/file.mp4: Invalid data ..."
+        line = line.rstrip(".")
+        if line and line not in lines:
+            lines.append(line)
+    return "; ".join(lines[-2:]) or fallback
 
 
 def _rate(value: str | None) -> float | None:
@@ -64,8 +69,6 @@ def probe(path: str | Path) -> VideoInfo:
         data = ffmpeg.probe(str(path))
     except ffmpeg.Error as e:
         reason = ffmpeg_reason(e.stderr, "ffprobe could not read it")
-        if str(path) in reason:
-            reason = reason.split(": ", 1)[-1]
         raise VideoError(path, f"not a readable video ({reason})") from None
     streams = data.get("streams", [])
     videos = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]

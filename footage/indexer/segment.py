@@ -44,7 +44,7 @@ def segment(features: np.ndarray, fps: float, min_seconds=MIN_SECONDS, max_secon
         else:
             j = i - 1 if mean(spans[i]) @ mean(spans[i - 1]) >= mean(spans[i]) @ mean(spans[i + 1]) else i + 1
         a, b = sorted((i, j))
-        spans[a:b + 1] = [[spans[a][0], spans[b][1]]]
+        spans[a : b + 1] = [[spans[a][0], spans[b][1]]]
 
     # Split shots longer than the maximum into equal parts.
     out = []

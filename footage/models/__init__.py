@@ -1,4 +1,4 @@
-"""The JEPA parts: X-encoder (frames), Y-encoder (text), the predictor between them, and the backbone that holds them."""
+"""The JEPA parts: X-encoder (frames), Y-encoder (text), the predictor between them, and the backbone."""
 
 from footage.models.backbone import BACKBONES, Backbone
 

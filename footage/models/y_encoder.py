@@ -57,13 +57,19 @@ class Layer(nn.Module):
             {
                 "self": SelfAttention(c),
                 "output": nn.ModuleDict(
-                    {"dense": nn.Linear(c.hidden_size, c.hidden_size), "LayerNorm": nn.LayerNorm(c.hidden_size, c.layer_norm_eps)}
+                    {
+                        "dense": nn.Linear(c.hidden_size, c.hidden_size),
+                        "LayerNorm": nn.LayerNorm(c.hidden_size, c.layer_norm_eps),
+                    }
                 ),
             }
         )
         self.intermediate = nn.ModuleDict({"dense": nn.Linear(c.hidden_size, c.intermediate_size)})
         self.output = nn.ModuleDict(
-            {"dense": nn.Linear(c.intermediate_size, c.hidden_size), "LayerNorm": nn.LayerNorm(c.hidden_size, c.layer_norm_eps)}
+            {
+                "dense": nn.Linear(c.intermediate_size, c.hidden_size),
+                "LayerNorm": nn.LayerNorm(c.hidden_size, c.layer_norm_eps),
+            }
         )
 
     def forward(self, x, mask):
@@ -89,7 +95,11 @@ class Bert(nn.Module):
     def forward(self, ids, attention_mask):  # ids, attention_mask: (B, T)
         e = self.embeddings
         pos = torch.arange(ids.shape[1], device=ids.device)
-        x = e["word_embeddings"](ids) + e["position_embeddings"](pos) + e["token_type_embeddings"](torch.zeros_like(ids))
+        x = (
+            e["word_embeddings"](ids)
+            + e["position_embeddings"](pos)
+            + e["token_type_embeddings"](torch.zeros_like(ids))
+        )
         x = e["LayerNorm"](x)  # (B, T, D)
         mask = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(x.dtype).min  # (B, 1, 1, T)
         for layer in self.encoder["layer"]:
@@ -147,5 +157,3 @@ class YEncoder(nn.Module):
         vector = self([text])[0]
         vector.flags.writeable = False  # cached: callers must not change it
         return vector
-
-

@@ -210,8 +210,14 @@ class Store:
         with self.Session() as s:
             rows = s.execute(
                 select(
-                    Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end, Segment.thumbnail,
-                    Segment.frame_times, Segment.frame_vectors,
+                    Segment.id,
+                    Segment.video_id,
+                    Video.path,
+                    Segment.start,
+                    Segment.end,
+                    Segment.thumbnail,
+                    Segment.frame_times,
+                    Segment.frame_vectors,
                 )
                 .join(Video)
                 .where(Segment.id.in_(ids))
@@ -258,7 +264,11 @@ class Store:
             thumbs = self._write_thumbnails(video.id, segments)
             rows = [
                 Segment(
-                    video_id=video.id, start=seg.start, end=seg.end, thumbnail=thumb, model=model,
+                    video_id=video.id,
+                    start=seg.start,
+                    end=seg.end,
+                    thumbnail=thumb,
+                    model=model,
                     vector=np.ascontiguousarray(seg.vector, np.float32).tobytes(),
                     frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
                     frame_vectors=np.ascontiguousarray(seg.frame_vectors, np.float16).tobytes(),

@@ -1,0 +1,83 @@
+"""The CLI as a user runs it: a real subprocess, real output."""
+
+import json
+import os
+
+import pytest
+from conftest import run_cli
+from typer.testing import CliRunner
+
+from footage.cli.format import hms
+from footage.cli.main import app
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, photos, footage_cli):
+    lib = tmp_path_factory.mktemp("cli") / "lib"
+    (photos[0].parent / "broken.mp4").write_bytes(b"\x00" * 1000)
+    done = run_cli(footage_cli, "index", photos[0].parent, library=lib)
+    assert "indexed 1 files" in done.stdout and "1 failed" in done.stdout
+    assert f"skipping {photos[0].parent / 'broken.mp4'}: not a readable video" in done.stderr
+    return lib
+
+
+def test_search_json(indexed, photos, footage_cli):
+    hits = json.loads(
+        run_cli(footage_cli, "search", "a cup of coffee", "--top-k", "3", "--json", library=indexed).stdout
+    )
+    assert len(hits) == 3
+    assert {"path", "start", "end", "score", "caption"} <= set(hits[0])
+    assert hits[0]["path"] == str(photos[0]) and hits[0]["start"] == 6.0 and hits[0]["end"] == 11.0
+    assert hits[0]["caption"] is None and hits[0]["score"] > hits[1]["score"]
+
+
+def test_search_table_shows_human_times(indexed, footage_cli):
+    out = run_cli(footage_cli, "search", "a motorcycle", "-k", "2", library=indexed).stdout
+    assert "0:00:24" in out and "0:00:30" in out and "photos.mp4" in out
+
+
+def test_library_from_environment(indexed, footage_cli):
+    env = {**os.environ, "FOOTAGE_LIBRARY": str(indexed)}
+    hits = json.loads(run_cli(footage_cli, "search", "a cat", "--json", env=env).stdout)
+    assert hits[0]["start"] == 0.0
+
+
+def test_stats(indexed, photos, footage_cli):
+    stats = json.loads(run_cli(footage_cli, "stats", "--json", library=indexed).stdout)
+    assert stats["videos"] == 1 and stats["segments"] == 5 and stats["seconds"] == pytest.approx(30, abs=0.2)
+    assert stats["failures"][0][0] == str(photos[0].parent / "broken.mp4")
+    text = run_cli(footage_cli, "stats", library=indexed).stdout
+    assert "0:00:30" in text and "broken.mp4: not a readable video" in text
+
+
+def test_reindex_is_incremental(indexed, photos, footage_cli):
+    report = json.loads(run_cli(footage_cli, "index", photos[0].parent, "--json", library=indexed).stdout)
+    assert report["indexed"] == [] and report["unchanged"] == 2
+
+
+def test_remove(tmp_path, photos, footage_cli):
+    lib = tmp_path / "lib"
+    run_cli(footage_cli, "index", photos[0], library=lib)
+    assert json.loads(run_cli(footage_cli, "remove", photos[0], "--json", library=lib).stdout) == [str(photos[0])]
+    done = run_cli(footage_cli, "remove", photos[0], library=lib, check=False)
+    assert done.returncode == 1 and "nothing in the library" in done.stderr
+    assert json.loads(run_cli(footage_cli, "search", "a cat", "--json", library=lib).stdout) == []
+
+
+def test_library_error_is_one_line(tmp_path, footage_cli):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = run_cli(footage_cli, "stats", library=blocker / "lib", check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "cannot create the library folder" in done.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    for command in app.registered_commands:
+        result = runner.invoke(app, [command.name or command.callback.__name__, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, command.name
+
+
+def test_hms():
+    assert hms(0) == "0:00:00" and hms(65.4) == "0:01:05" and hms(3725) == "1:02:05" and hms(65.4, 1) == "0:01:05.4"

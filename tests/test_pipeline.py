@@ -1,0 +1,200 @@
+"""Indexing runs: incremental, resumable, and tolerant of bad files."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+from media import ffmpeg, pattern_video, photo_video
+
+from footage import Library, LibraryBusy
+from footage.indexer import pipeline
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """A folder of three short real-photo videos."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    from media import PHOTOS
+
+    for i, p in enumerate([PHOTOS[:2], PHOTOS[2:4], PHOTOS[4:]]):
+        photo_video(folder / f"v{i}.mp4", photos=[(n, 3, f) for n, _, f in p])
+    return folder
+
+
+def segment_rows(lib: Library):
+    with sqlite3.connect(lib.path / "library.db") as db:
+        return db.execute("SELECT v.path, s.start, s.end FROM segments s JOIN videos v ON v.id = s.video_id").fetchall()
+
+
+def test_second_run_decodes_nothing(library, clips, monkeypatch):
+    first = library.index([clips])
+    assert len(first.indexed) == 3 and not first.failed
+    decoded = []
+    monkeypatch.setattr(pipeline, "probe", lambda path: decoded.append(path))  # would be called for any decode
+    second = library.index([clips])
+    assert second.indexed == [] and second.unchanged == 3 and decoded == []
+    assert library.store.consistent()
+
+
+def test_touched_but_unchanged_file_is_not_decoded(library, clips):
+    library.index([clips])
+    os.utime(clips / "v1.mp4", (1, 1))
+    report = library.index([clips])
+    assert report.indexed == [] and report.unchanged == 3
+
+
+def test_changed_file_is_reindexed_without_duplicates(library, clips):
+    library.index([clips])
+    before = len(segment_rows(library))
+    photo_video(clips / "v1.mp4", photos=[(n, 4, f) for n, _, f in __import__("media").PHOTOS[:1]])
+    report = library.index([clips])
+    assert report.indexed == [str(clips / "v1.mp4")]
+    rows = segment_rows(library)
+    v1 = [r for r in rows if r[0].endswith("v1.mp4")]
+    assert len(v1) == 1 and v1[0][1:] == (0.0, 4.0)
+    assert len(rows) == before - 2 + 1
+    assert library.store.consistent()
+
+
+def test_deleted_files_are_dropped_when_their_folder_is_indexed(library, clips):
+    library.index([clips])
+    (clips / "v0.mp4").unlink()
+    report = library.index([clips])
+    assert report.removed == [str(clips / "v0.mp4")]
+    assert {r[0] for r in segment_rows(library)} == {str(clips / "v1.mp4"), str(clips / "v2.mp4")}
+    assert all(not h.path.endswith("v0.mp4") for h in library.search("a cat", top_k=10))
+    assert library.store.consistent()
+
+
+def test_renamed_file_keeps_its_segments_without_decoding(library, clips):
+    library.index([clips])
+    os.rename(clips / "v2.mp4", clips / "renamed.mp4")
+    report = library.index([clips])
+    assert report.moved == [(str(clips / "v2.mp4"), str(clips / "renamed.mp4"))] and report.indexed == []
+    assert {r[0] for r in segment_rows(library)} == {str(clips / f) for f in ("v0.mp4", "v1.mp4", "renamed.mp4")}
+
+
+def test_remove_file_and_folder(library, clips, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(clips / "v0.mp4", other / "copy.mp4")
+    library.index([clips, other])
+    assert library.remove(clips / "v1.mp4") == [str(clips / "v1.mp4")]
+    assert library.remove(clips) == [str(clips / "v0.mp4"), str(clips / "v2.mp4")]
+    assert {r[0] for r in segment_rows(library)} == {str(other / "copy.mp4")}
+    assert library.stats().videos == 1 and library.store.consistent()
+    assert library.remove(tmp_path / "nothing-here") == []
+
+
+def test_bad_inputs_are_recorded_and_the_run_goes_on(library, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    pattern_video(folder / "good.mp4", seconds=3)
+    (folder / "empty.mp4").touch()
+    (folder / "text.avi").write_text("not a video at all\n" * 100)
+    ffmpeg("-f", "lavfi", "-i", "sine=d=2", "-c:a", "aac", str(folder / "audio-only.mp4"))
+    whole = pattern_video(tmp_path / "whole.mp4", seconds=20)
+    faststart = tmp_path / "faststart.mp4"
+    ffmpeg("-i", str(whole), "-c", "copy", "-movflags", "+faststart", str(faststart))
+    data = faststart.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])  # index intact, most frames gone
+    (folder / "moov-lost.mp4").write_bytes(whole.read_bytes()[:20_000])  # the index (at the end) is lost
+    pattern_video(folder / "late-clock.ts", seconds=4, codec_args=("-c:v", "mpeg2video", "-output_ts_offset", "66"))
+    pattern_video(folder / "tiny.mp4", seconds=0.3)
+    (folder / "notes.txt").write_text("not picked up from a folder: not a video extension")
+
+    report = library.index([folder, tmp_path / "does-not-exist.mp4"])
+    failed = dict(report.failed)
+    assert sorted(report.indexed) == sorted(str(folder / f) for f in ("good.mp4", "late-clock.ts", "tiny.mp4"))
+    assert failed[str(folder / "empty.mp4")] == "empty file (0 bytes)"
+    assert failed[str(folder / "text.avi")].startswith("not a readable video")
+    assert failed[str(folder / "audio-only.mp4")] == "no video stream (only audio)"
+    assert failed[str(folder / "truncated.mp4")].startswith("truncated or damaged")
+    assert "moov atom not found" in failed[str(folder / "moov-lost.mp4")]
+    assert failed[str(tmp_path / "does-not-exist.mp4")] == "no such file or folder"
+    stats = library.stats()
+    assert stats.videos == 3 and stats.failed == 5
+    assert all("\n" not in reason for _, reason in stats.failures)
+    assert [r[1:] for r in segment_rows(library) if r[0].endswith("late-clock.ts")][0][0] == 0.0
+
+    again = library.index([folder])  # failed files are not retried until they change
+    assert again.indexed == [] and again.failed == [] and again.unchanged == 8
+    pattern_video(folder / "empty.mp4", seconds=2)  # fixed: now it is indexed
+    assert library.index([folder]).indexed == [str(folder / "empty.mp4")]
+    assert library.stats().failed == 4
+
+
+def test_explicit_non_video_file_is_recorded(library, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    report = library.index([notes])
+    assert report.failed and report.failed[0][0] == str(notes)
+
+
+def test_second_writer_is_refused_while_search_goes_on(photo_library, clips):
+    other = Library(photo_library.path)
+    try:
+        assert other.store.lock.acquire()  # as if `footage index` were running in another process
+        with pytest.raises(LibraryBusy, match=f"pid {os.getpid()}"):
+            photo_library.index([clips])
+        assert photo_library.search("a cat", top_k=1)[0].start == 0.0
+    finally:
+        other.close()
+
+
+def long_clips(folder, n=8, seconds=24):
+    folder.mkdir()
+    for i in range(n):
+        pattern_video(folder / f"clip{i}.mp4", seconds=seconds, size="128x96", rate=5)
+    return folder
+
+
+def wait_for_videos(db_path, n, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        try:
+            with sqlite3.connect(db_path, timeout=1) as db:
+                if db.execute("SELECT count(*) FROM videos WHERE status='indexed'").fetchone()[0] >= n:
+                    return
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("indexing did not progress")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_leaves_a_consistent_library_and_resumes(tmp_path, footage_cli, sig):
+    folder = long_clips(tmp_path / "long")
+    lib_path = tmp_path / "lib"
+    proc = subprocess.Popen(
+        [footage_cli, "--library", str(lib_path), "index", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_videos(lib_path / "library.db", 2, proc)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "interrupted" in stderr and "run the same command again" in stderr
+    lib = Library(lib_path)  # opening repairs FAISS if the run died between SQLite and FAISS
+    try:
+        assert lib.store.consistent()
+        done_before = lib.stats().videos
+        assert 2 <= done_before < 8
+        report = lib.index([folder])
+        assert len(report.indexed) == 8 - done_before and report.unchanged == done_before
+        rows = segment_rows(lib)
+        assert len(rows) == len(set(rows)) == 8 * 3  # 24 s each: three 8 s segments, none twice
+        assert lib.store.consistent()
+    finally:
+        lib.close()

@@ -1,0 +1,71 @@
+"""End to end: a video of real photos, indexed, then found by describing each photo."""
+
+import sqlite3
+
+import pytest
+
+from footage import Hit
+from footage.search.hits import Candidate, merge
+
+QUERIES = {
+    "cat": "a cat",
+    "coffee": "a cup of coffee",
+    "rocket": "space launch",
+    "astronaut": "a person in a space suit",
+    "motorcycle": "a motorcycle",
+}
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_each_photo_is_found_first_at_its_time_range(photo_library, photos, name):
+    path, stretches = photos
+    stretch = next(s for s in stretches if s.name == name)
+    best = photo_library.search(QUERIES[name], top_k=5)[0]
+    assert isinstance(best, Hit)
+    assert best.path == str(path)
+    assert best.start == pytest.approx(stretch.start, abs=1.0)
+    assert best.end == pytest.approx(stretch.end, abs=1.0)
+
+
+def test_segments_follow_the_cuts(photo_library, photos):
+    _, stretches = photos
+    with sqlite3.connect(photo_library.path / "library.db") as db:
+        spans = db.execute("SELECT start, end FROM segments ORDER BY start").fetchall()
+    assert spans == [(s.start, s.end) for s in stretches]
+
+
+def test_hits_are_best_first_with_thumbnails(photo_library):
+    hits = photo_library.search("espresso", top_k=3)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(h.caption is None for h in hits)
+    with open(hits[0].thumbnail, "rb") as f:
+        assert f.read(2) == b"\xff\xd8"  # JPEG
+
+
+def test_top_k_limits_hits(photo_library):
+    assert len(photo_library.search("a cat", top_k=2)) == 2
+
+
+def test_empty_library_returns_no_hits(library):
+    assert library.search("anything") == []
+
+
+def candidate(seg, start, score, video=1):
+    return Candidate(seg, video, f"/v{video}.mp4", start, start + 10, score, None)
+
+
+def test_merge_joins_neighbours_that_score_alike():
+    cands = [candidate(1, 0, 0.50), candidate(2, 10, 0.49), candidate(3, 20, 0.30), candidate(9, 0, 0.45, video=2)]
+    adjacent = {1: [2], 2: [1, 3], 3: [2]}
+    hits = merge(cands, adjacent)
+    assert [(h.path, h.start, h.end, h.segments) for h in hits] == [
+        ("/v1.mp4", 0, 20, [1, 2]),
+        ("/v2.mp4", 0, 10, [9]),
+        ("/v1.mp4", 20, 30, [3]),
+    ]
+    assert hits[0].score == 0.50
+
+
+def test_merge_does_not_bridge_a_gap():
+    hits = merge([candidate(1, 0, 0.5), candidate(3, 20, 0.5)], {1: [2], 3: [2]})
+    assert len(hits) == 2

@@ -1,0 +1,141 @@
+"""The store on its own: SQLite and FAISS agree, whatever happens between them."""
+
+import numpy as np
+import pytest
+
+from footage.errors import LibraryError
+from footage.store import FileFacts, NewSegment, Store
+from footage.store.faiss_index import VectorIndex
+
+DIM = 8
+
+
+def unit(i, dim=DIM):
+    v = np.zeros(dim, np.float32)
+    v[i % dim] = 1
+    return v
+
+
+def segments(n, offset=0):
+    return [
+        NewSegment(
+            start=2.0 * k,
+            end=2.0 * k + 2,
+            vector=unit(offset + k),
+            frame_times=np.array([2.0 * k], np.float32),
+            frame_vectors=unit(offset + k)[None],
+            thumbnail=b"\xff\xd8jpeg",
+        )
+        for k in range(n)
+    ]
+
+
+def facts(name):
+    return FileFacts(path=f"/videos/{name}", size=1, mtime=1.0, fingerprint=name, duration=10.0)
+
+
+def open_store(path):
+    store = Store(path)
+    store.attach("test-backbone", DIM)
+    return store
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(tmp_path / "lib")
+    s.lock.acquire()
+    yield s
+    s.close()
+
+
+def test_save_search_and_read_back(store):
+    store.save_video(facts("a.mp4"), segments(3), "model-1")
+    ids, scores = store.search(unit(1), 2)
+    assert scores[0] == pytest.approx(1.0)
+    seg = store.segments(ids)[int(ids[0])]
+    assert (seg.path, seg.start, seg.end) == ("/videos/a.mp4", 2.0, 4.0)
+    assert seg.frame_vectors.dtype == np.float16 and seg.frame_vectors.shape == (1, DIM)
+    assert open(seg.thumbnail, "rb").read() == b"\xff\xd8jpeg"
+    assert store.stats().models == ["model-1"]
+
+
+def test_reindexing_replaces_segments_and_never_reuses_ids(store):
+    store.save_video(facts("a.mp4"), segments(3), "m")
+    old = set(store.index.ids())
+    store.save_video(facts("a.mp4"), segments(2, offset=4), "m")
+    new = set(store.index.ids())
+    assert len(new) == 2 and not old & new and store.consistent()
+
+
+def test_crash_before_faiss_is_saved_is_repaired_on_open(tmp_path):
+    s = open_store(tmp_path / "lib")
+    s.lock.acquire()
+    s.save_video(facts("a.mp4"), segments(3), "m")
+    s.flush()
+    s.save_video(facts("b.mp4"), segments(4, offset=3), "m")  # committed to SQLite, FAISS file not saved
+    s.remove([s.videos()["/videos/a.mp4"].id])
+    s.close()  # the process dies here: no flush
+    assert len(VectorIndex.load(tmp_path / "lib" / "vectors.faiss", DIM)) == 3  # stale on disk
+
+    again = open_store(tmp_path / "lib")
+    assert again.repaired == (3, 4) and again.consistent() and len(again.index) == 4
+    assert VectorIndex.load(tmp_path / "lib" / "vectors.faiss", DIM).generation == again.index.generation
+    again.close()
+
+
+@pytest.mark.parametrize("damage", ["delete", "garbage", "truncate"])
+def test_lost_or_damaged_faiss_file_is_rebuilt_from_sqlite(tmp_path, damage):
+    s = open_store(tmp_path / "lib")
+    s.lock.acquire()
+    s.save_video(facts("a.mp4"), segments(5), "m")
+    s.flush()
+    s.close()
+    path = tmp_path / "lib" / "vectors.faiss"
+    if damage == "delete":
+        path.unlink()
+    elif damage == "garbage":
+        path.write_bytes(b"garbage" * 100)
+    else:
+        path.write_bytes(path.read_bytes()[:200])
+    again = open_store(tmp_path / "lib")
+    assert again.consistent() and len(again.index) == 5
+    ids, scores = again.search(unit(2), 1)
+    assert scores[0] == pytest.approx(1.0)
+    again.close()
+
+
+def test_reader_sees_writes_of_another_process_before_they_are_flushed(tmp_path):
+    writer = open_store(tmp_path / "lib")
+    writer.lock.acquire()
+    reader = open_store(tmp_path / "lib")
+    writer.save_video(facts("a.mp4"), segments(2), "m")  # not flushed
+    ids, _ = reader.search(unit(1), 5)
+    assert len(ids) == 2 and reader.consistent()
+    writer.close()
+    reader.close()
+
+
+def test_failure_of_a_changed_file_drops_its_old_segments(store):
+    store.save_video(facts("a.mp4"), segments(3), "m")
+    store.save_failure(facts("a.mp4"), "empty file (0 bytes)")
+    assert len(store.index) == 0 and store.consistent()
+    assert store.stats().failures == [("/videos/a.mp4", "empty file (0 bytes)")]
+
+
+def test_another_backbone_is_refused(tmp_path):
+    s = open_store(tmp_path / "lib")
+    s.close()
+    other = Store(tmp_path / "lib")
+    with pytest.raises(LibraryError, match="built with backbone 'test-backbone', not 'other'"):
+        other.attach("other", DIM)
+    other.close()
+
+
+def test_schema_version_is_recorded(tmp_path):
+    import sqlite3
+
+    from footage.store.schema import SCHEMA_VERSION
+
+    open_store(tmp_path / "lib").close()
+    with sqlite3.connect(tmp_path / "lib" / "library.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
