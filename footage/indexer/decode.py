@@ -30,7 +30,9 @@ class Decoder:
 
     def __init__(self, path: str | Path, info: VideoInfo, fps: float, size: int, batch: int = 32):
         self.path, self.info, self.fps, self.size, self.batch = Path(path), info, fps, size, batch
-        stream = ffmpeg.input(str(self.path))[str(info.stream)]
+        # The decoder may skip frames nothing else refers to and the deblocking filter: the model sees one
+        # frame a second at 224 px, and on the sample footage this cut ffmpeg's time by about 15%.
+        stream = ffmpeg.input(str(self.path), skip_frame="noref", skip_loop_filter="all")[str(info.stream)]
         # Keep the first frame at or after each tick of the sampling clock. Unlike ffmpeg's fps filter, this
         # never invents frames (a slideshow at 0.2 fps gives one frame per picture, not five), always keeps
         # the first frame of clips shorter than a tick, and leaves each frame its own timestamp.

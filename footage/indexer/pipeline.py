@@ -32,7 +32,8 @@ VIDEO_EXTENSIONS = frozenset(
 )
 FINGERPRINT_BYTES = 1 << 20  # read from each end of a file: enough to tell edits apart, cheap on big files
 FLUSH_SECONDS = 30  # save FAISS at least this often during a run, so a search elsewhere sees recent work
-QUEUE_BATCHES = 4  # frame batches decoded ahead of the model
+QUEUE_BATCHES = 16  # frame batches decoded ahead of the model
+DECODE_BATCH = 4  # frames handed over at a time: small, so the model starts on a file while ffmpeg is still on it
 THUMB_HEIGHT = 144
 
 
@@ -120,7 +121,7 @@ def _decode_all(paths: list[Path], fps: float, size: int, out: queue.Queue, stop
         try:
             info = probe(path)
             out.put(_Decoded.Start(path, info))
-            decoder = Decoder(path, info, fps, size)
+            decoder = Decoder(path, info, fps, size, batch=DECODE_BATCH)
             for times, frames in decoder:
                 if stop.is_set():
                     decoder.close()
