@@ -56,8 +56,7 @@ def candidate(seg, start, score, video=1):
 
 def test_merge_joins_neighbours_that_score_alike():
     cands = [candidate(1, 0, 0.50), candidate(2, 10, 0.49), candidate(3, 20, 0.30), candidate(9, 0, 0.45, video=2)]
-    adjacent = {1: [2], 2: [1, 3], 3: [2]}
-    hits = merge(cands, adjacent)
+    hits = merge(cands)
     assert [(h.path, h.start, h.end, h.segments) for h in hits] == [
         ("/v1.mp4", 0, 20, [1, 2]),
         ("/v2.mp4", 0, 10, [9]),
@@ -67,5 +66,10 @@ def test_merge_joins_neighbours_that_score_alike():
 
 
 def test_merge_does_not_bridge_a_gap():
-    hits = merge([candidate(1, 0, 0.5), candidate(3, 20, 0.5)], {1: [2], 3: [2]})
+    hits = merge([candidate(1, 0, 0.5), candidate(3, 20, 0.5)])  # segment 2 (10-20 s) is no candidate
     assert len(hits) == 2
+
+
+def test_merge_grows_both_ways_from_the_best():
+    hits = merge([candidate(1, 0, 0.49), candidate(2, 10, 0.50), candidate(3, 20, 0.485), candidate(4, 30, 0.2)])
+    assert [(h.start, h.end, h.segments) for h in hits] == [(0, 30, [1, 2, 3]), (30, 40, [4])]

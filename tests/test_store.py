@@ -1,5 +1,7 @@
 """The store on its own: SQLite and FAISS agree, whatever happens between them."""
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -54,7 +56,10 @@ def test_save_search_and_read_back(store):
     assert scores[0] == pytest.approx(1.0)
     seg = store.segments(ids)[int(ids[0])]
     assert (seg.path, seg.start, seg.end) == ("/videos/a.mp4", 2.0, 4.0)
-    assert seg.frame_vectors.dtype == np.float16 and seg.frame_vectors.shape == (1, DIM)
+    with sqlite3.connect(store.path / "library.db") as db:
+        times, frames = db.execute("SELECT frame_times, frame_vectors FROM segments WHERE id = ?", (seg.id,)).fetchone()
+    assert np.frombuffer(times, np.float32).tolist() == [2.0]
+    np.testing.assert_array_equal(np.frombuffer(frames, np.float16), unit(1))  # per-frame vectors, float16
     assert open(seg.thumbnail, "rb").read() == b"\xff\xd8jpeg"
     assert store.stats().models == ["model-1"]
 

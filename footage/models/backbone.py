@@ -9,12 +9,9 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from footage.errors import ModelError
 from footage.models import imagenet
-from footage.models.predictor import Predictor, PredictorConfig
-from footage.models.x_encoder import VARIANTS, XEncoder
 from footage.models.y_encoder import YEncoder
 
 # name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
@@ -30,18 +27,21 @@ def class_text(c: imagenet.ImageNetClass) -> str:
 
 
 class Backbone:
-    """Loads its parts on first use: a search needs only the Y-encoder, indexing needs all three."""
+    """Loads its parts on first use: a search needs only the Y-encoder (numpy), indexing needs all three,
+    and torch is imported only then: it is most of a cold search's start-up time."""
 
     def __init__(self, name: str = "bundled", cache_dir: Path | None = None):
         if name not in BACKBONES:
             raise ModelError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
         self.name = name
-        self.x_config = VARIANTS[BACKBONES[name]]
+        self.x_variant = BACKBONES[name]
         self.cache_dir = Path(cache_dir) if cache_dir else None
 
     @property
     def image_size(self) -> int:
-        return self.x_config.image_size
+        from footage.models.x_encoder import VARIANTS
+
+        return VARIANTS[self.x_variant].image_size
 
     @property
     def dim(self) -> int:
@@ -49,18 +49,24 @@ class Backbone:
 
     @property
     def model_id(self) -> str:
-        return f"{self.name}:efficientnet-{self.x_config.variant}+{YEncoder.name}+{PREDICTOR_VERSION}"
+        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}"
 
     @cached_property
     def y(self) -> YEncoder:
         return YEncoder()
 
     @cached_property
-    def x(self) -> XEncoder:
-        return XEncoder(self.x_config)
+    def x(self):
+        from footage.models.x_encoder import VARIANTS, XEncoder
+
+        return XEncoder(VARIANTS[self.x_variant])
 
     @cached_property
-    def predictor(self) -> Predictor:
+    def predictor(self):
+        import torch
+
+        from footage.models.predictor import Predictor, PredictorConfig
+
         return Predictor(torch.from_numpy(self.class_embeddings()), PredictorConfig(dim=self.dim)).eval()
 
     def class_embeddings(self) -> np.ndarray:
@@ -78,15 +84,17 @@ class Backbone:
             tmp.replace(path)
         return vectors
 
-    @torch.inference_mode()
     def embed_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB frames (B, S, S, 3) at S = image_size -> (B, D) unit vectors in Y space, and the
         X-encoder's (B, F) unit features (for cutting the stream into shots)."""
+        import torch
+
         ys, xs = [], []
-        for i in range(0, len(frames), MODEL_BATCH):
-            features, logits = self.x(frames[i : i + MODEL_BATCH])
-            ys.append(self.predictor(logits).numpy())
-            xs.append(features.numpy())
+        with torch.inference_mode():
+            for i in range(0, len(frames), MODEL_BATCH):
+                features, logits = self.x(frames[i : i + MODEL_BATCH])
+                ys.append(self.predictor(logits).numpy())
+                xs.append(features.numpy())
         return np.concatenate(ys), np.concatenate(xs)
 
     def embed_query(self, text: str) -> np.ndarray:

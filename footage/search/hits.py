@@ -31,24 +31,24 @@ class Candidate:
     thumbnail: str | None
 
 
-def merge(candidates: list[Candidate], adjacent: dict[int, list[int]]) -> list[Hit]:
-    """Greedy, best first: a candidate seeds a hit, which grows over neighbouring candidates of the same video
-    (adjacent[segment] = the segments right before and after it) that score nearly as well."""
-    by_id = {c.segment: c for c in candidates}
+def merge(candidates: list[Candidate]) -> list[Hit]:
+    """Greedy, best first: a candidate seeds a hit, which grows over candidates of the same video that touch
+    it (a video's segments tile it: one ends where the next starts) and score nearly as well."""
+    by_start = {(c.video, c.start): c for c in candidates}
+    by_end = {(c.video, c.end): c for c in candidates}
     used: set[int] = set()
     hits = []
     for seed in sorted(candidates, key=lambda c: -c.score):
         if seed.segment in used:
             continue
-        group, frontier = [seed], [seed.segment]
         used.add(seed.segment)
-        while frontier:
-            for n in adjacent.get(frontier.pop(), []):
-                c = by_id.get(n)
-                if c and n not in used and c.score >= seed.score - MERGE_MARGIN:
-                    used.add(n)
-                    group.append(c)
-                    frontier.append(n)
+        group = [seed]
+        for step in (lambda c: by_end.get((c.video, c.start)), lambda c: by_start.get((c.video, c.end))):
+            edge = seed
+            while (n := step(edge)) is not None and n.segment not in used and n.score >= seed.score - MERGE_MARGIN:
+                used.add(n.segment)
+                group.append(n)
+                edge = n
         group.sort(key=lambda c: c.start)
         hits.append(
             Hit(seed.path, group[0].start, group[-1].end, seed.score, None, seed.thumbnail, [c.segment for c in group])

@@ -17,8 +17,4 @@ def search(store: Store, backbone: Backbone, text: str, top_k: int = 10) -> list
         for i, s in zip(ids, scores)
         if (r := rows.get(int(i))) is not None  # deleted since FAISS was read
     ]
-    adjacent: dict[int, list[int]] = {}
-    for order in store.timelines({c.video for c in candidates}).values():
-        for k, seg_id in enumerate(order):
-            adjacent[seg_id] = order[max(0, k - 1) : k] + order[k + 1 : k + 2]
-    return merge(candidates, adjacent)[:top_k]
+    return merge(candidates)[:top_k]

@@ -72,8 +72,6 @@ class StoredSegment:
     start: float
     end: float
     thumbnail: str | None  # absolute path
-    frame_times: np.ndarray  # (N,) float32
-    frame_vectors: np.ndarray  # (N, D) float16
 
 
 @dataclass
@@ -209,38 +207,16 @@ class Store:
             return {}
         with self.Session() as s:
             rows = s.execute(
-                select(
-                    Segment.id,
-                    Segment.video_id,
-                    Video.path,
-                    Segment.start,
-                    Segment.end,
-                    Segment.thumbnail,
-                    Segment.frame_times,
-                    Segment.frame_vectors,
-                )
+                select(Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end, Segment.thumbnail)
                 .join(Video)
                 .where(Segment.id.in_(ids))
             ).all()
-        out = {}
-        for r in rows:
-            times = np.frombuffer(r.frame_times, np.float32)
-            vectors = np.frombuffer(r.frame_vectors, np.float16).reshape(len(times), -1)
-            thumb = str(self.path / r.thumbnail) if r.thumbnail else None
-            out[r.id] = StoredSegment(r.id, r.video_id, r.path, r.start, r.end, thumb, times, vectors)
-        return out
-
-    def timelines(self, video_ids) -> dict[int, list[int]]:
-        """Segment ids of each video, in time order."""
-        out: dict[int, list[int]] = {int(v): [] for v in video_ids}
-        if out:
-            with self.Session() as s:
-                rows = s.execute(
-                    select(Segment.video_id, Segment.id).where(Segment.video_id.in_(list(out))).order_by(Segment.start)
-                )
-                for video_id, seg_id in rows:
-                    out[video_id].append(seg_id)
-        return out
+        return {
+            r.id: StoredSegment(
+                r.id, r.video_id, r.path, r.start, r.end, str(self.path / r.thumbnail) if r.thumbnail else None
+            )
+            for r in rows
+        }
 
     def stats(self) -> Stats:
         with self.Session() as s:

@@ -1,0 +1,89 @@
+"""How fast footage indexes a folder, against its own parts measured in the same run.
+
+    python bench/index_speed.py FOLDER [--fps 1]
+
+Prints seconds of video, and for each way of doing the work its wall time and video-seconds per wall-second:
+  decode only   ffprobe + the indexer's ffmpeg command, frames piped to Python and dropped
+  model only    the backbone on those same frames (X-encoder + predictor), in the indexer's batches
+  plain loop    decode a whole file, then run the model on it, file after file (no overlap)
+  footage       Library.index on a new library (models loaded beforehand, as in a long run)
+and indexer / max(decode, model): 1.0 would mean decoding and inference overlap perfectly.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from footage import Library
+from footage.indexer.decode import Decoder
+from footage.indexer.pipeline import scan
+from footage.indexer.probe import probe
+
+
+def decode(files, fps, size):
+    frames = {}
+    for f in files:
+        try:
+            frames[f] = np.concatenate([fr for _, fr in Decoder(f, probe(f), fps, size)])
+        except Exception as e:  # the indexer records these; here they are just left out
+            print(f"  (skipping {f.name}: {e})")
+    return frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--fps", type=float, default=1.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Library(Path(tmp) / "lib", fps=args.fps)
+        backbone = lib.backbone
+        backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))  # load models
+        files, _, _ = scan([args.folder], skip=lib.path)
+        durations = {f: probe(f).duration or 0.0 for f in files}
+
+        t = time.perf_counter()
+        frames = decode(files, args.fps, backbone.image_size)
+        decode_s = time.perf_counter() - t
+        video_s = sum(durations[f] for f in frames)
+
+        t = time.perf_counter()
+        for f in frames.values():
+            backbone.embed_frames(f)
+        model_s = time.perf_counter() - t
+
+        t = time.perf_counter()
+        for f in frames:
+            backbone.embed_frames(decode([f], args.fps, backbone.image_size)[f])
+        plain_s = time.perf_counter() - t
+
+        t = time.perf_counter()
+        report = lib.index([args.folder])
+        index_s = time.perf_counter() - t
+        lib.close()
+
+    n_frames = sum(len(f) for f in frames.values())
+    print(
+        f"{len(frames)} files, {video_s:.1f} s of video, {n_frames} frames at {args.fps:g} fps, "
+        f"backbone {backbone.model_id}"
+    )
+    print(f"{'':14}{'wall s':>8}{'video s / wall s':>18}")
+    for name, seconds in [
+        ("decode only", decode_s),
+        ("model only", model_s),
+        ("plain loop", plain_s),
+        ("footage", index_s),
+    ]:
+        print(f"{name:14}{seconds:8.2f}{video_s / seconds:17.1f}x")
+    print(f"indexer / max(decode, model) = {index_s / max(decode_s, model_s):.2f}")
+    print(f"indexer / plain loop = {index_s / plain_s:.2f}")
+    if report.failed:
+        print(f"({len(report.failed)} files failed to index)")
+
+
+if __name__ == "__main__":
+    main()
