@@ -4,13 +4,15 @@
 
 Prints seconds of video, and for each way of doing the work its wall time and video-seconds per wall-second:
   decode only   ffprobe + the indexer's ffmpeg command, frames piped to Python and dropped
-  model only    the backbone on those same frames (X-encoder + predictor), in the indexer's batches
-  plain loop    decode a whole file, then run the model on it, file after file (no overlap)
+  model only    the backbone on those same frames (X-encoder + predictor), in the indexer's batches and
+                threads (and once more on all cores, for reference)
+  plain loop    decode a whole file, then run the model on it, file after file (no overlap), same threads
   footage       Library.index on a new library (models loaded beforehand, as in a long run)
 and indexer / max(decode, model): 1.0 would mean decoding and inference overlap perfectly.
 """
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 
 from footage import Library
 from footage.indexer.decode import Decoder
-from footage.indexer.pipeline import scan
+from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
 
 
@@ -51,15 +53,21 @@ def main() -> None:
         decode_s = time.perf_counter() - t
         video_s = sum(durations[f] for f in frames)
 
-        t = time.perf_counter()
-        for f in frames.values():
-            backbone.embed_frames(f)
-        model_s = time.perf_counter() - t
+        with backbone.threads(INFERENCE_THREADS):  # as the indexer runs the model
+            t = time.perf_counter()
+            for f in frames.values():
+                backbone.embed_frames(f)
+            model_s = time.perf_counter() - t
 
-        t = time.perf_counter()
-        for f in frames:
-            backbone.embed_frames(decode([f], args.fps, backbone.image_size)[f])
-        plain_s = time.perf_counter() - t
+            t = time.perf_counter()
+            for f in frames:
+                backbone.embed_frames(decode([f], args.fps, backbone.image_size)[f])
+            plain_s = time.perf_counter() - t
+        with backbone.threads(os.cpu_count() or 1):
+            t = time.perf_counter()
+            for f in frames.values():
+                backbone.embed_frames(f)
+            model_all_s = time.perf_counter() - t
 
         t = time.perf_counter()
         report = lib.index([args.folder])
@@ -72,9 +80,11 @@ def main() -> None:
         f"backbone {backbone.model_id}"
     )
     print(f"{'':14}{'wall s':>8}{'video s / wall s':>18}")
+    print(f"(the indexer runs the model on {INFERENCE_THREADS} of {os.cpu_count()} cores, ffmpeg on the rest)")
     for name, seconds in [
         ("decode only", decode_s),
         ("model only", model_s),
+        (f"model {os.cpu_count()} thr", model_all_s),
         ("plain loop", plain_s),
         ("footage", index_s),
     ]:

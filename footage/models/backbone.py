@@ -5,6 +5,7 @@
 """
 
 import hashlib
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -96,6 +97,18 @@ class Backbone:
                 ys.append(self.predictor(logits).numpy())
                 xs.append(features.numpy())
         return np.concatenate(ys), np.concatenate(xs)
+
+    @contextmanager
+    def threads(self, n: int):
+        """Runs the vision model on n threads inside the block (torch's setting is process-wide)."""
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def embed_query(self, text: str) -> np.ndarray:
         """A query -> (D,) float32 unit vector; repeated queries hit an in-memory cache."""
