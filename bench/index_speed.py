@@ -79,8 +79,8 @@ def main() -> None:
         f"{len(frames)} files, {video_s:.1f} s of video, {n_frames} frames at {args.fps:g} fps, "
         f"backbone {backbone.model_id}"
     )
-    print(f"{'':14}{'wall s':>8}{'video s / wall s':>18}")
     print(f"(the indexer runs the model on {INFERENCE_THREADS} of {os.cpu_count()} cores, ffmpeg on the rest)")
+    print(f"{'':14}{'wall s':>8}{'video s / wall s':>18}")
     for name, seconds in [
         ("decode only", decode_s),
         ("model only", model_s),
