@@ -13,6 +13,11 @@ from footage.store import Stats, Store
 DEFAULT_LIBRARY = Path("~/.footage")
 
 
+def cache_dir() -> Path:
+    """Where derived model data (class-name embeddings) is kept between runs: $XDG_CACHE_HOME/footage."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "footage"
+
+
 def default_path() -> Path:
     """$FOOTAGE_LIBRARY, else ~/.footage."""
     return Path(os.environ.get("FOOTAGE_LIBRARY") or DEFAULT_LIBRARY).expanduser()
@@ -31,7 +36,7 @@ class Library:
         self.store = Store(Path(path).expanduser() if path else default_path())
         self.path = self.store.path
         name = backbone or self.store.meta("backbone") or "bundled"
-        self.backbone = Backbone(name, cache_dir=self.path / "cache")
+        self.backbone = Backbone(name, cache_dir=cache_dir())
         self.store.attach(name, self.backbone.dim)
         if fps <= 0:
             raise ValueError(f"fps must be positive, not {fps}")

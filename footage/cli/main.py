@@ -91,9 +91,15 @@ def index(
     try:
         with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
             task = bar.add_task("indexing", total=None, video="0:00:00", rate="")
+            first_frame: list[tuple[float, float]] = []  # (wall, video) seconds when frames first came in
 
             def show(p) -> None:
-                rate = f"{p.video_seconds / p.wall_seconds:.1f}x real time" if p.wall_seconds > 1 else ""
+                if p.video_seconds and not first_frame:
+                    first_frame.append((p.wall_seconds, p.video_seconds))
+                rate = ""
+                if first_frame and p.wall_seconds - first_frame[0][0] > 1:  # the rate since models loaded
+                    speed = (p.video_seconds - first_frame[0][1]) / (p.wall_seconds - first_frame[0][0])
+                    rate = f"{speed:.1f}x real time"
                 name = Path(p.current).name if p.current else "scanning"
                 bar.update(
                     task,
