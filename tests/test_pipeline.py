@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from media import ffmpeg, pattern_video, photo_video
+from media import PHOTOS, ffmpeg, pattern_video, photo_video
 
 from footage import Library, LibraryBusy
 from footage.indexer import pipeline
@@ -19,8 +19,6 @@ def clips(tmp_path):
     """A folder of three short real-photo videos."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    from media import PHOTOS
-
     for i, p in enumerate([PHOTOS[:2], PHOTOS[2:4], PHOTOS[4:]]):
         photo_video(folder / f"v{i}.mp4", photos=[(n, 3, f) for n, _, f in p])
     return folder
@@ -34,6 +32,7 @@ def segment_rows(lib: Library):
 def test_second_run_decodes_nothing(library, clips, monkeypatch):
     first = library.index([clips])
     assert len(first.indexed) == 3 and not first.failed
+    assert first.video_seconds == pytest.approx(15, abs=0.3)  # 2 + 2 + 1 photos, 3 s each
     decoded = []
     monkeypatch.setattr(pipeline, "probe", lambda path: decoded.append(path))  # would be called for any decode
     second = library.index([clips])
@@ -51,7 +50,7 @@ def test_touched_but_unchanged_file_is_not_decoded(library, clips):
 def test_changed_file_is_reindexed_without_duplicates(library, clips):
     library.index([clips])
     before = len(segment_rows(library))
-    photo_video(clips / "v1.mp4", photos=[(n, 4, f) for n, _, f in __import__("media").PHOTOS[:1]])
+    photo_video(clips / "v1.mp4", photos=[(n, 4, f) for n, _, f in PHOTOS[:1]])
     report = library.index([clips])
     assert report.indexed == [str(clips / "v1.mp4")]
     rows = segment_rows(library)

@@ -25,9 +25,12 @@ def hits_table(query: str, hits: list[Hit]) -> Table:
     table.add_column("from", justify="right")
     table.add_column("to", justify="right")
     table.add_column("video", overflow="fold")
-    table.add_column("caption", overflow="fold")
+    captions = any(hit.caption for hit in hits)
+    if captions:
+        table.add_column("caption", overflow="fold")
     for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), hit.path, hit.caption or "")
+        row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), hit.path]
+        table.add_row(*row, *([hit.caption or ""] if captions else []))
     return table
 
 

@@ -337,6 +337,7 @@ def _finish_video(
     features = np.concatenate(video.features)
     segments = build_segments(times, vectors, features, video.thumbs, fps, info.duration)
     facts.duration = info.duration or float(times[-1]) + 1.0 / fps
+    report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
     facts.start_time, facts.sample_fps = info.start_time, fps
     store.save_video(facts, segments, backbone.model_id)
