@@ -128,6 +128,19 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(library, tmp_path):
     assert library.stats().failed == 4
 
 
+def test_scan_follows_symlinks_once_and_skips_hidden_folders_and_the_library(tmp_path):
+    root = tmp_path / "videos"
+    (root / "sub").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    for name in ("a.mp4", "sub/b.MKV", ".hidden/c.mp4", "notes.txt", "library/d.mp4"):
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_bytes(b"x")
+    (root / "sub" / "loop").symlink_to(root)  # a cycle
+    files, folders, missing = pipeline.scan([root, tmp_path / "nope"], skip=(root / "library").resolve())
+    assert files == [root / "a.mp4", root / "sub" / "b.MKV"]
+    assert folders == [root] and missing == [(str(tmp_path / "nope"), "no such file or folder")]
+
+
 def test_explicit_non_video_file_is_recorded(library, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")

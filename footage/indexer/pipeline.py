@@ -82,8 +82,15 @@ def scan(paths: Iterable[str | Path], skip: Path) -> tuple[list[Path], list[Path
         p = Path(arg).expanduser().absolute()
         if p.is_dir():
             folders.append(p.resolve())
+            walked = {p.resolve()}  # symlinked folders are followed, each once: a link loop must not hang us
             for root, dirs, names in os.walk(p, followlinks=True):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and Path(root, d).resolve() != skip)
+                keep = []
+                for d in sorted(dirs):
+                    real = Path(root, d).resolve()
+                    if not d.startswith(".") and real != skip and real not in walked:
+                        walked.add(real)
+                        keep.append(d)
+                dirs[:] = keep
                 for name in sorted(names):
                     if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS:
                         files[Path(root, name).resolve()] = None
