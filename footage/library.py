@@ -8,6 +8,7 @@ from footage.indexer import pipeline
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.models import Backbone
 from footage.search import Hit, search
+from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
 from footage.store import Stats, Store
 
 DEFAULT_LIBRARY = Path("~/.footage")
@@ -48,9 +49,15 @@ class Library:
         with self.store.lock:
             return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress)
 
-    def search(self, text: str, top_k: int = 10) -> list[Hit]:
-        """The top_k best-matching time ranges, best first."""
-        return search(self.store, self.backbone, text, top_k)
+    def search(self, text: str, top_k: int = 10, rerank: bool = True) -> list[Hit]:
+        """The top_k best-matching time ranges, best first. `rerank` re-scores the nearest segments with the
+        query-conditioned predictor (it attends to the frames the query is about)."""
+        return search(self.store, self.backbone, text, top_k, rerank)
+
+    def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = True) -> Scores:
+        """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list)."""
+        pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
+        return evaluate(pairs, lambda text, k: self.search(text, top_k=k, rerank=rerank))
 
     def remove(self, path: str | Path) -> list[str]:
         """Drops a file, or every file under a folder, from the library; returns the paths dropped."""

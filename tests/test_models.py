@@ -10,7 +10,7 @@ from skimage import data
 
 from footage.errors import ModelError
 from footage.models import Backbone, imagenet
-from footage.models.predictor import Predictor, PredictorConfig
+from footage.models.predictor import ConSE, Predictor, PredictorConfig
 from footage.models.x_encoder import XEncoder
 from footage.models.y_encoder import YEncoder, model_dir
 
@@ -87,25 +87,45 @@ def test_query_vectors_are_cached_and_read_only(backbone):
     assert v1 is v2 and not v1.flags.writeable
 
 
-def test_predictor_starts_as_identity_over_conse():
+def test_conse_of_a_sure_frame_is_its_centred_class():
     torch.manual_seed(0)
     classes = torch.nn.functional.normalize(torch.randn(50, 16), dim=-1)
-    p = Predictor(classes, PredictorConfig(top_k=5, dim=16))
-    assert torch.equal(p.proj.weight, torch.eye(16)) and torch.equal(p.proj.bias, torch.zeros(16))
     logits = torch.full((1, 50), -20.0)
     logits[0, 7] = 20.0  # all the probability on class 7
     expected = torch.nn.functional.normalize(classes[7] - classes.mean(0), dim=-1)
-    assert torch.allclose(p(logits)[0], expected, atol=1e-5)
+    assert torch.allclose(ConSE(classes, top_k=5)(logits)[0], expected, atol=1e-5)
 
 
-def test_predictor_weights_classes_by_probability():
+def test_conse_weights_classes_by_probability():
     classes = torch.eye(4)
-    p = Predictor(classes, PredictorConfig(top_k=2, dim=4))
     logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
-    out = p(logits)[0]
     centred = classes - classes.mean(0)
     expected = torch.nn.functional.normalize((0.6 * centred[0] + 0.3 * centred[1]) / 0.9, dim=-1)
-    assert torch.allclose(out, expected, atol=1e-5)
+    assert torch.allclose(ConSE(classes, top_k=2)(logits)[0], expected, atol=1e-5)
+
+
+def test_predictor_starts_as_identity_and_pools_evenly_without_a_query():
+    p = Predictor(PredictorConfig(dim=4))
+    assert torch.equal(p.proj.weight, torch.eye(4)) and torch.equal(p.proj.bias, torch.zeros(4))
+    tokens = torch.eye(4)[None, :3]  # one segment of three frames
+    assert torch.allclose(p(tokens)[0], torch.tensor([1.0, 1, 1, 0]) / 3**0.5, atol=1e-6)
+
+
+def test_predictor_attends_to_the_frames_the_query_is_about():
+    p = Predictor(PredictorConfig(dim=4))
+    tokens = torch.eye(4)[None, [0, 0, 0, 0, 1]]  # four frames of one thing, one of another
+    query = torch.eye(4)[1][None]
+    plain = p(tokens)[0] @ query[0]
+    conditioned = p(tokens, query=query)[0] @ query[0]
+    assert plain < 0.3 and conditioned > 0.95
+
+
+def test_predictor_ignores_padding():
+    p = Predictor(PredictorConfig(dim=4))
+    tokens = torch.stack([torch.eye(4)[[0, 1, 2]], torch.eye(4)[[3, 3, 3]]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    out = p(tokens, mask)
+    assert torch.allclose(out[1], torch.eye(4)[3]) and torch.allclose(out[0], p(tokens[:1])[0])
 
 
 def test_frames_land_near_their_words_in_y_space(backbone):

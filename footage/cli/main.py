@@ -25,6 +25,13 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+RerankOption = Annotated[
+    bool,
+    typer.Option(
+        "--rerank/--no-rerank",
+        help="Re-score the nearest segments with the query-conditioned predictor over their frames.",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -137,6 +144,7 @@ def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many hits to show.")] = 10,
+    rerank: RerankOption = True,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them. Hits are time ranges, best first.
@@ -144,7 +152,7 @@ def search(
     Example: footage search "rocket liftoff" --top-k 5 --json
     """
     with _open(ctx) as lib:
-        hits = lib.search(query, top_k=top_k)
+        hits = lib.search(query, top_k=top_k, rerank=rerank)
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:
@@ -167,6 +175,25 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(stats_table(s))
     for path, reason in s.failures:
         out.print(f"failed {path}: {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command(name="eval")
+def evaluate(
+    ctx: typer.Context,
+    pairs: Annotated[Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
+    rerank: RerankOption = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure search on labelled moments: R@1, R@5 and MRR (the right moment's rank, averaged as 1/rank).
+
+    Example: footage eval bench/data/pairs.jsonl
+    """
+    with _open(ctx) as lib:
+        scores = lib.evaluate(pairs, rerank=rerank)
+    if as_json:
+        print(json.dumps(asdict(scores), indent=2))
+    else:
+        out.print(f"{scores.pairs} pairs   R@1 {scores.r1:.3f}   R@5 {scores.r5:.3f}   MRR {scores.mrr:.3f}")
 
 
 @app.command()

@@ -157,31 +157,30 @@ def _thumbnail(frame: np.ndarray, info: VideoInfo) -> bytes:
 
 def build_segments(
     times: np.ndarray,
-    vectors: np.ndarray,
+    tokens: np.ndarray,
     features: np.ndarray,
     thumbs: list[bytes],
     fps: float,
     duration: float | None,
+    pool: Callable[[list[np.ndarray]], np.ndarray],
 ) -> list[NewSegment]:
-    """Frame stream of one video -> segments with pooled vectors; thumbs[i] is frame i as a JPEG."""
+    """Frame stream of one video -> segments; `pool` turns each segment's frame tokens into its vector
+    (Backbone.predict, without a query); thumbs[i] is frame i as a JPEG."""
     spans = segment(features, fps)
+    vectors = pool([tokens[s.first : s.stop] for s in spans])  # (S, D)
     last_end = float(times[-1]) + 1.0 / fps
     if duration:
         last_end = max(float(times[-1]), min(last_end, duration))
     out = []
     for k, span in enumerate(spans):
-        start = float(times[span.first])
-        end = float(times[spans[k + 1].first]) if k + 1 < len(spans) else last_end
-        pooled = vectors[span.first : span.stop].mean(0)
-        pooled /= np.linalg.norm(pooled) + 1e-12
         mid = (span.first + span.stop - 1) // 2
         out.append(
             NewSegment(
-                start=start,
-                end=end,
-                vector=pooled.astype(np.float32),
+                start=float(times[span.first]),
+                end=float(times[spans[k + 1].first]) if k + 1 < len(spans) else last_end,
+                vector=vectors[k].astype(np.float32),
                 frame_times=times[span.first : span.stop],
-                frame_vectors=vectors[span.first : span.stop],
+                frame_vectors=tokens[span.first : span.stop],
                 thumbnail=thumbs[mid] if mid < len(thumbs) else None,
             )
         )
@@ -273,7 +272,7 @@ class _Video:
     path: Path
     info: VideoInfo
     times: list[np.ndarray] = field(default_factory=list)
-    vectors: list[np.ndarray] = field(default_factory=list)
+    tokens: list[np.ndarray] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
     thumbs: list[bytes] = field(default_factory=list)
 
@@ -302,9 +301,9 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started) -
             if isinstance(msg, _Decoded.Start):
                 video = _Video(msg.path, msg.info)
             elif isinstance(msg, _Decoded.Frames):
-                vectors, features = backbone.embed_frames(msg.frames)
+                tokens, features = backbone.embed_frames(msg.frames)
                 video.times.append(msg.times)
-                video.vectors.append(vectors)
+                video.tokens.append(tokens)
                 video.features.append(features)
                 # JPEG every frame now (cheap next to the model): the mid frame of each segment becomes its
                 # thumbnail, and a long video's raw frames would not fit in memory.
@@ -340,9 +339,9 @@ def _finish_video(
         store.save_failure(facts, reason)
         report.failed.append((facts.path, reason))
         return
-    vectors = np.concatenate(video.vectors)
+    tokens = np.concatenate(video.tokens)
     features = np.concatenate(video.features)
-    segments = build_segments(times, vectors, features, video.thumbs, fps, info.duration)
+    segments = build_segments(times, tokens, features, video.thumbs, fps, info.duration, backbone.predict)
     facts.duration = info.duration or float(times[-1]) + 1.0 / fps
     report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height

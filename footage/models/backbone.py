@@ -63,12 +63,18 @@ class Backbone:
         return XEncoder(VARIANTS[self.x_variant])
 
     @cached_property
-    def predictor(self):
+    def conse(self):
         import torch
 
+        from footage.models.predictor import ConSE, PredictorConfig
+
+        return ConSE(torch.from_numpy(self.class_embeddings()), PredictorConfig().top_k).eval()
+
+    @cached_property
+    def predictor(self):
         from footage.models.predictor import Predictor, PredictorConfig
 
-        return Predictor(torch.from_numpy(self.class_embeddings()), PredictorConfig(dim=self.dim)).eval()
+        return Predictor(PredictorConfig(dim=self.dim)).eval()
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
@@ -86,17 +92,36 @@ class Backbone:
         return vectors
 
     def embed_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 RGB frames (B, S, S, 3) at S = image_size -> (B, D) unit vectors in Y space, and the
-        X-encoder's (B, F) unit features (for cutting the stream into shots)."""
+        """uint8 RGB frames (B, S, S, 3) at S = image_size -> frame tokens (B, D), unit vectors in Y space
+        (the predictor's input, kept per frame in the store), and the X-encoder's (B, F) unit features (for
+        cutting the stream into shots)."""
         import torch
 
-        ys, xs = [], []
+        tokens, xs = [], []
         with torch.inference_mode():
             for i in range(0, len(frames), MODEL_BATCH):
                 features, logits = self.x(frames[i : i + MODEL_BATCH])
-                ys.append(self.predictor(logits).numpy())
+                tokens.append(self.conse(logits).numpy())
                 xs.append(features.numpy())
-        return np.concatenate(ys), np.concatenate(xs)
+        return np.concatenate(tokens), np.concatenate(xs)
+
+    def segment_vector(self, tokens: np.ndarray) -> np.ndarray:
+        """A segment's frame tokens (N, D) -> its (D,) vector, the one FAISS holds (no query)."""
+        return self.predict([tokens])[0]
+
+    def predict(self, token_sets: list[np.ndarray], query: np.ndarray | None = None) -> np.ndarray:
+        """Segments' frame tokens [(N_i, D)], and optionally a query vector (D,) -> (S, D) unit vectors:
+        each segment's embedding, conditioned on the query when there is one."""
+        import torch
+
+        n = max(len(t) for t in token_sets)
+        tokens = np.zeros((len(token_sets), n, self.dim), np.float32)
+        mask = np.zeros((len(token_sets), n), bool)
+        for i, t in enumerate(token_sets):
+            tokens[i, : len(t)], mask[i, : len(t)] = t, True
+        q = None if query is None else torch.from_numpy(np.tile(query, (len(token_sets), 1)))
+        with torch.inference_mode():
+            return self.predictor(torch.from_numpy(tokens), torch.from_numpy(mask), q).numpy()
 
     @contextmanager
     def threads(self, n: int):

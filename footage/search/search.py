@@ -1,4 +1,5 @@
-"""Text query -> hits: embed the query, take the nearest segments from FAISS, merge neighbours into hits."""
+"""Text query -> hits: embed the query, take the nearest segments from FAISS, re-score them with the
+query-conditioned predictor over their cached frame tokens (no decoding), merge neighbours into hits."""
 
 from footage.models import Backbone
 from footage.search.hits import Candidate, Hit, merge
@@ -8,7 +9,7 @@ CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging fo
 MIN_CANDIDATES = 50
 
 
-def search(store: Store, backbone: Backbone, text: str, top_k: int = 10) -> list[Hit]:
+def search(store: Store, backbone: Backbone, text: str, top_k: int = 10, rerank: bool = True) -> list[Hit]:
     query = backbone.embed_query(text)  # (D,)
     ids, scores = store.search(query, max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT))
     rows = store.segments(ids)
@@ -17,4 +18,9 @@ def search(store: Store, backbone: Backbone, text: str, top_k: int = 10) -> list
         for i, s in zip(ids, scores)
         if (r := rows.get(int(i))) is not None  # deleted since FAISS was read
     ]
+    if rerank and candidates:
+        tokens = store.frame_tokens([c.segment for c in candidates])
+        conditioned = backbone.predict([tokens[c.segment] for c in candidates], query)  # (C, D)
+        for c, vector in zip(candidates, conditioned):
+            c.score = float(vector @ query)
     return merge(candidates)[:top_k]

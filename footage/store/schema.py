@@ -69,7 +69,8 @@ class Segment(Base):
     model: Mapped[int] = mapped_column(ForeignKey("models.id"))
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (D,), unit length: what FAISS holds
     frame_times: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (N,), seconds from the first frame
-    frame_vectors: Mapped[bytes] = mapped_column(LargeBinary)  # float16 (N, D): re-pool and re-rank without decoding
+    # float16 (N, D): the frames' tokens (the predictor's input), to re-pool, re-rank and train without decoding
+    frame_vectors: Mapped[bytes] = mapped_column(LargeBinary)
     video: Mapped[Video] = relationship(back_populates="segments")
 
 

@@ -218,6 +218,18 @@ class Store:
             for r in rows
         }
 
+    def frame_tokens(self, ids) -> dict[int, np.ndarray]:
+        """Segment id -> its frames' tokens (N, D) float32, as cached when it was indexed."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        with self.Session() as s:
+            rows = s.execute(select(Segment.id, Segment.frame_vectors).where(Segment.id.in_(ids))).all()
+        return {
+            r.id: np.frombuffer(r.frame_vectors, np.float16).astype(np.float32).reshape(-1, self.index.dim)
+            for r in rows
+        }
+
     def stats(self) -> Stats:
         with self.Session() as s:
             indexed = Video.status == "indexed"
