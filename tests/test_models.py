@@ -10,7 +10,8 @@ from skimage import data
 
 from footage.errors import ModelError
 from footage.models import Backbone, imagenet
-from footage.models.predictor import ConSE, Predictor, PredictorConfig
+from footage.models.conse import ConSE
+from footage.models.predictor import Predictor, PredictorConfig
 from footage.models.x_encoder import XEncoder
 from footage.models.y_encoder import YEncoder, model_dir
 
@@ -105,27 +106,26 @@ def test_conse_weights_classes_by_probability():
 
 
 def test_predictor_starts_as_identity_and_pools_evenly_without_a_query():
-    p = Predictor(PredictorConfig(dim=4))
-    assert torch.equal(p.proj.weight, torch.eye(4)) and torch.equal(p.proj.bias, torch.zeros(4))
-    tokens = torch.eye(4)[None, :3]  # one segment of three frames
-    assert torch.allclose(p(tokens)[0], torch.tensor([1.0, 1, 1, 0]) / 3**0.5, atol=1e-6)
+    tokens = np.eye(4, dtype=np.float32)[None, :3]  # one segment of three frames
+    np.testing.assert_allclose(Predictor(PredictorConfig(dim=4))(tokens)[0], [3**-0.5] * 3 + [0], atol=1e-6)
 
 
 def test_predictor_attends_to_the_frames_the_query_is_about():
     p = Predictor(PredictorConfig(dim=4))
-    tokens = torch.eye(4)[None, [0, 0, 0, 0, 1]]  # four frames of one thing, one of another
-    query = torch.eye(4)[1][None]
-    plain = p(tokens)[0] @ query[0]
-    conditioned = p(tokens, query=query)[0] @ query[0]
-    assert plain < 0.3 and conditioned > 0.95
+    tokens = np.eye(4, dtype=np.float32)[None, [0, 0, 0, 0, 1]]  # four frames of one thing, one of another
+    query = np.eye(4, dtype=np.float32)[1]
+    assert p(tokens)[0] @ query < 0.3 and p(tokens, query=query)[0] @ query > 0.95
 
 
-def test_predictor_ignores_padding():
+def test_predictor_ignores_padding_and_applies_its_map():
+    tokens = np.stack([np.eye(4, dtype=np.float32)[[0, 1, 2]], np.eye(4, dtype=np.float32)[[3, 3, 3]]])
+    mask = np.array([[True, True, True], [True, False, False]])
     p = Predictor(PredictorConfig(dim=4))
-    tokens = torch.stack([torch.eye(4)[[0, 1, 2]], torch.eye(4)[[3, 3, 3]]])
-    mask = torch.tensor([[True, True, True], [True, False, False]])
     out = p(tokens, mask)
-    assert torch.allclose(out[1], torch.eye(4)[3]) and torch.allclose(out[0], p(tokens[:1])[0])
+    np.testing.assert_allclose(out[1], np.eye(4)[3], atol=1e-6)
+    np.testing.assert_allclose(out[0], p(tokens[:1])[0], atol=1e-6)
+    swap = Predictor(PredictorConfig(dim=4), weight=np.eye(4, dtype=np.float32)[::-1].copy(), bias=np.zeros(4))
+    np.testing.assert_allclose(swap(tokens, mask)[1], np.eye(4)[0], atol=1e-6)
 
 
 def test_frames_land_near_their_words_in_y_space(backbone):

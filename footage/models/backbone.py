@@ -13,6 +13,7 @@ import numpy as np
 
 from footage.errors import ModelError
 from footage.models import imagenet
+from footage.models.predictor import Predictor, PredictorConfig
 from footage.models.y_encoder import YEncoder
 
 # name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
@@ -66,15 +67,13 @@ class Backbone:
     def conse(self):
         import torch
 
-        from footage.models.predictor import ConSE, PredictorConfig
+        from footage.models.conse import ConSE
 
-        return ConSE(torch.from_numpy(self.class_embeddings()), PredictorConfig().top_k).eval()
+        return ConSE(torch.from_numpy(self.class_embeddings())).eval()
 
     @cached_property
-    def predictor(self):
-        from footage.models.predictor import Predictor, PredictorConfig
-
-        return Predictor(PredictorConfig(dim=self.dim)).eval()
+    def predictor(self) -> Predictor:
+        return Predictor(PredictorConfig(dim=self.dim))
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
@@ -112,16 +111,12 @@ class Backbone:
     def predict(self, token_sets: list[np.ndarray], query: np.ndarray | None = None) -> np.ndarray:
         """Segments' frame tokens [(N_i, D)], and optionally a query vector (D,) -> (S, D) unit vectors:
         each segment's embedding, conditioned on the query when there is one."""
-        import torch
-
         n = max(len(t) for t in token_sets)
-        tokens = np.zeros((len(token_sets), n, self.dim), np.float32)
+        tokens = np.zeros((len(token_sets), n, self.dim), np.float32)  # (S, N, D), padded
         mask = np.zeros((len(token_sets), n), bool)
         for i, t in enumerate(token_sets):
             tokens[i, : len(t)], mask[i, : len(t)] = t, True
-        q = None if query is None else torch.from_numpy(np.tile(query, (len(token_sets), 1)))
-        with torch.inference_mode():
-            return self.predictor(torch.from_numpy(tokens), torch.from_numpy(mask), q).numpy()
+        return self.predictor(tokens, mask, query)
 
     @contextmanager
     def threads(self, n: int):
