@@ -32,7 +32,8 @@ def test_search_json(indexed, photos, footage_cli):
 
 
 def test_search_table_shows_human_times(indexed, footage_cli):
-    out = run_cli(footage_cli, "search", "a motorcycle", "-k", "2", library=indexed).stdout
+    wide = {**os.environ, "COLUMNS": "250"}  # paths fold in narrow terminals
+    out = run_cli(footage_cli, "search", "a motorcycle", "-k", "2", library=indexed, env=wide).stdout
     assert "0:00:24" in out and "0:00:30" in out and "photos.mp4" in out
 
 

@@ -1,6 +1,5 @@
-"""The 1000 ImageNet-1k classes in the X-encoder's output order, with WordNet lemmas and definitions.
-
-The table is copied from timm's wheel by scripts/imagenet_classes.py.
+"""The 1000 ImageNet-1k classes in the X-encoder's output order, with WordNet lemmas, definitions and
+hypernyms. scripts/imagenet_classes.py writes the table from timm's wheel and Debian's wordnet-base.
 """
 
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ class ImageNetClass:
     synset: str  # WordNet id, e.g. n02124075
     lemmas: tuple[str, ...]  # e.g. ("Egyptian cat",)
     definition: str
+    hypernyms: tuple[str, ...]  # nearest first: ("domestic cat", "cat", "feline", ...)
 
     @property
     def name(self) -> str:
@@ -27,6 +27,7 @@ def classes() -> tuple[ImageNetClass, ...]:
     rows = TABLE.read_text().splitlines()[1:]
     out = []
     for row in rows:
-        index, synset, lemmas, definition = row.split("\t")
-        out.append(ImageNetClass(int(index), synset, tuple(s.strip() for s in lemmas.split(",")), definition))
+        index, synset, lemmas, definition, hypernyms = row.split("\t")
+        names = tuple(s.strip() for s in lemmas.split(","))
+        out.append(ImageNetClass(int(index), synset, names, definition, tuple(hypernyms.split(", "))))
     return tuple(out)
