@@ -49,12 +49,13 @@ class Library:
         with self.store.lock:
             return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress)
 
-    def search(self, text: str, top_k: int = 10, rerank: bool = True) -> list[Hit]:
+    def search(self, text: str, top_k: int = 10, rerank: bool = False) -> list[Hit]:
         """The top_k best-matching time ranges, best first. `rerank` re-scores the nearest segments with the
-        query-conditioned predictor (it attends to the frames the query is about)."""
+        query-conditioned predictor (it attends to the frames the query is about: it finds a second-long
+        moment inside a long segment, but did not raise MRR on the annotated sample footage)."""
         return search(self.store, self.backbone, text, top_k, rerank)
 
-    def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = True) -> Scores:
+    def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = False) -> Scores:
         """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list)."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
         return evaluate(pairs, lambda text, k: self.search(text, top_k=k, rerank=rerank))

@@ -40,6 +40,15 @@ def test_second_run_decodes_nothing(library, clips, monkeypatch):
     assert library.store.consistent()
 
 
+def test_files_indexed_by_other_models_are_indexed_again(library, clips, monkeypatch):
+    library.index([clips])
+    monkeypatch.setattr("footage.models.backbone.PREDICTOR_VERSION", "conse-test")
+    report = library.index([clips])
+    assert len(report.indexed) == 3 and report.unchanged == 0
+    assert library.stats().models == [library.backbone.model_id] and "conse-test" in library.backbone.model_id
+    assert library.store.consistent()
+
+
 def test_touched_but_unchanged_file_is_not_decoded(library, clips):
     library.index([clips])
     os.utime(clips / "v1.mp4", (1, 1))

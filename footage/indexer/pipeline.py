@@ -207,7 +207,7 @@ def index(
     report = IndexReport()
     files, folders, missing = scan(paths, skip=store.path)
     report.failed += missing
-    todo = _plan(store, files, folders, {m[0] for m in missing}, report)
+    todo = _plan(store, files, folders, {m[0] for m in missing}, backbone.model_id, report)
     try:
         with backbone.threads(INFERENCE_THREADS):
             _embed_and_store(store, backbone, todo, fps, report, on_progress, started)
@@ -217,11 +217,12 @@ def index(
     return report
 
 
-def _plan(store: Store, files: list[Path], folders: list[Path], missing: set[str], report: IndexReport):
-    """Sorts files into unchanged, moved (same content, new name) and to decode, and drops the videos that
-    are gone from the folders being indexed. Returns [(path, facts)] to decode."""
+def _plan(store: Store, files: list[Path], folders: list[Path], missing: set[str], model_id: str, report: IndexReport):
+    """Sorts files into unchanged, moved (same content, new name) and to decode (new, changed, or indexed by
+    other models), and drops the videos that are gone from the folders being indexed. Returns [(path, facts)]
+    to decode."""
     known = store.videos()
-    by_fingerprint = {v.fingerprint: v for v in known.values() if v.status == "indexed"}
+    by_fingerprint = {v.fingerprint: v for v in known.values() if v.status == "indexed" and v.model == model_id}
     seen = {str(f) for f in files}
     todo: list[tuple[Path, FileFacts]] = []
     for path in files:
@@ -231,6 +232,8 @@ def _plan(store: Store, files: list[Path], folders: list[Path], missing: set[str
             report.failed.append((str(path), e.strerror or "cannot stat"))
             continue
         old = known.get(str(path))
+        if old and old.model not in (None, model_id):  # indexed by other models: decode it again
+            old = None
         if old and old.size == st.st_size and old.mtime == st.st_mtime:
             report.unchanged += 1
             continue

@@ -9,7 +9,7 @@ CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging fo
 MIN_CANDIDATES = 50
 
 
-def search(store: Store, backbone: Backbone, text: str, top_k: int = 10, rerank: bool = True) -> list[Hit]:
+def search(store: Store, backbone: Backbone, text: str, top_k: int = 10, rerank: bool = False) -> list[Hit]:
     query = backbone.embed_query(text)  # (D,)
     ids, scores = store.search(query, max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT))
     rows = store.segments(ids)

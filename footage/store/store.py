@@ -62,6 +62,7 @@ class StoredVideo:
     fingerprint: str
     status: str
     error: str | None
+    model: str | None  # model id of its vectors; None when it has none (failed)
 
 
 @dataclass
@@ -192,8 +193,11 @@ class Store:
 
     def videos(self) -> dict[str, StoredVideo]:
         with self.Session() as s:
+            model = select(Model.model_id).join(Segment).where(Segment.video_id == Video.id).limit(1).scalar_subquery()
             rows = s.execute(
-                select(Video.id, Video.path, Video.size, Video.mtime, Video.fingerprint, Video.status, Video.error)
+                select(
+                    Video.id, Video.path, Video.size, Video.mtime, Video.fingerprint, Video.status, Video.error, model
+                )
             ).all()
         return {r.path: StoredVideo(*r) for r in rows}
 
