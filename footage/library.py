@@ -1,17 +1,37 @@
 """Library: the one object a media tool (or the CLI) needs. Index folders, search them, see what is inside."""
 
+import json
 import os
+import random
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from footage.errors import FootageError, LibraryError
 from footage.indexer import pipeline
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.models import Backbone
+from footage.models.predictor import Predictor, pad
 from footage.search import Hit, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
 from footage.store import Stats, Store
+from footage.store.faiss_index import VectorIndex
 
 DEFAULT_LIBRARY = Path("~/.footage")
+
+
+@dataclass
+class TrainReport:
+    train_pairs: int
+    held_out_pairs: int
+    losses: list[float]  # InfoNCE per epoch
+    before: Scores | None  # held-out retrieval with the predictor in use before
+    after: Scores | None  # ... with the new one
+    kept: bool  # False: held-out MRR dropped, the library is unchanged
+    version: int | None  # the new predictor's version when kept
 
 
 def cache_dir() -> Path:
@@ -39,6 +59,15 @@ class Library:
         name = backbone or self.store.meta("backbone") or "bundled"
         self.backbone = Backbone(name, cache_dir=cache_dir())
         self.store.attach(name, self.backbone.dim)
+        trained = self.store.meta("predictor")
+        if trained:
+            version = json.loads(trained)["version"]
+            checkpoint = self.path / "predictors" / f"v{version}.npz"
+            try:
+                self.backbone.predictor = Predictor.load(checkpoint)
+            except OSError as e:
+                raise LibraryError(f"{checkpoint}: the library's trained predictor is unreadable ({e})") from None
+            self.backbone.predictor_version = version
         if fps <= 0:
             raise ValueError(f"fps must be positive, not {fps}")
         self.fps = fps
@@ -59,6 +88,69 @@ class Library:
         """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list)."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
         return evaluate(pairs, lambda text, k: self.search(text, top_k=k, rerank=rerank))
+
+    def train(
+        self,
+        pairs: str | Path | list[Pair],
+        epochs: int = 300,
+        holdout: float = 0.2,
+        seed: int = 0,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> TrainReport:
+        """Fits the predictor on labelled pairs from the cached frame tokens (no decoding), scores held-out
+        pairs before and after, and keeps the new predictor only if held-out MRR does not drop. Kept, it gets
+        the next version number in the library and every segment vector is recomputed with it."""
+        pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
+        order = random.Random(seed).sample(pairs, len(pairs))
+        n_held = round(len(pairs) * holdout) if holdout > 0 else 0
+        held, train = order[:n_held], order[n_held:]
+        if len(train) < 2 or (holdout > 0 and not held):
+            raise FootageError(f"{len(pairs)} pairs are too few to train on with a {holdout:.0%} held-out part")
+        tokens = [self.store.tokens_in_range(p.path, p.start, p.end) for p in train]
+        unknown = sorted({p.path for p, t in zip(train, tokens) if t is None})
+        if unknown:
+            raise FootageError(
+                f"{len(unknown)} videos of the pairs are not in the library (e.g. {unknown[0]}); "
+                "run footage index first"
+            )
+        from footage.models.train import fit_predictor  # torch: only when training
+
+        with self.store.lock:
+            before = self.evaluate(held) if held else None
+            fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch)
+            candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
+            ids, token_sets = self.store.all_frame_tokens()
+            vectors = (
+                np.concatenate([candidate(*pad(token_sets[i : i + 1024])) for i in range(0, len(token_sets), 1024)])
+                if ids
+                else np.zeros((0, self.backbone.dim), np.float32)
+            )
+            trial = VectorIndex(self.backbone.dim)
+            trial.add(np.array(ids, np.int64), vectors)
+            after = (
+                evaluate(held, lambda text, k: search(self.store, self.backbone, text, k, index=trial))
+                if held
+                else None
+            )
+            kept = after is None or after.mrr >= before.mrr
+            version = self.backbone.predictor_version + 1 if kept else None
+            if kept:
+                (self.path / "predictors").mkdir(exist_ok=True)
+                candidate.save(self.path / "predictors" / f"v{version}.npz")
+                self.backbone.predictor, self.backbone.predictor_version = candidate, version
+                info = {
+                    "version": version,
+                    "pairs": len(train),
+                    "held_out": len(held),
+                    "epochs": epochs,
+                    "mrr_before": before.mrr if before else None,
+                    "mrr_after": after.mrr if after else None,
+                    "trained_at": time.time(),
+                }
+                self.store.set_meta("predictor", json.dumps(info))
+                self.store.replace_vectors(ids, vectors, self.backbone.model_id)
+                self.store.flush()
+        return TrainReport(len(train), len(held), fit.losses, before, after, kept, version)
 
     def remove(self, path: str | Path) -> list[str]:
         """Drops a file, or every file under a folder, from the library; returns the paths dropped."""

@@ -44,6 +44,12 @@ def stats_table(stats: Stats) -> Table:
     table.add_row("segments", str(stats.segments))
     table.add_row("indexed", f"{hms(stats.seconds)} ({stats.seconds / 3600:.2f} h)")
     table.add_row("failed", str(stats.failed))
+    p = stats.predictor
+    if p:
+        mrr = f", held-out MRR {p['mrr_before']:.3f} -> {p['mrr_after']:.3f}" if p["mrr_before"] is not None else ""
+        table.add_row("predictor", f"trained v{p['version']} on {p['pairs']} pairs{mrr}")
+    else:
+        table.add_row("predictor", "zero-shot (ConSE, untrained)")
     for model in stats.models:
         table.add_row("model", model)
     return table

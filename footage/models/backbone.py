@@ -13,7 +13,7 @@ import numpy as np
 
 from footage.errors import ModelError
 from footage.models import imagenet
-from footage.models.predictor import Predictor, PredictorConfig
+from footage.models.predictor import Predictor, PredictorConfig, pad
 from footage.models.y_encoder import YEncoder
 
 # name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
@@ -41,6 +41,8 @@ class Backbone:
         self.name = name
         self.x_variant = BACKBONES[name]
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.predictor = Predictor(PredictorConfig(dim=self.dim))  # zero-shot until a trained one is set
+        self.predictor_version = 0  # 0: zero-shot; n: the library's n-th trained predictor
 
     @property
     def image_size(self) -> int:
@@ -54,7 +56,8 @@ class Backbone:
 
     @property
     def model_id(self) -> str:
-        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}"
+        trained = f"+trained-v{self.predictor_version}" if self.predictor_version else ""
+        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}{trained}"
 
     @cached_property
     def y(self) -> YEncoder:
@@ -73,10 +76,6 @@ class Backbone:
         from footage.models.conse import ConSE
 
         return ConSE(torch.from_numpy(self.class_embeddings())).eval()
-
-    @cached_property
-    def predictor(self) -> Predictor:
-        return Predictor(PredictorConfig(dim=self.dim))
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
@@ -114,12 +113,7 @@ class Backbone:
     def predict(self, token_sets: list[np.ndarray], query: np.ndarray | None = None) -> np.ndarray:
         """Segments' frame tokens [(N_i, D)], and optionally a query vector (D,) -> (S, D) unit vectors:
         each segment's embedding, conditioned on the query when there is one."""
-        n = max(len(t) for t in token_sets)
-        tokens = np.zeros((len(token_sets), n, self.dim), np.float32)  # (S, N, D), padded
-        mask = np.zeros((len(token_sets), n), bool)
-        for i, t in enumerate(token_sets):
-            tokens[i, : len(t)], mask[i, : len(t)] = t, True
-        return self.predictor(tokens, mask, query)
+        return self.predictor(*pad(token_sets), query)
 
     @contextmanager
     def threads(self, n: int):

@@ -9,9 +9,21 @@ Inference is plain numpy: re-ranking runs inside every search, and a search shou
 torch.
 """
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+
+def pad(token_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Segments' frame tokens [(N_i, D)] -> tokens (S, N, D) zero-padded to the longest, and mask (S, N)."""
+    n = max(len(t) for t in token_sets)
+    tokens = np.zeros((len(token_sets), n, token_sets[0].shape[1]), np.float32)
+    mask = np.zeros((len(token_sets), n), bool)
+    for i, t in enumerate(token_sets):
+        tokens[i, : len(t)], mask[i, : len(t)] = t, True
+    return tokens, mask
 
 
 @dataclass(frozen=True)
@@ -40,3 +52,18 @@ class Predictor:
         weights /= weights.sum(-1, keepdims=True)  # (B, N), softmax over the real frames
         pooled = (weights[..., None] * h).sum(1)  # (B, D)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        """Writes the map to an .npz file atomically (temp file + rename)."""
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, weight=self.weight, bias=self.bias, temperature=self.config.temperature)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Predictor":
+        with np.load(path) as data:
+            config = PredictorConfig(dim=data["weight"].shape[0], temperature=float(data["temperature"]))
+            return cls(config, data["weight"].astype(np.float32), data["bias"].astype(np.float32))

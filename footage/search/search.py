@@ -4,14 +4,19 @@ query-conditioned predictor over their cached frame tokens (no decoding), merge 
 from footage.models import Backbone
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
+from footage.store.faiss_index import VectorIndex
 
 CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging folds several into one
 MIN_CANDIDATES = 50
 
 
-def search(store: Store, backbone: Backbone, text: str, top_k: int = 10, rerank: bool = False) -> list[Hit]:
+def search(
+    store: Store, backbone: Backbone, text: str, top_k: int = 10, rerank: bool = False, index: VectorIndex | None = None
+) -> list[Hit]:
+    """`index` replaces the library's vectors (to try a predictor before keeping it)."""
     query = backbone.embed_query(text)  # (D,)
-    ids, scores = store.search(query, max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT))
+    n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
+    ids, scores = index.search(query, n) if index is not None else store.search(query, n)
     rows = store.segments(ids)
     candidates = [
         Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail)

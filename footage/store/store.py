@@ -9,6 +9,7 @@ Every change commits to SQLite first and then updates FAISS in memory; FAISS is 
 `flush`. A crash in between leaves FAISS behind SQLite's generation; the next open notices and repairs it.
 """
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class Stats:
     seconds: float  # total duration of the indexed videos
     failures: list[tuple[str, str]]  # (path, reason)
     models: list[str]
+    predictor: dict | None  # the live trained predictor (version, pairs, held-out MRR before/after); None: zero-shot
 
 
 class Store:
@@ -234,6 +236,64 @@ class Store:
             for r in rows
         }
 
+    def tokens_in_range(self, path: str, start: float, end: float) -> np.ndarray | None:
+        """The cached tokens (N, D) of a video's frames whose times fall in [start, end] (the nearest frame when
+        none does); None when the video has no segments in the library."""
+        with self.Session() as s:
+            rows = s.execute(
+                select(Segment.frame_times, Segment.frame_vectors).join(Video).where(Video.path == path)
+            ).all()
+        if not rows:
+            return None
+        times = np.concatenate([np.frombuffer(r.frame_times, np.float32) for r in rows])
+        tokens = np.concatenate(
+            [np.frombuffer(r.frame_vectors, np.float16).reshape(-1, self.index.dim) for r in rows]
+        ).astype(np.float32)
+        inside = (times >= start) & (times <= end)
+        if not inside.any():
+            inside = np.abs(times - (start + end) / 2) == np.abs(times - (start + end) / 2).min()
+        return tokens[inside]
+
+    def all_frame_tokens(self) -> tuple[list[int], list[np.ndarray]]:
+        """Every segment's id and cached frame tokens: enough to recompute every vector without decoding."""
+        with self.Session() as s:
+            rows = s.execute(select(Segment.id, Segment.frame_vectors).order_by(Segment.id)).all()
+        tokens = [
+            np.frombuffer(r.frame_vectors, np.float16).astype(np.float32).reshape(-1, self.index.dim) for r in rows
+        ]
+        return [r.id for r in rows], tokens
+
+    def replace_vectors(self, ids: list[int], vectors: np.ndarray, model_id: str) -> None:
+        """Gives segments new vectors made by another model. Segments are immutable (a FAISS file may still hold
+        the old vectors under the old ids), so each becomes a new row with a new id, in one transaction."""
+        with self.Session.begin() as s:
+            model = self.model_row(s, model_id, self.index.dim)
+            old = {seg.id: seg for seg in s.scalars(select(Segment).where(Segment.id.in_(ids)))}
+            fresh = []
+            for seg_id, vector in zip(ids, vectors):
+                seg = old[seg_id]
+                fresh.append(
+                    Segment(
+                        video_id=seg.video_id,
+                        start=seg.start,
+                        end=seg.end,
+                        thumbnail=seg.thumbnail,
+                        model=model,
+                        vector=np.ascontiguousarray(vector, np.float32).tobytes(),
+                        frame_times=seg.frame_times,
+                        frame_vectors=seg.frame_vectors,
+                    )
+                )
+            s.execute(delete(Segment).where(Segment.id.in_(ids)))
+            s.add_all(fresh)
+            s.flush()
+            generation = self._bump(s)
+        self._apply(generation, ids, np.array([f.id for f in fresh], np.int64), np.asarray(vectors, np.float32))
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.Session.begin() as s:
+            s.merge(Meta(key=key, value=value))
+
     def stats(self) -> Stats:
         with self.Session() as s:
             indexed = Video.status == "indexed"
@@ -244,7 +304,10 @@ class Store:
                 (r.path, r.error) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))
             ]
             models = list(s.scalars(select(Model.model_id).where(Model.id.in_(select(Segment.model).distinct()))))
-        return Stats(str(self.path), self.meta("backbone"), videos, len(failures), segments, seconds, failures, models)
+        predictor = json.loads(self.meta("predictor") or "null")
+        return Stats(
+            str(self.path), self.meta("backbone"), videos, len(failures), segments, seconds, failures, models, predictor
+        )
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------
 

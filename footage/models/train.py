@@ -1,0 +1,58 @@
+"""Fitting the predictor's linear map on labelled pairs with bidirectional InfoNCE (X- and Y-encoders frozen).
+
+Works on cached frame tokens, so training needs no decoding. The loss is computed on what retrieval uses:
+a segment's evenly pooled, projected tokens against the Y embedding of its description, with a learnable
+temperature (as in CLIP and VL-JEPA).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEARNING_RATE = 1e-3
+STAY_NEAR_IDENTITY = 1e-2  # weight of ||W - I||^2: with tens of pairs, the map must not forget ConSE
+INITIAL_TEMPERATURE = 0.07
+
+
+@dataclass
+class Fit:
+    weight: np.ndarray  # (D, D)
+    bias: np.ndarray  # (D,)
+    losses: list[float]  # InfoNCE per epoch (without the identity penalty)
+
+
+def info_nce(logits: torch.Tensor) -> torch.Tensor:
+    """Bidirectional InfoNCE: pair i's video should pick text i among all texts, and text i video i."""
+    target = torch.arange(len(logits))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def fit_predictor(
+    token_sets: list[np.ndarray], targets: np.ndarray, epochs: int, on_epoch: Callable[[int, float], None] | None = None
+) -> Fit:
+    """token_sets: each pair's frame tokens (N_i, D); targets (P, D): the Y embeddings of the pairs' texts."""
+    torch.manual_seed(0)
+    x = torch.tensor(np.stack([t.mean(0) for t in token_sets]), dtype=torch.float32)  # (P, D) even pooling
+    y = torch.tensor(targets, dtype=torch.float32)  # (P, D)
+    dim = x.shape[1]
+    weight = nn.Parameter(torch.eye(dim))
+    bias = nn.Parameter(torch.zeros(dim))
+    log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
+    optimiser = torch.optim.Adam([weight, bias, log_scale], lr=LEARNING_RATE)
+    losses = []
+    for epoch in range(epochs):
+        v = F.normalize(x @ weight + bias, dim=-1)  # (P, D) the predictor's segment vectors
+        loss = info_nce(log_scale.exp() * v @ y.T)  # (P, P) similarities
+        penalty = STAY_NEAR_IDENTITY * ((weight - torch.eye(dim)) ** 2).sum()
+        optimiser.zero_grad()
+        (loss + penalty).backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if on_epoch:
+            on_epoch(epoch, float(loss))
+    return Fit(weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses)
