@@ -92,18 +92,23 @@ class Library:
     def train(
         self,
         pairs: str | Path | list[Pair],
-        epochs: int = 300,
+        epochs: int = 100,
         holdout: float = 0.2,
         seed: int = 0,
         on_epoch: Callable[[int, float], None] | None = None,
+        held_out: list[Pair] | None = None,
     ) -> TrainReport:
         """Fits the predictor on labelled pairs from the cached frame tokens (no decoding), scores held-out
         pairs before and after, and keeps the new predictor only if held-out MRR does not drop. Kept, it gets
-        the next version number in the library and every segment vector is recomputed with it."""
+        the next version number in the library and every segment vector is recomputed with it. `held_out`
+        replaces the random split (then all `pairs` are trained on)."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
-        order = random.Random(seed).sample(pairs, len(pairs))
-        n_held = round(len(pairs) * holdout) if holdout > 0 else 0
-        held, train = order[:n_held], order[n_held:]
+        if held_out is not None:  # a split chosen by the caller (k-fold in bench/train_eval.py)
+            held, train = held_out, pairs
+        else:
+            order = random.Random(seed).sample(pairs, len(pairs))
+            n_held = round(len(pairs) * holdout) if holdout > 0 else 0
+            held, train = order[:n_held], order[n_held:]
         if len(train) < 2 or (holdout > 0 and not held):
             raise FootageError(f"{len(pairs)} pairs are too few to train on with a {holdout:.0%} held-out part")
         tokens = [self.store.tokens_in_range(p.path, p.start, p.end) for p in train]

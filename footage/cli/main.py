@@ -201,7 +201,7 @@ def evaluate(
 def train(
     ctx: typer.Context,
     pairs: Annotated[Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs.")] = 300,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs.")] = 100,
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of pairs held out to judge the result.")
     ] = 0.2,
@@ -211,7 +211,7 @@ def train(
     """Fit the predictor to your own labelled moments (videos already indexed: nothing is decoded again). The
     new predictor is kept only if held-out retrieval does not get worse; then every vector is recomputed.
 
-    Example: footage train my-moments.jsonl --epochs 300 --holdout 0.2
+    Example: footage train my-moments.jsonl --epochs 100 --holdout 0.2
     """
     with (
         _open(ctx) as lib,
