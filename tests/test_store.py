@@ -144,3 +144,17 @@ def test_schema_version_is_recorded(tmp_path):
     open_store(tmp_path / "lib").close()
     with sqlite3.connect(tmp_path / "lib" / "library.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_replace_vectors_makes_new_rows_in_chunks(store, monkeypatch):
+    monkeypatch.setattr("footage.store.store.REPAIR_BATCH", 2)
+    store.save_video(facts("a.mp4"), segments(5), "m")
+    ids, tokens = store.all_frame_tokens()
+    assert len(ids) == 5 and tokens[0].shape == (1, DIM)
+    flipped = np.stack([unit(7 - k) for k in range(5)])
+    store.replace_vectors(ids, flipped, "m2")
+    new_ids = sorted(int(i) for i in store.index.ids())
+    assert len(new_ids) == 5 and not set(new_ids) & set(ids) and store.consistent()
+    found, scores = store.search(unit(7), 1)
+    assert store.segments(found)[int(found[0])].start == 0.0 and scores[0] == pytest.approx(1.0)
+    assert store.stats().models == ["m2"]

@@ -24,7 +24,7 @@ from footage.store.faiss_index import VectorIndex
 from footage.store.lock import WriteLock
 from footage.store.schema import SCHEMA_VERSION, Meta, Model, Segment, Video, enable_sqlite_pragmas, migrate
 
-REPAIR_BATCH = 10_000  # segment vectors read per query while rebuilding FAISS from SQLite
+REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
 
 
 @dataclass
@@ -266,27 +266,29 @@ class Store:
     def replace_vectors(self, ids: list[int], vectors: np.ndarray, model_id: str) -> None:
         """Gives segments new vectors made by another model. Segments are immutable (a FAISS file may still hold
         the old vectors under the old ids), so each becomes a new row with a new id, in one transaction."""
+        fresh = []
         with self.Session.begin() as s:
             model = self.model_row(s, model_id, self.index.dim)
-            old = {seg.id: seg for seg in s.scalars(select(Segment).where(Segment.id.in_(ids)))}
-            fresh = []
-            for seg_id, vector in zip(ids, vectors):
-                seg = old[seg_id]
-                fresh.append(
+            for i in range(0, len(ids), REPAIR_BATCH):  # SQLite caps the variables of one statement
+                chunk = ids[i : i + REPAIR_BATCH]
+                old = {seg.id: seg for seg in s.scalars(select(Segment).where(Segment.id.in_(chunk)))}
+                rows = [
                     Segment(
-                        video_id=seg.video_id,
-                        start=seg.start,
-                        end=seg.end,
-                        thumbnail=seg.thumbnail,
+                        video_id=old[seg_id].video_id,
+                        start=old[seg_id].start,
+                        end=old[seg_id].end,
+                        thumbnail=old[seg_id].thumbnail,
                         model=model,
                         vector=np.ascontiguousarray(vector, np.float32).tobytes(),
-                        frame_times=seg.frame_times,
-                        frame_vectors=seg.frame_vectors,
+                        frame_times=old[seg_id].frame_times,
+                        frame_vectors=old[seg_id].frame_vectors,
                     )
-                )
-            s.execute(delete(Segment).where(Segment.id.in_(ids)))
-            s.add_all(fresh)
-            s.flush()
+                    for seg_id, vector in zip(chunk, vectors[i : i + REPAIR_BATCH])
+                ]
+                s.execute(delete(Segment).where(Segment.id.in_(chunk)))
+                s.add_all(rows)
+                s.flush()
+                fresh += rows
             generation = self._bump(s)
         self._apply(generation, ids, np.array([f.id for f in fresh], np.int64), np.asarray(vectors, np.float32))
 
