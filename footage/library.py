@@ -161,11 +161,12 @@ class Library:
         """Drops a file, or every file under a folder, from the library; returns the paths dropped."""
         target = Path(path).expanduser().absolute()
         with self.store.lock:
-            videos = self.store.videos()
-            gone = [v for v in videos.values() if v.path == str(target) or Path(v.path).is_relative_to(target)]
-            if not gone and target.exists():
-                resolved = target.resolve()
-                gone = [v for v in videos.values() if v.path == str(resolved) or Path(v.path).is_relative_to(resolved)]
+            videos = self.store.videos().values()
+
+            def under(root: Path) -> list:  # is_relative_to is also true of the path itself
+                return [v for v in videos if Path(v.path).is_relative_to(root)]
+
+            gone = under(target) or (under(target.resolve()) if target.exists() else [])
             self.store.remove([v.id for v in gone])
             self.store.flush()
         return sorted(v.path for v in gone)

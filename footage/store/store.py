@@ -231,10 +231,7 @@ class Store:
             return {}
         with self.Session() as s:
             rows = s.execute(select(Segment.id, Segment.frame_vectors).where(Segment.id.in_(ids))).all()
-        return {
-            r.id: np.frombuffer(r.frame_vectors, np.float16).astype(np.float32).reshape(-1, self.index.dim)
-            for r in rows
-        }
+        return {r.id: self._tokens(r.frame_vectors) for r in rows}
 
     def tokens_in_range(self, path: str, start: float, end: float) -> np.ndarray | None:
         """The cached tokens (N, D) of a video's frames whose times fall in [start, end] (the nearest frame when
@@ -246,22 +243,21 @@ class Store:
         if not rows:
             return None
         times = np.concatenate([np.frombuffer(r.frame_times, np.float32) for r in rows])
-        tokens = np.concatenate(
-            [np.frombuffer(r.frame_vectors, np.float16).reshape(-1, self.index.dim) for r in rows]
-        ).astype(np.float32)
+        tokens = np.concatenate([self._tokens(r.frame_vectors) for r in rows])
         inside = (times >= start) & (times <= end)
         if not inside.any():
-            inside = np.abs(times - (start + end) / 2) == np.abs(times - (start + end) / 2).min()
+            return tokens[[np.abs(times - (start + end) / 2).argmin()]]
         return tokens[inside]
 
     def all_frame_tokens(self) -> tuple[list[int], list[np.ndarray]]:
         """Every segment's id and cached frame tokens: enough to recompute every vector without decoding."""
         with self.Session() as s:
             rows = s.execute(select(Segment.id, Segment.frame_vectors).order_by(Segment.id)).all()
-        tokens = [
-            np.frombuffer(r.frame_vectors, np.float16).astype(np.float32).reshape(-1, self.index.dim) for r in rows
-        ]
-        return [r.id for r in rows], tokens
+        return [r.id for r in rows], [self._tokens(r.frame_vectors) for r in rows]
+
+    def _tokens(self, blob: bytes) -> np.ndarray:
+        """A segment's frame_vectors column -> (N, D) float32."""
+        return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.index.dim)
 
     def replace_vectors(self, ids: list[int], vectors: np.ndarray, model_id: str) -> None:
         """Gives segments new vectors made by another model. Segments are immutable (a FAISS file may still hold
