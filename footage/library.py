@@ -13,7 +13,7 @@ import numpy as np
 from footage.errors import FootageError, LibraryError
 from footage.indexer import pipeline
 from footage.indexer.pipeline import IndexReport, Progress
-from footage.models import Backbone
+from footage.models import load_backbone
 from footage.models.predictor import Predictor, pad
 from footage.search import Hit, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
@@ -54,11 +54,14 @@ class Library:
     """
 
     def __init__(self, path: str | Path | None = None, backbone: str | None = None, fps: float = 1.0):
+        """Opens (or creates) the library at `path`. `backbone` is chosen when the library is created
+        (bundled, bundled-lite1/-lite2, siglip, siglip2, clip, vjepa2, hf:ORG/NAME or a model folder) and
+        stored in it; None uses the stored one."""
         self.store = Store(Path(path).expanduser() if path else default_path())
         self.path = self.store.path
-        name = backbone or self.store.meta("backbone") or "bundled"
-        self.backbone = Backbone(name, cache_dir=cache_dir())
-        self.store.attach(name, self.backbone.dim)
+        # loads only the model's config: weights load on first use
+        self.backbone = load_backbone(backbone or self.store.meta("backbone") or "bundled", cache_dir=cache_dir())
+        self.store.attach(self.backbone.name, self.backbone.dim, self.backbone.token_dim)
         trained = self.store.meta("predictor")
         if trained:
             version = json.loads(trained)["version"]
@@ -122,7 +125,8 @@ class Library:
 
         with self.store.lock:
             before = self.evaluate(held) if held else None
-            fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch)
+            start = self.backbone.untrained_predictor().weight  # None: the identity
+            fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
             candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
             ids, token_sets = self.store.all_frame_tokens()
             vectors = (

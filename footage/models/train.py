@@ -22,7 +22,7 @@ INITIAL_TEMPERATURE = 0.07
 
 @dataclass
 class Fit:
-    weight: np.ndarray  # (D, D)
+    weight: np.ndarray  # (T, D)
     bias: np.ndarray  # (D,)
     losses: list[float]  # InfoNCE per epoch (without the identity penalty)
 
@@ -34,22 +34,29 @@ def info_nce(logits: torch.Tensor) -> torch.Tensor:
 
 
 def fit_predictor(
-    token_sets: list[np.ndarray], targets: np.ndarray, epochs: int, on_epoch: Callable[[int, float], None] | None = None
+    token_sets: list[np.ndarray],
+    targets: np.ndarray,
+    epochs: int,
+    on_epoch: Callable[[int, float], None] | None = None,
+    start: np.ndarray | None = None,
 ) -> Fit:
-    """token_sets: each pair's frame tokens (N_i, D); targets (P, D): the Y embeddings of the pairs' texts."""
+    """token_sets: each pair's frame tokens (N_i, T); targets (P, D): the Y embeddings of the pairs' texts.
+    The map starts at `start` (T, D) or the identity. Only the identity is worth staying near: it is the
+    zero-shot predictor; a random start (V-JEPA 2's features) is not."""
     torch.manual_seed(0)
-    x = torch.tensor(np.stack([t.mean(0) for t in token_sets]), dtype=torch.float32)  # (P, D) even pooling
+    x = torch.tensor(np.stack([t.mean(0) for t in token_sets]), dtype=torch.float32)  # (P, T) even pooling
     y = torch.tensor(targets, dtype=torch.float32)  # (P, D)
-    dim = x.shape[1]
-    weight = nn.Parameter(torch.eye(dim))
-    bias = nn.Parameter(torch.zeros(dim))
+    origin = torch.eye(x.shape[1]) if start is None else torch.tensor(start, dtype=torch.float32)  # (T, D)
+    stay_near = STAY_NEAR_IDENTITY if start is None else 0.0
+    weight = nn.Parameter(origin.clone())
+    bias = nn.Parameter(torch.zeros(y.shape[1]))
     log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
     optimiser = torch.optim.Adam([weight, bias, log_scale], lr=LEARNING_RATE)
     losses = []
     for epoch in range(epochs):
         v = F.normalize(x @ weight + bias, dim=-1)  # (P, D) the predictor's segment vectors
         loss = info_nce(log_scale.exp() * v @ y.T)  # (P, P) similarities
-        penalty = STAY_NEAR_IDENTITY * ((weight - torch.eye(dim)) ** 2).sum()
+        penalty = stay_near * ((weight - origin) ** 2).sum()
         optimiser.zero_grad()
         (loss + penalty).backward()
         optimiser.step()

@@ -114,8 +114,9 @@ class Store:
             row = s.get(Meta, key)
             return row.value if row else None
 
-    def attach(self, backbone: str, dim: int) -> None:
-        """Binds the library to a backbone (the first time) and loads the vectors; refuses another backbone."""
+    def attach(self, backbone: str, dim: int, token_dim: int | None = None) -> None:
+        """Binds the library to a backbone (the first time) and loads the vectors; refuses another backbone.
+        dim is the width of the stored vectors, token_dim that of the cached frame tokens (dim by default)."""
         stored = self.meta("backbone")
         if stored is not None and stored != backbone:
             raise LibraryError(
@@ -126,9 +127,11 @@ class Store:
             with self.Session.begin() as s:
                 s.merge(Meta(key="backbone", value=backbone))
                 s.merge(Meta(key="dim", value=str(dim)))
+                s.merge(Meta(key="token_dim", value=str(token_dim or dim)))
                 if s.get(Meta, "generation") is None:
                     s.add(Meta(key="generation", value="0"))
         self.index = VectorIndex.load(self.path / "vectors.faiss", dim)
+        self.token_dim = int(self.meta("token_dim") or dim)  # libraries from before token_dim: the same
         self.refresh()
 
     def model_row(self, s: Session, model_id: str, dim: int) -> int:
@@ -257,7 +260,7 @@ class Store:
 
     def _tokens(self, blob: bytes) -> np.ndarray:
         """A segment's frame_vectors column -> (N, D) float32."""
-        return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.index.dim)
+        return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.token_dim)
 
     def replace_vectors(self, ids: list[int], vectors: np.ndarray, model_id: str) -> None:
         """Gives segments new vectors made by another model. Segments are immutable (a FAISS file may still hold
