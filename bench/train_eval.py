@@ -7,6 +7,10 @@ both sides: each fold's moments are held out while the predictor trains on the o
 library per fold), then R@1 / R@5 / MRR are scored on the held-out moments only, with re-ranking off and on.
 The folds' held-out results are pooled (every moment is scored exactly once, never by a predictor trained
 on it).
+
+The label-free objective (footage.models.train.fit_label_free: predict a hidden frame's Y vector from the
+rest of its segment) needs no labels, so it is fitted once on every segment of the library and scored on
+the same held-out folds.
 """
 
 import argparse
@@ -17,6 +21,8 @@ from pathlib import Path
 from retrieval import load_pairs
 
 from footage import Library
+from footage.models.predictor import Predictor
+from footage.models.train import fit_label_free
 from footage.search.evaluate import Scores
 
 
@@ -52,6 +58,9 @@ def main() -> None:
         base = Path(tmp) / "base"
         with Library(base) as lib:
             lib.index(clips)
+            fit = fit_label_free(lib.store.all_frame_tokens()[1], args.epochs)
+            label_free = Predictor(lib.backbone.predictor.config, fit.weight, fit.bias)
+        print(f"label-free objective: loss {fit.losses[0]:.2f} -> {fit.losses[-1]:.2f}")
         rows: dict[str, list[Scores]] = {}
         kept = 0
         for k, held in enumerate(folds):
@@ -61,6 +70,7 @@ def main() -> None:
             with Library(copy) as lib:
                 for rerank in (False, True):
                     rows.setdefault(f"zero-shot|{'on' if rerank else 'off'}", []).append(lib.evaluate(held, rerank))
+                rows.setdefault("label-free (JEPA-style)|off", []).append(lib.evaluate_predictor(label_free, held))
                 report = lib.train(train, epochs=args.epochs, held_out=held)
                 kept += report.kept
                 rows.setdefault("trained, every candidate|off", []).append(report.after)

@@ -128,19 +128,7 @@ class Library:
             start = self.backbone.untrained_predictor().weight  # None: the identity
             fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
             candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
-            ids, token_sets = self.store.all_frame_tokens()
-            vectors = (
-                np.concatenate([candidate(*pad(token_sets[i : i + 1024])) for i in range(0, len(token_sets), 1024)])
-                if ids
-                else np.zeros((0, self.backbone.dim), np.float32)
-            )
-            trial = VectorIndex(self.backbone.dim)
-            trial.add(np.array(ids, np.int64), vectors)
-            after = (
-                evaluate(held, lambda text, k: search(self.store, self.backbone, text, k, index=trial))
-                if held
-                else None
-            )
+            after = self.evaluate_predictor(candidate, held) if held else None
             kept = after is None or after.mrr >= before.mrr
             version = self.backbone.predictor_version + 1 if kept else None
             if kept:
@@ -157,9 +145,24 @@ class Library:
                     "trained_at": time.time(),
                 }
                 self.store.set_meta("predictor", json.dumps(info))
-                self.store.replace_vectors(ids, vectors, self.backbone.model_id)
+                self.store.replace_vectors(*self._vectors(candidate), self.backbone.model_id)
                 self.store.flush()
         return TrainReport(len(train), len(held), fit.losses, before, after, kept, version)
+
+    def evaluate_predictor(self, predictor: Predictor, pairs: list[Pair]) -> Scores:
+        """Scores a candidate predictor on labelled pairs without changing the library: every segment's
+        vector is recomputed from the cached tokens into a FAISS index of its own."""
+        ids, vectors = self._vectors(predictor)
+        trial = VectorIndex(self.backbone.dim)
+        trial.add(np.array(ids, np.int64), vectors)
+        return evaluate(pairs, lambda text, k: search(self.store, self.backbone, text, k, index=trial))
+
+    def _vectors(self, predictor: Predictor) -> tuple[list[int], np.ndarray]:
+        """Every segment's id and its vector under `predictor`, from the cached frame tokens."""
+        ids, token_sets = self.store.all_frame_tokens()
+        if not ids:
+            return ids, np.zeros((0, self.backbone.dim), np.float32)
+        return ids, np.concatenate([predictor(*pad(token_sets[i : i + 1024])) for i in range(0, len(ids), 1024)])
 
     def remove(self, path: str | Path) -> list[str]:
         """Drops a file, or every file under a folder, from the library; returns the paths dropped."""

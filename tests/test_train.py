@@ -9,6 +9,7 @@ from test_search import QUERIES
 
 from footage import FootageError, Library
 from footage.models import train as train_module
+from footage.models.predictor import Predictor
 from footage.search.evaluate import Pair
 
 WORDS = {  # two more ways to say each photo, so that there is something to learn and something held out
@@ -106,3 +107,13 @@ def test_train_cli(tmp_path, photos, footage_cli):
     assert "trained v1 on" in stats and "held-out MRR" in stats
     hits = json.loads(run_cli(footage_cli, "search", QUERIES["coffee"], "--json", library=lib).stdout)
     assert hits[0]["start"] == 6.0
+
+
+def test_the_label_free_objective_learns_to_predict_hidden_frames(trainable):
+    lib, pairs = trainable
+    _, token_sets = lib.store.all_frame_tokens()
+    fit = train_module.fit_label_free(token_sets, epochs=60)
+    assert fit.losses[-1] < fit.losses[0] and fit.weight.shape == (384, 384)
+    scores = lib.evaluate_predictor(Predictor(lib.backbone.predictor.config, fit.weight, fit.bias), pairs)
+    assert scores.pairs == len(pairs) and 0 < scores.mrr <= 1
+    assert lib.backbone.predictor_version == 0  # scoring a candidate changes nothing

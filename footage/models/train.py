@@ -64,3 +64,34 @@ def fit_predictor(
         if on_epoch:
             on_epoch(epoch, float(loss))
     return Fit(weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses)
+
+
+def fit_label_free(
+    token_sets: list[np.ndarray], epochs: int, on_epoch: Callable[[int, float], None] | None = None
+) -> Fit:
+    """The JEPA-style objective, without labels: from a segment's frames but one, predict the hidden frame's
+    Y vector (its token: frame tokens of Y-space backbones are Y vectors). Each epoch hides a random frame of
+    every segment of two frames or more; InfoNCE picks the hidden frame among the others' hidden frames."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    usable = [t for t in token_sets if len(t) >= 2]
+    dim = usable[0].shape[1]
+    weight = nn.Parameter(torch.eye(dim))
+    bias = nn.Parameter(torch.zeros(dim))
+    log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
+    optimiser = torch.optim.Adam([weight, bias, log_scale], lr=LEARNING_RATE)
+    losses = []
+    for epoch in range(epochs):
+        hidden = [rng.integers(len(t)) for t in usable]
+        context = np.stack([np.delete(t, h, axis=0).mean(0) for t, h in zip(usable, hidden)])  # (S, D)
+        target = F.normalize(torch.tensor(np.stack([t[h] for t, h in zip(usable, hidden)])), dim=-1)  # (S, D)
+        v = F.normalize(torch.tensor(context) @ weight + bias, dim=-1)
+        loss = info_nce(log_scale.exp() * v @ target.T)
+        penalty = STAY_NEAR_IDENTITY * ((weight - torch.eye(dim)) ** 2).sum()
+        optimiser.zero_grad()
+        (loss + penalty).backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if on_epoch:
+            on_epoch(epoch, float(loss))
+    return Fit(weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses)
