@@ -15,8 +15,11 @@ from footage.indexer import pipeline
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.models import load_backbone
 from footage.models.predictor import Predictor, pad
-from footage.search import Hit, search
+from footage.models.y_decoder import PhraseDecoder
+from footage.search import Hit, search, timeline
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
+from footage.search.search import caption
+from footage.search.timeline import Event
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
 
@@ -53,10 +56,11 @@ class Library:
         print(hit.path, hit.start, hit.end, hit.score)
     """
 
-    def __init__(self, path: str | Path | None = None, backbone: str | None = None, fps: float = 1.0):
+    def __init__(self, path: str | Path | None = None, backbone: str | None = None, fps: float = 1.0, decoder=None):
         """Opens (or creates) the library at `path`. `backbone` is chosen when the library is created
         (bundled, bundled-lite1/-lite2, siglip, siglip2, clip, vjepa2, hf:ORG/NAME or a model folder) and
-        stored in it; None uses the stored one."""
+        stored in it; None uses the stored one. `decoder` replaces the bundled Y-decoder that captions hits
+        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`."""
         self.store = Store(Path(path).expanduser() if path else default_path())
         self.path = self.store.path
         # loads only the model's config: weights load on first use
@@ -74,6 +78,18 @@ class Library:
         if fps <= 0:
             raise ValueError(f"fps must be positive, not {fps}")
         self.fps = fps
+        self._decoder = decoder  # None: the bundled one, built on first use
+        self._phrases: PhraseDecoder | None = None
+
+    @property
+    def decoder(self):
+        """The Y-decoder: the one given, else the bundled phrase decoder over the ImageNet classes and the
+        texts this library was trained on."""
+        if self._decoder is not None:
+            return self._decoder
+        if self._phrases is None:
+            self._phrases = self.backbone.decoder(json.loads(self.store.meta("phrases") or "[]"))
+        return self._phrases
 
     def index(self, paths: Iterable[str | Path], on_progress: Callable[[Progress], None] | None = None) -> IndexReport:
         """Indexes files and folders (recursively). Unchanged files are skipped, changed ones re-indexed,
@@ -81,11 +97,32 @@ class Library:
         with self.store.lock:
             return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress)
 
-    def search(self, text: str, top_k: int = 10, rerank: bool = False) -> list[Hit]:
+    def search(self, text: str, top_k: int = 10, rerank: bool = False, captions: bool = True) -> list[Hit]:
         """The top_k best-matching time ranges, best first. `rerank` re-scores the nearest segments with the
         query-conditioned predictor (it attends to the frames the query is about: it finds a second-long
-        moment inside a long segment, but did not raise MRR on the annotated sample footage)."""
-        return search(self.store, self.backbone, text, top_k, rerank)
+        moment inside a long segment, but did not raise MRR on the annotated sample footage). `captions`
+        decodes a caption for each hit returned (cached in the library per segment)."""
+        hits = search(self.store, self.backbone, text, top_k, rerank)
+        if captions and hits:
+            caption(self.store, self.decoder, hits)
+        return hits
+
+    def describe(self, path: str | Path, uniform: float | None = None) -> list[Event]:
+        """A video's timeline: events (start, end, caption), one caption per stretch of stable meaning
+        (selective decoding), or one per 1/uniform seconds. Uses the library's cached frame tokens when the
+        video is indexed, else decodes it (raises VideoError when it cannot)."""
+        target = Path(path).expanduser().absolute()
+        found = self.store.frames(str(target)) or self.store.frames(str(target.resolve()))
+        if found is not None:
+            times, tokens, end = found
+        else:
+            times, tokens, end = pipeline.embed_file(target, self.backbone, self.fps)
+        vectors = self.backbone.predict([t[None] for t in tokens])  # (N, D) each frame alone in Y space
+        if uniform:
+            spans, chosen = timeline.uniform(times, vectors, end, uniform)
+        else:
+            spans, chosen = timeline.selective(times, vectors, end)
+        return [Event(a, b, text) for (a, b), text in zip(spans, self.decoder(chosen))]
 
     def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = False) -> Scores:
         """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list)."""
@@ -122,6 +159,10 @@ class Library:
                 "run footage index first"
             )
         from footage.models.train import fit_predictor  # torch: only when training
+
+        phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words at once
+        self.store.set_meta("phrases", json.dumps(sorted({*phrases, *(p.text for p in pairs)})))
+        self._phrases = None
 
         with self.store.lock:
             before = self.evaluate(held) if held else None

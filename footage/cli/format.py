@@ -34,6 +34,16 @@ def hits_table(query: str, hits: list[Hit]) -> Table:
     return table
 
 
+def events_table(video: str, events: list) -> Table:
+    table = Table(title=f"[bold]{video}[/bold]", title_justify="left", show_edge=False)
+    table.add_column("from", justify="right")
+    table.add_column("to", justify="right")
+    table.add_column("caption", overflow="fold")
+    for e in events:
+        table.add_row(hms(e.start), hms(e.end), e.caption)
+    return table
+
+
 def stats_table(stats: Stats) -> Table:
     table = Table(show_header=False, show_edge=False, box=None)
     table.add_column(style="bold")

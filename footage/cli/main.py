@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from footage import __version__
-from footage.cli.format import hits_table, hms, stats_table
+from footage.cli.format import events_table, hits_table, hms, stats_table
 from footage.errors import FootageError
 from footage.library import Library, default_path
 
@@ -155,20 +155,50 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many hits to show.")] = 10,
     rerank: RerankOption = False,
+    captions: Annotated[
+        bool,
+        typer.Option(
+            "--caption/--no-caption",
+            help="Describe each hit in a few words, decoded from its embedding (cached in the library).",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Find moments by describing them. Hits are time ranges, best first.
+    """Find moments by describing them. Hits are time ranges, best first, each with a caption.
 
     Example: footage search "rocket liftoff" --top-k 5 --json
     """
     with _open(ctx) as lib:
-        hits = lib.search(query, top_k=top_k, rerank=rerank)
+        hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions)
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:
         out.print(hits_table(query, hits))
     else:
         out.print("no hits: the library is empty; run `footage index FOLDER` first")
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    video: Annotated[Path, typer.Argument(help="The video: indexed (read from the library) or not (decoded).")],
+    uniform: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Caption every 1/HZ seconds instead of once per event.", metavar="HZ"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A video's timeline of events, one caption each: the frames' meaning is followed over time and text is
+    decoded once per stretch where it holds still (selective decoding).
+
+    Example: footage describe ~/Videos/holiday.mp4 --json
+    """
+    with _open(ctx) as lib:
+        events = lib.describe(video, uniform=uniform)
+    if as_json:
+        print(json.dumps([e.to_dict() for e in events], indent=2))
+    else:
+        out.print(events_table(str(video), events))
 
 
 @app.command()

@@ -351,3 +351,19 @@ def _finish_video(
     facts.start_time, facts.sample_fps = info.start_time, fps
     store.save_video(facts, segments, backbone.model_id)
     report.indexed.append(facts.path)
+
+
+def embed_file(path: Path, backbone: Backbone, fps: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """One video decoded and embedded without storing anything: frame times (N,), tokens (N, T) and its
+    end in seconds. Raises VideoError when it is not a readable video."""
+    info = probe(path)
+    times, tokens = [], []
+    with backbone.threads(INFERENCE_THREADS):
+        for t, frames in Decoder(path, info, fps, backbone.image_size, batch=32):
+            times.append(t)
+            tokens.append(backbone.embed_frames(frames)[0])
+    times = np.concatenate(times)
+    end = float(times[-1]) + 1.0 / fps
+    if info.duration:  # as a video's last segment ends
+        end = max(float(times[-1]), min(end, info.duration))
+    return times, np.concatenate(tokens), end

@@ -13,6 +13,7 @@ import numpy as np
 
 from footage.models import imagenet
 from footage.models.predictor import Predictor, pad
+from footage.models.y_decoder import Phrase, PhraseDecoder, class_phrase
 from footage.models.y_encoder import YEncoder
 
 # name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
@@ -37,7 +38,7 @@ def load_backbone(name: str = "bundled", cache_dir: Path | None = None) -> "Back
         return Bundled(name, cache_dir)
     from footage.models.hub import Hub  # transformers: only for hub backbones
 
-    return Hub(name)
+    return Hub(name, cache_dir)
 
 
 class Backbone:
@@ -51,6 +52,8 @@ class Backbone:
     name: str
     dim: int
     token_dim: int
+    text_id: str  # names the Y-encoder: keys the cache of class-name embeddings
+    cache_dir: Path | None  # where derived model data is kept between runs
 
     def init_predictor(self) -> None:
         self.predictor = self.untrained_predictor()  # until the library sets a trained one
@@ -62,6 +65,29 @@ class Backbone:
     @property
     def trained_suffix(self) -> str:
         return f"+trained-v{self.predictor_version}" if self.predictor_version else ""
+
+    def class_embeddings(self) -> np.ndarray:
+        """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
+        texts = [class_text(c) for c in imagenet.classes()]
+        key = hashlib.sha1("\n".join([self.text_id, *texts]).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"classes-{key}.npy" if self.cache_dir else None
+        if path and path.exists():
+            return np.load(path)
+        vectors = self.y(texts)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, vectors)
+            tmp.replace(path)
+        return vectors
+
+    def decoder(self, texts: list[str] = ()) -> PhraseDecoder:
+        """The Y-decoder over the ImageNet class phrases and `texts` (a user's own descriptions)."""
+        phrases = [class_phrase(c) for c in imagenet.classes()] + [Phrase(t) for t in texts]
+        vectors = self.class_embeddings()
+        if texts:
+            vectors = np.concatenate([vectors, self.y(list(texts))])
+        return PhraseDecoder(phrases, vectors)
 
     def segment_vector(self, tokens: np.ndarray) -> np.ndarray:
         """A segment's frame tokens (N, T) -> its (D,) vector, the one FAISS holds (no query)."""
@@ -98,6 +124,7 @@ class Bundled(Backbone):
         self.x_variant = BACKBONES[name]
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.dim = self.token_dim = YEncoder.dim  # ConSE's frame tokens are already Y vectors
+        self.text_id = YEncoder.name
         self.init_predictor()
 
     @property
@@ -127,21 +154,6 @@ class Bundled(Backbone):
         from footage.models.conse import ConSE
 
         return ConSE(torch.from_numpy(self.class_embeddings())).eval()
-
-    def class_embeddings(self) -> np.ndarray:
-        """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
-        texts = [class_text(c) for c in imagenet.classes()]
-        key = hashlib.sha1("\n".join([YEncoder.name, *texts]).encode()).hexdigest()[:16]
-        path = self.cache_dir / f"classes-{key}.npy" if self.cache_dir else None
-        if path and path.exists():
-            return np.load(path)
-        vectors = self.y(texts)
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, vectors)
-            tmp.replace(path)
-        return vectors
 
     def embed_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB frames (B, S, S, 3) at S = image_size -> frame tokens (B, D), unit vectors in Y space

@@ -97,8 +97,9 @@ def read_json(source: str, local: bool, filename: str) -> dict | None:
 
 
 class Hub(Backbone):
-    def __init__(self, name: str):
+    def __init__(self, name: str, cache_dir: Path | None = None):
         self.source, self.local = resolve(name)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.name = self.source if self.local else name  # a folder is stored by its absolute path
         self.config = load(AutoConfig, self.source, self.local)
         self.kind = self.config.model_type
@@ -117,6 +118,7 @@ class Hub(Backbone):
             self.image_size = (
                 vision.patch_size * math.isqrt(vision.num_patches) if self.kind == "siglip2" else vision.image_size
             )
+        self.text_id = YEncoder.name if self.kind == "vjepa2" else f"{self.name}:{self.kind}"
         self.init_predictor()
 
     @property

@@ -12,9 +12,10 @@ class Hit:
     start: float  # seconds from the video's first frame
     end: float
     score: float  # cosine similarity of the best segment to the query: higher is better
-    caption: str | None = None
+    caption: str | None = None  # decoded from the best segment's vector (None with caption=False)
     thumbnail: str | None = None  # JPEG of the best segment, inside the library folder
     segments: list[int] = field(default_factory=list)  # segment ids, in time order
+    segment: int | None = None  # the best segment's id
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,6 +52,15 @@ def merge(candidates: list[Candidate]) -> list[Hit]:
                 edge = n
         group.sort(key=lambda c: c.start)
         hits.append(
-            Hit(seed.path, group[0].start, group[-1].end, seed.score, None, seed.thumbnail, [c.segment for c in group])
+            Hit(
+                seed.path,
+                group[0].start,
+                group[-1].end,
+                seed.score,
+                None,
+                seed.thumbnail,
+                [c.segment for c in group],
+                seed.segment,
+            )
         )
     return hits

@@ -1,5 +1,8 @@
 """Text query -> hits: embed the query, take the nearest segments from FAISS, re-score them with the
-query-conditioned predictor over their cached frame tokens (no decoding), merge neighbours into hits."""
+query-conditioned predictor over their cached frame tokens (no decoding), merge neighbours into hits, and
+caption the hits returned (only those) with the Y-decoder."""
+
+import numpy as np
 
 from footage.models import Backbone
 from footage.search.hits import Candidate, Hit, merge
@@ -29,3 +32,20 @@ def search(
         for c, vector in zip(candidates, conditioned):
             c.score = float(vector @ query)
     return merge(candidates)[:top_k]
+
+
+def caption(store: Store, decoder, hits: list[Hit]) -> None:
+    """Sets each hit's caption, decoded from its best segment's vector; decoded once per segment and
+    decoder, then read from the library's cache."""
+    ids = list({h.segment for h in hits})
+    captions = store.captions(ids, decoder.id)
+    missing = [i for i in ids if i not in captions]
+    if missing:
+        vectors = store.vectors(missing)
+        missing = [i for i in missing if i in vectors]  # deleted since the search
+        if missing:
+            new = dict(zip(missing, decoder(np.stack([vectors[i] for i in missing]))))
+            store.save_captions(new, decoder.id)
+            captions.update(new)
+    for h in hits:
+        h.caption = captions.get(h.segment)

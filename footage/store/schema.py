@@ -8,7 +8,7 @@ file records the generation it was saved at, which is how a stale index is notic
 from sqlalchemy import Engine, Float, ForeignKey, Integer, LargeBinary, String, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -74,12 +74,26 @@ class Segment(Base):
     video: Mapped[Video] = relationship(back_populates="segments")
 
 
+class Caption(Base):
+    """A segment's caption by one decoder, decoded the first time the segment was shown in a hit. A segment
+    row belongs to one predictor version (new vectors are new rows), so this caches per predictor too."""
+
+    __tablename__ = "captions"
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    decoder: Mapped[str] = mapped_column(String, primary_key=True)  # the decoder's id
+    text: Mapped[str] = mapped_column(String)
+
+
 def _v1(conn) -> None:
-    Base.metadata.create_all(conn)
+    Base.metadata.create_all(conn, tables=[Meta.__table__, Model.__table__, Video.__table__, Segment.__table__])
+
+
+def _v2(conn) -> None:
+    Caption.__table__.create(conn)
 
 
 # Ordered: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS = [_v1]
+MIGRATIONS = [_v1, _v2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

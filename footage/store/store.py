@@ -17,12 +17,22 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from footage.errors import LibraryError
 from footage.store.faiss_index import VectorIndex
 from footage.store.lock import WriteLock
-from footage.store.schema import SCHEMA_VERSION, Meta, Model, Segment, Video, enable_sqlite_pragmas, migrate
+from footage.store.schema import (
+    SCHEMA_VERSION,
+    Caption,
+    Meta,
+    Model,
+    Segment,
+    Video,
+    enable_sqlite_pragmas,
+    migrate,
+)
 
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
 
@@ -236,17 +246,54 @@ class Store:
             rows = s.execute(select(Segment.id, Segment.frame_vectors).where(Segment.id.in_(ids))).all()
         return {r.id: self._tokens(r.frame_vectors) for r in rows}
 
-    def tokens_in_range(self, path: str, start: float, end: float) -> np.ndarray | None:
-        """The cached tokens (N, D) of a video's frames whose times fall in [start, end] (the nearest frame when
-        none does); None when the video has no segments in the library."""
+    def vectors(self, ids) -> dict[int, np.ndarray]:
+        """Segments' stored (D,) vectors by id."""
+        with self.Session() as s:
+            rows = s.execute(select(Segment.id, Segment.vector).where(Segment.id.in_([int(i) for i in ids]))).all()
+        return {r.id: np.frombuffer(r.vector, np.float32) for r in rows}
+
+    def captions(self, ids, decoder: str) -> dict[int, str]:
+        """Cached captions of segments by one decoder."""
         with self.Session() as s:
             rows = s.execute(
-                select(Segment.frame_times, Segment.frame_vectors).join(Video).where(Video.path == path)
+                select(Caption.segment_id, Caption.text).where(
+                    Caption.segment_id.in_([int(i) for i in ids]), Caption.decoder == decoder
+                )
+            ).all()
+        return {r.segment_id: r.text for r in rows}
+
+    def save_captions(self, captions: dict[int, str], decoder: str) -> None:
+        """Caches captions; a segment removed meanwhile is skipped, and a read-only library caches nothing."""
+        try:
+            with self.Session.begin() as s:
+                alive = set(s.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))))
+                for i in alive:
+                    s.merge(Caption(segment_id=i, decoder=decoder, text=captions[i]))
+        except OperationalError:  # read-only medium, or a writer holding the database too long: no cache
+            pass
+
+    def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """A video's frame times (N,), cached tokens (N, T) in time order and where its last segment ends;
+        None when it is not indexed."""
+        with self.Session() as s:
+            rows = s.execute(
+                select(Segment.frame_times, Segment.frame_vectors, Segment.end)
+                .join(Video)
+                .where(Video.path == path)
+                .order_by(Segment.start)
             ).all()
         if not rows:
             return None
         times = np.concatenate([np.frombuffer(r.frame_times, np.float32) for r in rows])
-        tokens = np.concatenate([self._tokens(r.frame_vectors) for r in rows])
+        return times, np.concatenate([self._tokens(r.frame_vectors) for r in rows]), rows[-1].end
+
+    def tokens_in_range(self, path: str, start: float, end: float) -> np.ndarray | None:
+        """The cached tokens (N, T) of a video's frames whose times fall in [start, end] (the nearest frame when
+        none does); None when the video has no segments in the library."""
+        found = self.frames(path)
+        if found is None:
+            return None
+        times, tokens, _ = found
         inside = (times >= start) & (times <= end)
         if not inside.any():
             return tokens[[np.abs(times - (start + end) / 2).argmin()]]
