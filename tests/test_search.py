@@ -37,7 +37,7 @@ def test_segments_follow_the_cuts(photo_library, photos):
 def test_hits_are_best_first_with_thumbnails(photo_library):
     hits = photo_library.search("espresso", top_k=3)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    assert all(h.caption is None for h in hits)
+    assert all(h.caption and h.segment in h.segments for h in hits)
     with open(hits[0].thumbnail, "rb") as f:
         assert f.read(2) == b"\xff\xd8"  # JPEG
 

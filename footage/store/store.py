@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -266,9 +267,10 @@ class Store:
         """Caches captions; a segment removed meanwhile is skipped, and a read-only library caches nothing."""
         try:
             with self.Session.begin() as s:
-                alive = set(s.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))))
-                for i in alive:
-                    s.merge(Caption(segment_id=i, decoder=decoder, text=captions[i]))
+                alive = s.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))).all()
+                if alive:
+                    rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
+                    s.execute(sqlite_insert(Caption).on_conflict_do_nothing(), rows)
         except OperationalError:  # read-only medium, or a writer holding the database too long: no cache
             pass
 
