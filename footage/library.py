@@ -14,7 +14,7 @@ from footage.errors import FootageError, LibraryError
 from footage.indexer import pipeline
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.models import load_backbone
-from footage.models.predictor import Predictor, pad
+from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
 from footage.search import Hit, search, timeline
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
@@ -22,6 +22,7 @@ from footage.search.search import caption
 from footage.search.timeline import Event
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
+from footage.store.store import MAX_VIEWS, faiss_entries
 
 DEFAULT_LIBRARY = Path("~/.footage")
 
@@ -56,11 +57,21 @@ class Library:
         print(hit.path, hit.start, hit.end, hit.score)
     """
 
-    def __init__(self, path: str | Path | None = None, backbone: str | None = None, fps: float = 1.0, decoder=None):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        backbone: str | None = None,
+        fps: float = 1.0,
+        decoder=None,
+        views: list[str] | None = None,
+    ):
         """Opens (or creates) the library at `path`. `backbone` is chosen when the library is created
         (bundled, bundled-lite1/-lite2, siglip, siglip2, clip, vjepa2, hf:ORG/NAME or a model folder) and
         stored in it; None uses the stored one. `decoder` replaces the bundled Y-decoder that captions hits
-        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`."""
+        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. `views` sets
+        the library's indexing prompts (stored; [] drops them): each segment also gets a vector pooled with
+        attention on each prompt, and search scores a segment by its best vector. Changing them recomputes
+        every vector from the cached frame tokens (no decoding)."""
         self.store = Store(Path(path).expanduser() if path else default_path())
         self.path = self.store.path
         # loads only the model's config: weights load on first use
@@ -75,11 +86,27 @@ class Library:
             except OSError as e:
                 raise LibraryError(f"{checkpoint}: the library's trained predictor is unreadable ({e})") from None
             self.backbone.predictor_version = version
+        self.backbone.views = json.loads(self.store.meta("views") or "[]")
+        if views is not None and views != self.backbone.views:
+            self._set_views(views)
         if fps <= 0:
             raise ValueError(f"fps must be positive, not {fps}")
         self.fps = fps
         self._decoder = decoder  # None: the bundled one, built on first use
         self._phrases: PhraseDecoder | None = None
+
+    def _set_views(self, views: list[str]) -> None:
+        """Stores new indexing prompts and recomputes every segment's vectors from the cached frame tokens."""
+        if len(views) > MAX_VIEWS:
+            raise FootageError(f"at most {MAX_VIEWS} views, not {len(views)}")
+        with self.store.lock:
+            self.store.set_meta("views", json.dumps(views))
+            self.backbone.views = list(views)
+            ids, token_sets = self.store.all_frame_tokens()
+            if ids:
+                vectors, pooled = self._pooled(token_sets, self.backbone.predictor)
+                self.store.replace_vectors(ids, vectors, self.backbone.model_id, pooled)
+                self.store.flush()
 
     @property
     def decoder(self):
@@ -186,24 +213,28 @@ class Library:
                     "trained_at": time.time(),
                 }
                 self.store.set_meta("predictor", json.dumps(info))
-                self.store.replace_vectors(*self._vectors(candidate), self.backbone.model_id)
+                ids, token_sets = self.store.all_frame_tokens()
+                vectors, views = self._pooled(token_sets, candidate)
+                self.store.replace_vectors(ids, vectors, self.backbone.model_id, views)
                 self.store.flush()
         return TrainReport(len(train), len(held), fit.losses, before, after, kept, version)
 
     def evaluate_predictor(self, predictor: Predictor, pairs: list[Pair]) -> Scores:
         """Scores a candidate predictor on labelled pairs without changing the library: every segment's
         vector is recomputed from the cached tokens into a FAISS index of its own."""
-        ids, vectors = self._vectors(predictor)
+        ids, token_sets = self.store.all_frame_tokens()
+        vectors, views = self._pooled(token_sets, predictor)
         trial = VectorIndex(self.backbone.dim)
-        trial.add(np.array(ids, np.int64), vectors)
+        trial.add(*faiss_entries(ids, vectors, views))
         return evaluate(pairs, lambda text, k: search(self.store, self.backbone, text, k, index=trial))
 
-    def _vectors(self, predictor: Predictor) -> tuple[list[int], np.ndarray]:
-        """Every segment's id and its vector under `predictor`, from the cached frame tokens."""
-        ids, token_sets = self.store.all_frame_tokens()
-        if not ids:
-            return ids, np.zeros((0, self.backbone.dim), np.float32)
-        return ids, np.concatenate([predictor(*pad(token_sets[i : i + 1024])) for i in range(0, len(ids), 1024)])
+    def _pooled(self, token_sets: list[np.ndarray], predictor: Predictor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Segments' vectors (S, D) and views (S, V, D) or None under `predictor`, 1024 segments at a time."""
+        if not token_sets:
+            return np.zeros((0, self.backbone.dim), np.float32), None
+        parts = [self.backbone.pool(token_sets[i : i + 1024], predictor) for i in range(0, len(token_sets), 1024)]
+        views = np.concatenate([v for _, v in parts]) if self.backbone.views else None
+        return np.concatenate([p for p, _ in parts]), views
 
     def remove(self, path: str | Path) -> list[str]:
         """Drops a file, or every file under a folder, from the library; returns the paths dropped."""

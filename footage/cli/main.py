@@ -2,6 +2,7 @@
 
 import json
 import sys
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -88,6 +89,16 @@ def index(
             show_default=False,
         ),
     ] = None,
+    views: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--view",
+            help="An indexing prompt (repeat for more, up to 8): each segment also gets a vector pooled with "
+            "attention on it, and search scores a segment by its best vector. Stored in the library; other views "
+            "recompute every vector from the cached frame tokens.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index videos. Run it again at any time: unchanged files are skipped, changed ones re-indexed, and
@@ -95,7 +106,7 @@ def index(
 
     Example: footage index ~/Videos ~/more/clip.mp4
     """
-    lib = _open(ctx, fps=fps, backbone=backbone)
+    lib = _open(ctx, fps=fps, backbone=backbone, views=views)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -193,7 +204,7 @@ def describe(
 
     Example: footage describe ~/Videos/holiday.mp4 --json
     """
-    with _open(ctx) as lib:
+    with _open(ctx) as lib, err.status(f"describing {video}", spinner="dots") if not as_json else nullcontext():
         events = lib.describe(video, uniform=uniform)
     if as_json:
         print(json.dumps([e.to_dict() for e in events], indent=2))

@@ -162,12 +162,12 @@ def build_segments(
     thumbs: list[bytes],
     fps: float,
     duration: float | None,
-    pool: Callable[[list[np.ndarray]], np.ndarray],
+    pool: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray | None]],
 ) -> list[NewSegment]:
-    """Frame stream of one video -> segments; `pool` turns each segment's frame tokens into its vector
-    (Backbone.predict, without a query); thumbs[i] is frame i as a JPEG."""
+    """Frame stream of one video -> segments; `pool` turns the segments' frame tokens into their vectors
+    and views (Backbone.pool); thumbs[i] is frame i as a JPEG."""
     spans = segment(features, fps)
-    vectors = pool([tokens[s.first : s.stop] for s in spans])  # (S, D)
+    vectors, views = pool([tokens[s.first : s.stop] for s in spans])  # (S, D), (S, V, D) or None
     last_end = float(times[-1]) + 1.0 / fps
     if duration:
         last_end = max(float(times[-1]), min(last_end, duration))
@@ -182,6 +182,7 @@ def build_segments(
                 frame_times=times[span.first : span.stop],
                 frame_vectors=tokens[span.first : span.stop],
                 thumbnail=thumbs[mid] if mid < len(thumbs) else None,
+                views=None if views is None else views[k],
             )
         )
     return out
@@ -344,7 +345,7 @@ def _finish_video(
         return
     tokens = np.concatenate(video.tokens)
     features = np.concatenate(video.features)
-    segments = build_segments(times, tokens, features, video.thumbs, fps, info.duration, backbone.predict)
+    segments = build_segments(times, tokens, features, video.thumbs, fps, info.duration, backbone.pool)
     facts.duration = info.duration or float(times[-1]) + 1.0 / fps
     report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height

@@ -58,13 +58,17 @@ class Backbone:
     def init_predictor(self) -> None:
         self.predictor = self.untrained_predictor()  # until the library sets a trained one
         self.predictor_version = 0  # 0: zero-shot; n: the library's n-th trained predictor
+        self.views: list[str] = []  # the library's indexing prompts: extra segment vectors, fused in search
 
     def untrained_predictor(self) -> Predictor:
         return Predictor.untrained(self.token_dim, self.dim)
 
     @property
     def trained_suffix(self) -> str:
-        return f"+trained-v{self.predictor_version}" if self.predictor_version else ""
+        """The model id's end: the predictor's version and the views, which change every vector."""
+        trained = f"+trained-v{self.predictor_version}" if self.predictor_version else ""
+        views = "+views-" + hashlib.sha1("\n".join(self.views).encode()).hexdigest()[:8] if self.views else ""
+        return trained + views
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
@@ -92,6 +96,16 @@ class Backbone:
     def segment_vector(self, tokens: np.ndarray) -> np.ndarray:
         """A segment's frame tokens (N, T) -> its (D,) vector, the one FAISS holds (no query)."""
         return self.predict([tokens])[0]
+
+    def pool(self, token_sets: list[np.ndarray], predictor: Predictor | None = None):
+        """Segments' frame tokens -> their (S, D) vectors, and (S, V, D) views (None without views): each
+        segment pooled with attention on each indexing prompt, as a query conditions it in re-ranking."""
+        predictor = predictor or self.predictor
+        tokens, mask = pad(token_sets)
+        plain = predictor(tokens, mask)
+        if not self.views:
+            return plain, None
+        return plain, np.stack([predictor(tokens, mask, self.embed_query(v)) for v in self.views], axis=1)
 
     def predict(self, token_sets: list[np.ndarray], query: np.ndarray | None = None) -> np.ndarray:
         """Segments' frame tokens [(N_i, T)], and optionally a query vector (D,) -> (S, D) unit vectors:

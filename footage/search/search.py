@@ -19,7 +19,7 @@ def search(
     """`index` replaces the library's vectors (to try a predictor before keeping it)."""
     query = backbone.embed_query(text)  # (D,)
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
-    ids, scores = index.search(query, n) if index is not None else store.search(query, n)
+    ids, scores = store.search(query, n, index)
     rows = store.segments(ids)
     candidates = [
         Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail)

@@ -8,7 +8,7 @@ file records the generation it was saved at, which is how a stale index is notic
 from sqlalchemy import Engine, Float, ForeignKey, Integer, LargeBinary, String, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -71,6 +71,8 @@ class Segment(Base):
     frame_times: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (N,), seconds from the first frame
     # float16 (N, D): the frames' tokens (the predictor's input), to re-pool, re-rank and train without decoding
     frame_vectors: Mapped[bytes] = mapped_column(LargeBinary)
+    # float32 (V, D): the segment pooled for each of the library's indexing prompts ("views"); None: no views
+    views: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     video: Mapped[Video] = relationship(back_populates="segments")
 
 
@@ -84,16 +86,25 @@ class Caption(Base):
     text: Mapped[str] = mapped_column(String)
 
 
+# A new database gets the whole current schema from _v1; the later steps bring older databases up, and leave
+# alone what _v1 already made.
+
+
 def _v1(conn) -> None:
-    Base.metadata.create_all(conn, tables=[Meta.__table__, Model.__table__, Video.__table__, Segment.__table__])
+    Base.metadata.create_all(conn)
 
 
 def _v2(conn) -> None:
-    Caption.__table__.create(conn)
+    Caption.__table__.create(conn, checkfirst=True)
+
+
+def _v3(conn) -> None:
+    if not conn.execute(text("SELECT count(*) FROM pragma_table_info('segments') WHERE name = 'views'")).scalar():
+        conn.execute(text("ALTER TABLE segments ADD COLUMN views BLOB"))
 
 
 # Ordered: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS = [_v1, _v2]
+MIGRATIONS = [_v1, _v2, _v3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -36,6 +36,26 @@ from footage.store.schema import (
 )
 
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
+# A segment's plain vector is in FAISS under its id; its view v (1, 2, ...) under v * VIEW_ID_BASE + its id.
+VIEW_ID_BASE = 1 << 40
+MAX_VIEWS = 8
+
+
+def faiss_ids(segment_ids, views: int = MAX_VIEWS) -> np.ndarray:
+    """Every FAISS id segments may have with up to `views` views (removing absent ids is harmless)."""
+    ids = np.asarray(list(segment_ids), np.int64)
+    return np.concatenate([ids + v * VIEW_ID_BASE for v in range(views + 1)])
+
+
+def faiss_entries(segment_ids, vectors: np.ndarray, views=None) -> tuple[np.ndarray, np.ndarray]:
+    """Segments' ids, (S, D) vectors and each one's (V, D) views (or None) -> FAISS ids and vectors."""
+    ids = [int(i) for i in segment_ids]
+    out_ids, out = [np.asarray(ids, np.int64)], [np.asarray(vectors, np.float32).reshape(len(ids), -1)]
+    for seg_id, v in zip(ids, views if views is not None else [None] * len(ids)):
+        if v is not None and len(v):
+            out_ids.append(seg_id + VIEW_ID_BASE * np.arange(1, len(v) + 1, dtype=np.int64))
+            out.append(np.asarray(v, np.float32))
+    return np.concatenate(out_ids), np.concatenate(out)
 
 
 @dataclass
@@ -63,6 +83,7 @@ class NewSegment:
     frame_times: np.ndarray  # (N,) float32
     frame_vectors: np.ndarray  # (N, D)
     thumbnail: bytes | None = None  # JPEG
+    views: np.ndarray | None = None  # (V, D) float32: pooled for the library's indexing prompts
 
 
 @dataclass
@@ -143,6 +164,7 @@ class Store:
                     s.add(Meta(key="generation", value="0"))
         self.index = VectorIndex.load(self.path / "vectors.faiss", dim)
         self.token_dim = int(self.meta("token_dim") or dim)  # libraries from before token_dim: the same
+        self.view_count = len(json.loads(self.meta("views") or "[]"))
         self.refresh()
 
     def model_row(self, s: Session, model_id: str, dim: int) -> int:
@@ -170,18 +192,24 @@ class Store:
         """Makes FAISS hold exactly SQLite's segment ids, reading missing vectors from SQLite."""
         with self.Session() as s, s.begin():  # one read transaction: generation and ids from one snapshot
             generation = int(s.get(Meta, "generation").value)
-            db_ids = np.fromiter(s.scalars(select(Segment.id)), np.int64)
-        faiss_ids = self.index.ids()
-        extra = np.setdiff1d(faiss_ids, db_ids)
-        missing = np.setdiff1d(db_ids, faiss_ids)
+            db_ids = self._db_ids(s)
+        held = self.index.ids()
+        extra = np.setdiff1d(held, db_ids)
+        missing = np.setdiff1d(db_ids, held)
         self.index.remove(extra)
+        segments = np.unique(missing % VIEW_ID_BASE)
         with self.Session() as s:
-            for i in range(0, len(missing), REPAIR_BATCH):
-                chunk = [int(x) for x in missing[i : i + REPAIR_BATCH]]
-                rows = s.execute(select(Segment.id, Segment.vector).where(Segment.id.in_(chunk))).all()
+            for i in range(0, len(segments), REPAIR_BATCH):
+                chunk = [int(x) for x in segments[i : i + REPAIR_BATCH]]
+                rows = s.execute(select(Segment.id, Segment.vector, Segment.views).where(Segment.id.in_(chunk))).all()
                 if rows:
-                    vectors = np.stack([np.frombuffer(v, np.float32) for _, v in rows])
-                    self.index.add(np.array([r[0] for r in rows]), vectors)
+                    ids, vectors = faiss_entries(
+                        [r.id for r in rows],
+                        np.stack([np.frombuffer(r.vector, np.float32) for r in rows]),
+                        [self._views(r.views) for r in rows],
+                    )
+                    wanted = np.isin(ids, missing)
+                    self.index.add(ids[wanted], vectors[wanted])
         self.index.generation = generation
         self.repaired = (len(extra), len(missing))
         self.dirty = True
@@ -192,6 +220,17 @@ class Store:
                 self.flush()
             finally:
                 self.lock.release()
+
+    def _db_ids(self, s: Session) -> np.ndarray:
+        """The FAISS ids SQLite's segments should have: their own and their views'."""
+        rows = s.execute(select(Segment.id, func.length(Segment.views))).all()
+        ids = np.array([r[0] for r in rows], np.int64)
+        counts = np.array([(r[1] or 0) // (4 * self.index.dim) for r in rows], np.int64)
+        views = [ids[counts >= v] + v * VIEW_ID_BASE for v in range(1, int(counts.max(initial=0)) + 1)]
+        return np.concatenate([ids, *views])
+
+    def _views(self, blob: bytes | None) -> np.ndarray | None:
+        return None if blob is None else np.frombuffer(blob, np.float32).reshape(-1, self.index.dim)
 
     def flush(self) -> None:
         """Saves FAISS if it changed. Only the lock holder calls this."""
@@ -217,9 +256,17 @@ class Store:
             ).all()
         return {r.path: StoredVideo(*r) for r in rows}
 
-    def search(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        self.refresh()
-        return self.index.search(vector, n)
+    def search(self, vector: np.ndarray, n: int, index: VectorIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The n nearest segments' ids and scores, best first; a segment with views scores as its best one.
+        `index` replaces the library's vectors (to try a predictor before keeping it)."""
+        if index is None:
+            self.refresh()
+            index = self.index
+        ids, scores = index.search(vector, n * (1 + self.view_count))
+        segments = ids % VIEW_ID_BASE
+        _, first = np.unique(segments, return_index=True)  # best first, so a segment's first entry is its best
+        keep = np.sort(first)[:n]
+        return segments[keep], scores[keep]
 
     def segments(self, ids) -> dict[int, StoredSegment]:
         ids = [int(i) for i in ids]
@@ -311,9 +358,12 @@ class Store:
         """A segment's frame_vectors column -> (N, D) float32."""
         return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.token_dim)
 
-    def replace_vectors(self, ids: list[int], vectors: np.ndarray, model_id: str) -> None:
-        """Gives segments new vectors made by another model. Segments are immutable (a FAISS file may still hold
-        the old vectors under the old ids), so each becomes a new row with a new id, in one transaction."""
+    def replace_vectors(
+        self, ids: list[int], vectors: np.ndarray, model_id: str, views: np.ndarray | None = None
+    ) -> None:
+        """Gives segments new vectors (and (S, V, D) views) made by another model. Segments are immutable (a
+        FAISS file may still hold the old vectors under the old ids), so each becomes a new row with a new id,
+        in one transaction."""
         fresh = []
         with self.Session.begin() as s:
             model = self.model_row(s, model_id, self.index.dim)
@@ -330,19 +380,22 @@ class Store:
                         vector=np.ascontiguousarray(vector, np.float32).tobytes(),
                         frame_times=old[seg_id].frame_times,
                         frame_vectors=old[seg_id].frame_vectors,
+                        views=None if views is None else np.ascontiguousarray(views[i + k], np.float32).tobytes(),
                     )
-                    for seg_id, vector in zip(chunk, vectors[i : i + REPAIR_BATCH])
+                    for k, (seg_id, vector) in enumerate(zip(chunk, vectors[i : i + REPAIR_BATCH]))
                 ]
                 s.execute(delete(Segment).where(Segment.id.in_(chunk)))
                 s.add_all(rows)
                 s.flush()
                 fresh += rows
             generation = self._bump(s)
-        self._apply(generation, ids, np.array([f.id for f in fresh], np.int64), np.asarray(vectors, np.float32))
+        self._apply(generation, ids, *faiss_entries([f.id for f in fresh], vectors, views))
 
     def set_meta(self, key: str, value: str) -> None:
         with self.Session.begin() as s:
             s.merge(Meta(key=key, value=value))
+        if key == "views":
+            self.view_count = len(json.loads(value))
 
     def stats(self) -> Stats:
         with self.Session() as s:
@@ -377,6 +430,7 @@ class Store:
                     vector=np.ascontiguousarray(seg.vector, np.float32).tobytes(),
                     frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
                     frame_vectors=np.ascontiguousarray(seg.frame_vectors, np.float16).tobytes(),
+                    views=None if seg.views is None else np.ascontiguousarray(seg.views, np.float32).tobytes(),
                 )
                 for seg, thumb in zip(segments, thumbs)
             ]
@@ -384,7 +438,7 @@ class Store:
             s.flush()
             generation = self._bump(s)
         new_vectors = np.stack([seg.vector for seg in segments]) if segments else np.zeros((0, self.index.dim))
-        self._apply(generation, old_ids, np.array([r.id for r in rows], np.int64), new_vectors)
+        self._apply(generation, old_ids, *faiss_entries([r.id for r in rows], new_vectors, [g.views for g in segments]))
         return video.id
 
     def save_failure(self, facts: FileFacts, reason: str) -> None:
@@ -413,8 +467,8 @@ class Store:
         return video, old_ids
 
     def _apply(self, generation: int, removed, added_ids=(), added_vectors=None) -> None:
-        """Mirrors a committed change in FAISS (in memory; `flush` saves it)."""
-        self.index.remove(removed)
+        """Mirrors a committed change in FAISS (in memory; `flush` saves it); `removed` are segment ids."""
+        self.index.remove(faiss_ids(removed) if len(removed) else removed)
         if len(added_ids):
             self.index.add(added_ids, added_vectors)
         self.index.generation = generation
@@ -463,7 +517,7 @@ class Store:
         self.engine.dispose()
 
     def consistent(self) -> bool:
-        """True when FAISS in memory holds exactly SQLite's segment ids (what a crash must never break)."""
+        """True when FAISS in memory holds exactly SQLite's segments and views (what a crash must never break)."""
         with self.Session() as s:
-            db_ids = np.sort(np.fromiter(s.scalars(select(Segment.id)), np.int64))
+            db_ids = np.sort(self._db_ids(s))
         return bool(np.array_equal(db_ids, np.sort(self.index.ids())))
