@@ -158,3 +158,26 @@ def test_replace_vectors_makes_new_rows_in_chunks(store, monkeypatch):
     found, scores = store.search(unit(7), 1)
     assert store.segments(found)[int(found[0])].start == 0.0 and scores[0] == pytest.approx(1.0)
     assert store.stats().models == ["m2"]
+
+
+def test_a_version_1_library_is_migrated_and_keeps_its_segments(tmp_path):
+    s = open_store(tmp_path / "lib")
+    with s.lock:
+        s.save_video(facts("a.mp4"), segments(3), "m1")
+        s.flush()
+    s.close()
+    with sqlite3.connect(tmp_path / "lib" / "library.db") as db:  # back to what version 1 had
+        db.execute("DROP TABLE captions")
+        db.execute("ALTER TABLE segments DROP COLUMN views")
+        db.execute("PRAGMA user_version = 1")
+    s = open_store(tmp_path / "lib")
+    try:
+        assert s.consistent() and len(s.index) == 3
+        ids, _ = s.search(unit(1), 1)
+        s.save_captions({int(ids[0]): "a caption"}, "decoder-1")
+        assert s.captions(ids, "decoder-1") == {int(ids[0]): "a caption"}
+        with s.lock:
+            s.replace_vectors(list(s.segments(range(1, 4))), np.stack([unit(5)] * 3), "m2", np.ones((3, 1, DIM)))
+            assert len(s.index) == 6 and s.consistent()
+    finally:
+        s.close()
