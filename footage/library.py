@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import FootageError, LibraryError
+from footage.errors import FootageError, LibraryError, ModelError
 from footage.indexer import pipeline
 from footage.indexer.pipeline import IndexReport, Progress
+from footage.indexer.speech import MODELS as SPEECH_MODELS
+from footage.indexer.speech import Transcriber
 from footage.models import load_backbone
 from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
@@ -25,6 +27,7 @@ from footage.store.faiss_index import VectorIndex
 from footage.store.store import MAX_VIEWS, faiss_entries
 
 DEFAULT_LIBRARY = Path("~/.footage")
+DEFAULT_SPEECH = "tiny"
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Library:
         fps: float = 1.0,
         decoder=None,
         views: list[str] | None = None,
+        speech: str | None = None,
     ):
         """Opens (or creates) the library at `path`. `backbone` is chosen when the library is created
         (bundled, bundled-lite1/-lite2, siglip, siglip2, clip, vjepa2, hf:ORG/NAME or a model folder) and
@@ -71,7 +75,9 @@ class Library:
         and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. `views` sets
         the library's indexing prompts (stored; [] drops them): each segment also gets a vector pooled with
         attention on each prompt, and search scores a segment by its best vector. Changing them recomputes
-        every vector from the cached frame tokens (no decoding)."""
+        every vector from the cached frame tokens (no decoding). `speech` picks the Whisper model that
+        transcribes audio: "tiny" (English, the default), "base" (multilingual) or "off"; stored, and changing
+        it makes the next `index` run read every video again."""
         self.store = Store(Path(path).expanduser() if path else default_path())
         self.path = self.store.path
         # loads only the model's config: weights load on first use
@@ -87,6 +93,11 @@ class Library:
                 raise LibraryError(f"{checkpoint}: the library's trained predictor is unreadable ({e})") from None
             self.backbone.predictor_version = version
         self.backbone.views = json.loads(self.store.meta("views") or "[]")
+        if speech is not None and speech != self.store.meta("speech"):
+            if speech not in ("off", *SPEECH_MODELS):
+                raise ModelError(f"unknown speech model {speech!r}; known: off, {', '.join(SPEECH_MODELS)}")
+            self.store.set_meta("speech", speech)
+        self.backbone.speech = self.store.meta("speech") or DEFAULT_SPEECH
         if views is not None and views != self.backbone.views:
             self._set_views(views)
         if fps <= 0:
@@ -121,15 +132,22 @@ class Library:
     def index(self, paths: Iterable[str | Path], on_progress: Callable[[Progress], None] | None = None) -> IndexReport:
         """Indexes files and folders (recursively). Unchanged files are skipped, changed ones re-indexed,
         files gone from an indexed folder dropped. Raises LibraryBusy if another process is indexing."""
+        transcriber = None
+        if self.backbone.speech != "off":
+            transcriber = Transcriber(self.backbone.speech, cache_dir(), pipeline.INFERENCE_THREADS)
         with self.store.lock:
-            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress)
+            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress, transcriber)
 
-    def search(self, text: str, top_k: int = 10, rerank: bool = False, captions: bool = True) -> list[Hit]:
-        """The top_k best-matching time ranges, best first. `rerank` re-scores the nearest segments with the
+    def search(
+        self, text: str, top_k: int = 10, rerank: bool = False, captions: bool = True, mode: str = "all"
+    ) -> list[Hit]:
+        """The top_k best-matching time ranges, best first. `mode` is the channel searched: "visual" (the
+        pictures), "speech" (what is said or subtitled, by meaning), "text" (the same words, by keyword) or
+        "all" of them fused by reciprocal rank. `rerank` re-scores the nearest segments with the
         query-conditioned predictor (it attends to the frames the query is about: it finds a second-long
         moment inside a long segment, but did not raise MRR on the annotated sample footage). `captions`
         decodes a caption for each hit returned (cached in the library per segment)."""
-        hits = search(self.store, self.backbone, text, top_k, rerank)
+        hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode)
         if captions and hits:
             caption(self.store, self.decoder, hits)
         return hits
@@ -151,10 +169,10 @@ class Library:
             spans, chosen = timeline.selective(times, vectors, end)
         return [Event(a, b, text) for (a, b), text in zip(spans, self.decoder(chosen))]
 
-    def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = False) -> Scores:
+    def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = False, mode: str = "all") -> Scores:
         """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list)."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
-        return evaluate(pairs, lambda text, k: self.search(text, top_k=k, rerank=rerank))
+        return evaluate(pairs, lambda text, k: self.search(text, top_k=k, rerank=rerank, captions=False, mode=mode))
 
     def train(
         self,
@@ -192,7 +210,7 @@ class Library:
         self._phrases = None
 
         with self.store.lock:
-            before = self.evaluate(held) if held else None
+            before = self.evaluate(held, mode="visual") if held else None  # what training changes
             start = self.backbone.untrained_predictor().weight  # None: the identity
             fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
             candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
@@ -226,7 +244,7 @@ class Library:
         vectors, views = self._pooled(token_sets, predictor)
         trial = VectorIndex(self.backbone.dim)
         trial.add(*faiss_entries(ids, vectors, views))
-        return evaluate(pairs, lambda text, k: search(self.store, self.backbone, text, k, index=trial))
+        return evaluate(pairs, lambda text, k: search(self.store, self.backbone, text, k, index=trial, mode="visual"))
 
     def _pooled(self, token_sets: list[np.ndarray], predictor: Predictor) -> tuple[np.ndarray, np.ndarray | None]:
         """Segments' vectors (S, D) and views (S, V, D) or None under `predictor`, 1024 segments at a time."""

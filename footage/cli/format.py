@@ -25,11 +25,12 @@ def hits_table(query: str, hits: list[Hit]) -> Table:
     table.add_column("from", justify="right")
     table.add_column("to", justify="right")
     table.add_column("video", overflow="fold")
+    table.add_column("found by")
     captions = any(hit.caption for hit in hits)
     if captions:
         table.add_column("caption", overflow="fold")
     for rank, hit in enumerate(hits, 1):
-        row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), hit.path]
+        row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), hit.path, ", ".join(hit.channels)]
         table.add_row(*row, *([hit.caption or ""] if captions else []))
     return table
 
@@ -54,6 +55,8 @@ def stats_table(stats: Stats) -> Table:
     table.add_row("segments", str(stats.segments))
     table.add_row("indexed", f"{hms(stats.seconds)} ({stats.seconds / 3600:.2f} h)")
     table.add_row("failed", str(stats.failed))
+    said = ", ".join(f"{n} {channel}" for channel, n in sorted(stats.text_chunks.items())) or "none"
+    table.add_row("text chunks", said)
     p = stats.predictor
     if p:
         mrr = f", held-out MRR {p['mrr_before']:.3f} -> {p['mrr_after']:.3f}" if p["mrr_before"] is not None else ""

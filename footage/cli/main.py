@@ -4,6 +4,7 @@ import json
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,9 @@ from footage import __version__
 from footage.cli.format import events_table, hits_table, hms, stats_table
 from footage.errors import FootageError
 from footage.library import Library, default_path
+from footage.search.search import MODES
 
+Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
 app = typer.Typer(
     help="Semantic search over your videos, offline. Index a folder, then find moments by describing them.",
     no_args_is_help=True,
@@ -89,6 +92,14 @@ def index(
             show_default=False,
         ),
     ] = None,
+    speech: Annotated[
+        str | None,
+        typer.Option(
+            help="Transcribe speech with Whisper: tiny (English, the default), base (multilingual; needs "
+            "footage[whisper-base]) or off. Stored in the library; another value reads every video again.",
+            show_default=False,
+        ),
+    ] = None,
     views: Annotated[
         list[str] | None,
         typer.Option(
@@ -106,7 +117,7 @@ def index(
 
     Example: footage index ~/Videos ~/more/clip.mp4
     """
-    lib = _open(ctx, fps=fps, backbone=backbone, views=views)
+    lib = _open(ctx, fps=fps, backbone=backbone, views=views, speech=speech)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -148,6 +159,8 @@ def index(
         return
     for path, reason in report.failed:
         err.print(f"[yellow]skipping[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
+    for path, what in report.warnings:
+        err.print(f"[yellow]warning[/yellow] {path}: {what}", highlight=False, soft_wrap=True)
     rate = report.video_seconds / report.wall_seconds if report.wall_seconds else 0.0
     parts = [
         f"indexed {len(report.indexed)} files ({hms(report.video_seconds)} of video in "
@@ -173,6 +186,13 @@ def search(
             help="Describe each hit in a few words, decoded from its embedding (cached in the library).",
         ),
     ] = True,
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="What to search: visual (the pictures), speech (what is said or subtitled, by meaning), text "
+            "(the same words, by keyword), or all of them fused.",
+        ),
+    ] = Mode.all,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them. Hits are time ranges, best first, each with a caption.
@@ -180,7 +200,7 @@ def search(
     Example: footage search "rocket liftoff" --top-k 5 --json
     """
     with _open(ctx) as lib:
-        hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions)
+        hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions, mode=mode.value)
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:

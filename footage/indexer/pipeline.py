@@ -20,11 +20,13 @@ import numpy as np
 from PIL import Image
 
 from footage.errors import VideoError
+from footage.indexer import subtitles, text
 from footage.indexer.decode import Decoder
 from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.segment import segment
 from footage.models import Backbone
 from footage.store import FileFacts, NewSegment, Store
+from footage.store.store import NewChunk
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .mpg .mpeg .m2v .ts .mts .m2ts .vob .ogv .ogg .3gp .3g2 "
@@ -60,6 +62,7 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     video_seconds: float = 0.0
     wall_seconds: float = 0.0
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, what): indexed, but without this
 
 
 def fingerprint(path: Path, size: int) -> str:
@@ -202,8 +205,10 @@ def index(
     paths: Iterable[str | Path],
     fps: float = 1.0,
     on_progress: Callable[[Progress], None] | None = None,
+    transcriber: Callable[[Path], list] | None = None,
 ) -> IndexReport:
-    """Indexes files and folders into the store. The caller holds the store's write lock."""
+    """Indexes files and folders into the store: pictures, subtitles and (with a transcriber) speech. The
+    caller holds the store's write lock."""
     started = time.monotonic()
     report = IndexReport()
     files, folders, missing = scan(paths, skip=store.path)
@@ -211,7 +216,7 @@ def index(
     todo = _plan(store, files, folders, {m[0] for m in missing}, backbone.model_id, report)
     try:
         with backbone.threads(INFERENCE_THREADS):
-            _embed_and_store(store, backbone, todo, fps, report, on_progress, started)
+            _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber)
     finally:
         store.flush()
         report.wall_seconds = time.monotonic() - started
@@ -281,7 +286,7 @@ class _Video:
     thumbs: list[bytes] = field(default_factory=list)
 
 
-def _embed_and_store(store, backbone, todo, fps, report, on_progress, started) -> None:
+def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber) -> None:
     """Decodes in a thread; embeds, segments and stores here, one transaction per video."""
     facts_by_path = dict(todo)
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
@@ -318,7 +323,7 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started) -
                 report.failed.append((str(msg.path), msg.reason))
                 done += 1
             else:
-                _finish_video(store, backbone, video, facts_by_path[msg.path], fps, report)
+                _finish_video(store, backbone, video, facts_by_path[msg.path], fps, report, transcriber)
                 done += 1
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     store.flush()
@@ -334,7 +339,7 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started) -
 
 
 def _finish_video(
-    store: Store, backbone: Backbone, video: _Video, facts: FileFacts, fps: float, report: IndexReport
+    store: Store, backbone: Backbone, video: _Video, facts: FileFacts, fps: float, report: IndexReport, transcriber
 ) -> None:
     info = video.info
     times = np.concatenate(video.times)
@@ -350,8 +355,26 @@ def _finish_video(
     report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
     facts.start_time, facts.sample_fps = info.start_time, fps
-    store.save_video(facts, segments, backbone.model_id)
+    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, report)
+    store.save_video(facts, segments, backbone.model_id, chunks)
     report.indexed.append(facts.path)
+
+
+def _text_chunks(path: Path, info: VideoInfo, backbone: Backbone, transcriber, report: IndexReport) -> list[NewChunk]:
+    """What is written (subtitles) and said (speech) in a video, chunked and embedded by the Y-encoder. A
+    subtitle or audio track that cannot be read is a warning: the pictures are indexed all the same."""
+    cues, warnings = subtitles.read(path, info)
+    report.warnings += [(str(path), w) for w in warnings]
+    chunks = text.chunk(cues, "subtitles")
+    if transcriber is not None and info.has_audio:
+        try:
+            chunks += text.chunk(transcriber(path), "speech")
+        except Exception as e:  # a damaged audio track must not cost the pictures
+            report.warnings.append((str(path), f"speech: {type(e).__name__}: {e}"))
+    if not chunks:
+        return []
+    vectors = backbone.y([c.text for c in chunks])
+    return [NewChunk(c.channel, c.start, c.end, c.text, v) for c, v in zip(chunks, vectors)]
 
 
 def embed_file(path: Path, backbone: Backbone, fps: float) -> tuple[np.ndarray, np.ndarray, float]:

@@ -19,6 +19,7 @@ class VideoInfo:
     duration: float | None  # seconds; None when the container does not say
     start_time: float  # container time of the stream's first frame (not always 0)
     has_audio: bool
+    subtitle_streams: tuple[tuple[int, str], ...] = ()  # (stream index, codec) of each subtitle stream
 
 
 def ffmpeg_reason(stderr: bytes | str | None, fallback: str) -> str:
@@ -88,4 +89,7 @@ def probe(path: str | Path) -> VideoInfo:
         duration=duration,
         start_time=_float(v.get("start_time")) or _float(fmt.get("start_time")) or 0.0,
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        subtitle_streams=tuple(
+            (int(s["index"]), s.get("codec_name", "unknown")) for s in streams if s.get("codec_type") == "subtitle"
+        ),
     )

@@ -59,16 +59,18 @@ class Backbone:
         self.predictor = self.untrained_predictor()  # until the library sets a trained one
         self.predictor_version = 0  # 0: zero-shot; n: the library's n-th trained predictor
         self.views: list[str] = []  # the library's indexing prompts: extra segment vectors, fused in search
+        self.speech = "off"  # the library's Whisper model for the speech channel (off, tiny, base)
 
     def untrained_predictor(self) -> Predictor:
         return Predictor.untrained(self.token_dim, self.dim)
 
     @property
     def trained_suffix(self) -> str:
-        """The model id's end: the predictor's version and the views, which change every vector."""
+        """The model id's end: the predictor's version and the views, which change every vector, and how
+        text was read (subtitles, speech model), which changes the text chunks."""
         trained = f"+trained-v{self.predictor_version}" if self.predictor_version else ""
         views = "+views-" + hashlib.sha1("\n".join(self.views).encode()).hexdigest()[:8] if self.views else ""
-        return trained + views
+        return f"{trained}{views}+text-v1-speech-{self.speech}"
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""

@@ -15,7 +15,9 @@ class Hit:
     caption: str | None = None  # decoded from the best segment's vector (None with caption=False)
     thumbnail: str | None = None  # JPEG of the best segment, inside the library folder
     segments: list[int] = field(default_factory=list)  # segment ids, in time order
-    segment: int | None = None  # the best segment's id
+    segment: int | None = None  # the best segment's id (for a hit on words only, the one they are said over)
+    channels: list[str] = field(default_factory=list)  # what matched: visual, speech, subtitles, keyword
+    transcript: str | None = None  # the words said or subtitled during the hit
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +63,7 @@ def merge(candidates: list[Candidate]) -> list[Hit]:
                 seed.thumbnail,
                 [c.segment for c in group],
                 seed.segment,
+                ["visual"],
             )
         )
     return hits

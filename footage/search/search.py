@@ -2,6 +2,8 @@
 query-conditioned predictor over their cached frame tokens (no decoding), merge neighbours into hits, and
 caption the hits returned (only those) with the Y-decoder."""
 
+import re
+
 import numpy as np
 
 from footage.models import Backbone
@@ -11,14 +13,48 @@ from footage.store.faiss_index import VectorIndex
 
 CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging folds several into one
 MIN_CANDIDATES = 50
+MODES = ("visual", "speech", "text", "all")
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009): rank 1 is worth 1/61
+SPEECH_MIN_SIMILARITY = 0.35  # MiniLM cosine: unrelated sentences sit at 0-0.2, paraphrases at 0.5 and up
+SPOKEN_IN_CAPTION = 100  # characters of the transcript a caption quotes
+STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have he her his i in is it its of on or she that the their them "
+    "there they this to was we were what when where which who will with you your".split()
+)
 
 
 def search(
-    store: Store, backbone: Backbone, text: str, top_k: int = 10, rerank: bool = False, index: VectorIndex | None = None
+    store: Store,
+    backbone: Backbone,
+    text: str,
+    top_k: int = 10,
+    rerank: bool = False,
+    index: VectorIndex | None = None,
+    mode: str = "all",
 ) -> list[Hit]:
-    """`index` replaces the library's vectors (to try a predictor before keeping it)."""
+    """Hits for a query in one channel or all of them fused. `index` replaces the library's vectors (to try a
+    predictor before keeping it)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     query = backbone.embed_query(text)  # (D,)
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
+    ranked = []  # one ranked list of hits per channel searched
+    if mode in ("visual", "all"):
+        ranked.append(visual(store, backbone, query, n, rerank, index))
+    if mode in ("speech", "all"):
+        ranked.append(spoken(store, query, n))
+    if mode in ("text", "all"):
+        ranked.append(keyword(store, text, n))
+    found = [hits for hits in ranked if hits]
+    hits = fuse(found) if len(found) > 1 else found[0] if found else []  # one channel keeps its own scores
+    hits = hits[:top_k]
+    for h in hits:
+        h.transcript = h.transcript or transcript(store, h)
+    return hits
+
+
+def visual(store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: bool, index) -> list[Hit]:
+    """The nearest segments, re-scored with the query-conditioned predictor when asked, merged into hits."""
     ids, scores = store.search(query, n, index)
     rows = store.segments(ids)
     candidates = [
@@ -31,13 +67,90 @@ def search(
         conditioned = backbone.predict([tokens[c.segment] for c in candidates], query)  # (C, D)
         for c, vector in zip(candidates, conditioned):
             c.score = float(vector @ query)
-    return merge(candidates)[:top_k]
+    return merge(candidates)
+
+
+def spoken(store: Store, query: np.ndarray, n: int) -> list[Hit]:
+    """Speech and subtitle chunks whose meaning is near the query (and not merely the least far)."""
+    ids, scores = store.search_text(query, n)
+    keep = scores >= SPEECH_MIN_SIMILARITY
+    return _chunk_hits(store, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
+
+
+def keyword(store: Store, text: str, n: int) -> list[Hit]:
+    """Chunks that contain the query's words (not its stopwords), by BM25."""
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
+    return _chunk_hits(store, store.keyword(words, n), channel="keyword")
+
+
+def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
+    chunks = store.chunks([i for i, _ in scored])
+    found = [(chunks[i], score) for i, score in scored if i in chunks]  # deleted since FAISS was read
+    pictures = [store.segment_at(c.video_id, (c.start + c.end) / 2) for c, _ in found]  # what is shown then
+    rows = store.segments([p for p in pictures if p is not None])
+    return [
+        Hit(
+            c.path,
+            c.start,
+            c.end,
+            score,
+            thumbnail=rows[p].thumbnail if p in rows else None,
+            segments=[p] if p in rows else [],
+            segment=p,
+            channels=[channel or c.channel],
+            transcript=c.text,
+        )
+        for (c, score), p in zip(found, pictures)
+    ]
+
+
+def fuse(ranked: list[list[Hit]]) -> list[Hit]:
+    """Reciprocal rank fusion: a moment scores sum(1 / (RRF_K + its rank)) over the channels that found it.
+    Hits of one video that overlap in time are one moment, with the time range of its best-ranked hit (the
+    shorter one on a tie: a spoken sentence is more precise than a 10 s shot), the picture of its visual hit
+    and the words of its speech."""
+    moments: list[Hit] = []
+    scores: list[float] = []
+    best: list[tuple[int, float]] = []  # per moment: (rank, length) of the hit whose range it has
+    for hits in ranked:
+        credited: set[int] = set()  # a moment counts once per channel, at its best rank there
+        for rank, hit in enumerate(hits, 1):
+            k = next(
+                (k for k, m in enumerate(moments) if m.path == hit.path and m.start < hit.end and hit.start < m.end),
+                None,
+            )
+            if k is None:
+                moments.append(hit)
+                scores.append(0.0)
+                best.append((rank, hit.end - hit.start))
+                k = len(moments) - 1
+            else:
+                m = moments[k]
+                if (rank, hit.end - hit.start) < best[k]:  # its range, and the picture shown during it
+                    m.start, m.end = hit.start, hit.end
+                    if hit.segment is not None:
+                        m.segment, m.segments, m.thumbnail = hit.segment, hit.segments, hit.thumbnail
+                    best[k] = (rank, hit.end - hit.start)
+                m.channels += [c for c in hit.channels if c not in m.channels]
+                if m.transcript is None:
+                    m.transcript = hit.transcript
+            if k not in credited:
+                credited.add(k)
+                scores[k] += 1 / (RRF_K + rank)
+    for m, score in zip(moments, scores):
+        m.score = score
+    return sorted(moments, key=lambda m: -m.score)
+
+
+def transcript(store: Store, hit: Hit) -> str | None:
+    """The words said or subtitled during a hit."""
+    return " ".join(c.text for c in store.chunks_overlapping(hit.path, hit.start, hit.end)) or None
 
 
 def caption(store: Store, decoder, hits: list[Hit]) -> None:
     """Sets each hit's caption, decoded from its best segment's vector; decoded once per segment and
     decoder, then read from the library's cache."""
-    ids = list({h.segment for h in hits})
+    ids = list({h.segment for h in hits if h.segment is not None})
     captions = store.captions(ids, decoder.id)
     missing = [i for i in ids if i not in captions]
     if missing:
@@ -49,3 +162,6 @@ def caption(store: Store, decoder, hits: list[Hit]) -> None:
             captions.update(new)
     for h in hits:
         h.caption = captions.get(h.segment)
+        if h.caption and h.transcript:  # what is said there, as said
+            words = h.transcript if len(h.transcript) <= SPOKEN_IN_CAPTION else h.transcript[:SPOKEN_IN_CAPTION] + "..."
+            h.caption += f' - "{words}"'

@@ -39,12 +39,14 @@ class VectorIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(list(ids), np.int64))
 
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(D,) query -> ids (n,), scores (n,), best first; fewer when the index is smaller."""
+    def search(self, query: np.ndarray, n: int, ids: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(D,) query -> ids (n,), scores (n,), best first; fewer when the index is smaller. `ids` = (lo, hi)
+        searches only the vectors whose ids are in [lo, hi)."""
         n = min(n, len(self))
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores, ids = self.index.search(np.ascontiguousarray(query[None], np.float32), n)  # (1, n) each
+        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(*ids)) if ids else None
+        scores, ids = self.index.search(np.ascontiguousarray(query[None], np.float32), n, params=params)  # (1, n)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 

@@ -8,7 +8,7 @@ file records the generation it was saved at, which is how a stale index is notic
 from sqlalchemy import Engine, Float, ForeignKey, Integer, LargeBinary, String, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Base(DeclarativeBase):
@@ -86,6 +86,32 @@ class Caption(Base):
     text: Mapped[str] = mapped_column(String)
 
 
+class TextChunk(Base):
+    """A few seconds of what is said or written in a video (speech, subtitles), with its Y vector. FAISS holds
+    the vector under TEXT_ID_BASE + id; the text_fts table indexes the words."""
+
+    __tablename__ = "text_chunks"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String)  # "speech" | "subtitles"
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(String)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (D,), unit length
+
+
+# Full-text search over the chunks (SQLite FTS5, an external-content table kept in step by triggers).
+FTS = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(text, content='text_chunks', content_rowid='id', "
+    "tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER IF NOT EXISTS text_chunks_ai AFTER INSERT ON text_chunks BEGIN "
+    "INSERT INTO text_fts(rowid, text) VALUES (new.id, new.text); END",
+    "CREATE TRIGGER IF NOT EXISTS text_chunks_ad AFTER DELETE ON text_chunks BEGIN "
+    "INSERT INTO text_fts(text_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+]
+
+
 # A new database gets the whole current schema from _v1; the later steps bring older databases up, and leave
 # alone what _v1 already made.
 
@@ -103,8 +129,14 @@ def _v3(conn) -> None:
         conn.execute(text("ALTER TABLE segments ADD COLUMN views BLOB"))
 
 
+def _v4(conn) -> None:
+    TextChunk.__table__.create(conn, checkfirst=True)
+    for statement in FTS:
+        conn.execute(text(statement))
+
+
 # Ordered: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS = [_v1, _v2, _v3]
+MIGRATIONS = [_v1, _v2, _v3, _v4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -12,7 +12,7 @@ Every change commits to SQLite first and then updates FAISS in memory; FAISS is 
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from footage.store.schema import (
     Meta,
     Model,
     Segment,
+    TextChunk,
     Video,
     enable_sqlite_pragmas,
     migrate,
@@ -39,6 +40,8 @@ REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (
 # A segment's plain vector is in FAISS under its id; its view v (1, 2, ...) under v * VIEW_ID_BASE + its id.
 VIEW_ID_BASE = 1 << 40
 MAX_VIEWS = 8
+TEXT_ID_BASE = 1 << 56  # a text chunk's vector is in FAISS under TEXT_ID_BASE + its id
+ID_END = (1 << 63) - 1
 
 
 def faiss_ids(segment_ids, views: int = MAX_VIEWS) -> np.ndarray:
@@ -87,6 +90,38 @@ class NewSegment:
 
 
 @dataclass
+class NewChunk:
+    channel: str  # "speech" | "subtitles"
+    start: float
+    end: float
+    text: str
+    vector: np.ndarray  # (D,) float32, unit length: the text's Y embedding
+
+
+@dataclass
+class StoredChunk:
+    id: int
+    video_id: int
+    path: str
+    channel: str
+    start: float
+    end: float
+    text: str
+
+
+KEYWORD_SQL = "SELECT rowid, bm25(text_fts) FROM text_fts WHERE text_fts MATCH :q ORDER BY bm25(text_fts) LIMIT :n"
+CHUNK_COLUMNS = (
+    TextChunk.id,
+    TextChunk.video_id,
+    Video.path,
+    TextChunk.channel,
+    TextChunk.start,
+    TextChunk.end,
+    TextChunk.text,
+)
+
+
+@dataclass
 class StoredVideo:
     id: int
     path: str
@@ -119,6 +154,7 @@ class Stats:
     failures: list[tuple[str, str]]  # (path, reason)
     models: list[str]
     predictor: dict | None  # the live trained predictor (version, pairs, held-out MRR before/after); None: zero-shot
+    text_chunks: dict[str, int] = field(default_factory=dict)  # channel -> chunks of speech or subtitles
 
 
 class Store:
@@ -197,6 +233,8 @@ class Store:
         extra = np.setdiff1d(held, db_ids)
         missing = np.setdiff1d(db_ids, held)
         self.index.remove(extra)
+        chunks = missing[missing >= TEXT_ID_BASE] - TEXT_ID_BASE
+        missing = missing[missing < TEXT_ID_BASE]
         segments = np.unique(missing % VIEW_ID_BASE)
         with self.Session() as s:
             for i in range(0, len(segments), REPAIR_BATCH):
@@ -210,8 +248,14 @@ class Store:
                     )
                     wanted = np.isin(ids, missing)
                     self.index.add(ids[wanted], vectors[wanted])
+            for i in range(0, len(chunks), REPAIR_BATCH):
+                chunk = [int(x) for x in chunks[i : i + REPAIR_BATCH]]
+                rows = s.execute(select(TextChunk.id, TextChunk.vector).where(TextChunk.id.in_(chunk))).all()
+                if rows:
+                    vectors = np.stack([np.frombuffer(r.vector, np.float32) for r in rows])
+                    self.index.add(np.array([r.id for r in rows], np.int64) + TEXT_ID_BASE, vectors)
         self.index.generation = generation
-        self.repaired = (len(extra), len(missing))
+        self.repaired = (len(extra), len(missing) + len(chunks))
         self.dirty = True
         if self.lock.fd is not None:
             self.flush()
@@ -227,7 +271,8 @@ class Store:
         ids = np.array([r[0] for r in rows], np.int64)
         counts = np.array([(r[1] or 0) // (4 * self.index.dim) for r in rows], np.int64)
         views = [ids[counts >= v] + v * VIEW_ID_BASE for v in range(1, int(counts.max(initial=0)) + 1)]
-        return np.concatenate([ids, *views])
+        chunks = np.fromiter(s.scalars(select(TextChunk.id)), np.int64) + TEXT_ID_BASE
+        return np.concatenate([ids, *views, chunks])
 
     def _views(self, blob: bytes | None) -> np.ndarray | None:
         return None if blob is None else np.frombuffer(blob, np.float32).reshape(-1, self.index.dim)
@@ -262,11 +307,47 @@ class Store:
         if index is None:
             self.refresh()
             index = self.index
-        ids, scores = index.search(vector, n * (1 + self.view_count))
+        ids, scores = index.search(vector, n * (1 + self.view_count), ids=(0, TEXT_ID_BASE))
         segments = ids % VIEW_ID_BASE
         _, first = np.unique(segments, return_index=True)  # best first, so a segment's first entry is its best
         keep = np.sort(first)[:n]
         return segments[keep], scores[keep]
+
+    def search_text(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The n text chunks nearest a query vector: their ids and scores, best first."""
+        self.refresh()
+        ids, scores = self.index.search(vector, n, ids=(TEXT_ID_BASE, ID_END))
+        return ids - TEXT_ID_BASE, scores
+
+    def keyword(self, words: list[str], n: int) -> list[tuple[int, float]]:
+        """Text chunks holding any of the words (FTS5), best first by BM25: (chunk id, score), higher is
+        better."""
+        terms = [f'"{w}"' for w in (w.replace('"', "") for w in words) if w]
+        if not terms:
+            return []
+        with self.Session() as s:
+            rows = s.execute(
+                text(KEYWORD_SQL),
+                {"q": " OR ".join(terms), "n": n},
+            ).all()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def chunks(self, ids) -> dict[int, StoredChunk]:
+        ids = [int(i) for i in ids]
+        with self.Session() as s:
+            rows = s.execute(select(*CHUNK_COLUMNS).join(Video).where(TextChunk.id.in_(ids))).all()
+        return {r.id: StoredChunk(*r) for r in rows}
+
+    def chunks_overlapping(self, path: str, start: float, end: float) -> list[StoredChunk]:
+        """A video's text chunks that overlap [start, end], in time order."""
+        with self.Session() as s:
+            rows = s.execute(
+                select(*CHUNK_COLUMNS)
+                .join(Video)
+                .where(Video.path == path, TextChunk.start < end, TextChunk.end > start)
+                .order_by(TextChunk.start)
+            ).all()
+        return [StoredChunk(*r) for r in rows]
 
     def segments(self, ids) -> dict[int, StoredSegment]:
         ids = [int(i) for i in ids]
@@ -284,6 +365,16 @@ class Store:
             )
             for r in rows
         }
+
+    def segment_at(self, video_id: int, t: float) -> int | None:
+        """The id of the video's segment that covers time t (the nearest one when none does)."""
+        with self.Session() as s:
+            return s.scalar(
+                select(Segment.id)
+                .where(Segment.video_id == video_id)
+                .order_by(func.max(Segment.start - t, t - Segment.end, 0))
+                .limit(1)
+            )
 
     def frame_tokens(self, ids) -> dict[int, np.ndarray]:
         """Segment id -> its frames' tokens (N, D) float32, as cached when it was indexed."""
@@ -407,17 +498,30 @@ class Store:
                 (r.path, r.error) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))
             ]
             models = list(s.scalars(select(Model.model_id).where(Model.id.in_(select(Segment.model).distinct()))))
+            chunks = dict(s.execute(select(TextChunk.channel, func.count()).group_by(TextChunk.channel)).all())
         predictor = json.loads(self.meta("predictor") or "null")
         return Stats(
-            str(self.path), self.meta("backbone"), videos, len(failures), segments, seconds, failures, models, predictor
+            str(self.path),
+            self.meta("backbone"),
+            videos,
+            len(failures),
+            segments,
+            seconds,
+            failures,
+            models,
+            predictor,
+            chunks,
         )
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------
 
-    def save_video(self, facts: FileFacts, segments: list[NewSegment], model_id: str) -> int:
-        """Replaces whatever the library had for this path with these segments, in one transaction."""
+    def save_video(
+        self, facts: FileFacts, segments: list[NewSegment], model_id: str, chunks: list[NewChunk] = ()
+    ) -> int:
+        """Replaces whatever the library had for this path with these segments and text chunks, in one
+        transaction."""
         with self.Session.begin() as s:
-            video, old_ids = self._upsert_video(s, facts, "indexed", None)
+            video, old_ids, old_chunks = self._upsert_video(s, facts, "indexed", None)
             model = self.model_row(s, model_id, self.index.dim)
             thumbs = self._write_thumbnails(video.id, segments)
             rows = [
@@ -434,41 +538,60 @@ class Store:
                 )
                 for seg, thumb in zip(segments, thumbs)
             ]
-            s.add_all(rows)
+            text_rows = [
+                TextChunk(
+                    video_id=video.id,
+                    channel=c.channel,
+                    start=c.start,
+                    end=c.end,
+                    text=c.text,
+                    vector=np.ascontiguousarray(c.vector, np.float32).tobytes(),
+                )
+                for c in chunks
+            ]
+            s.add_all(rows + text_rows)
             s.flush()
             generation = self._bump(s)
         new_vectors = np.stack([seg.vector for seg in segments]) if segments else np.zeros((0, self.index.dim))
-        self._apply(generation, old_ids, *faiss_entries([r.id for r in rows], new_vectors, [g.views for g in segments]))
+        ids, vectors = faiss_entries([r.id for r in rows], new_vectors, [g.views for g in segments])
+        if chunks:
+            ids = np.concatenate([ids, np.array([r.id for r in text_rows], np.int64) + TEXT_ID_BASE])
+            vectors = np.concatenate([vectors, np.stack([c.vector for c in chunks]).astype(np.float32)])
+        self._apply(generation, old_ids, ids, vectors, old_chunks)
         return video.id
 
     def save_failure(self, facts: FileFacts, reason: str) -> None:
         """Records why a file could not be indexed; a file that changed into a broken one loses its old segments."""
         with self.Session.begin() as s:
-            video, old_ids = self._upsert_video(s, facts, "failed", reason)
-            generation = self._bump(s) if old_ids else None
-        if old_ids:
-            self._apply(generation, old_ids)
+            video, old_ids, old_chunks = self._upsert_video(s, facts, "failed", reason)
+            generation = self._bump(s) if old_ids or old_chunks else None
+        if old_ids or old_chunks:
+            self._apply(generation, old_ids, removed_chunks=old_chunks)
             shutil.rmtree(self.path / "thumbs" / str(video.id), ignore_errors=True)
 
-    def _upsert_video(self, s: Session, facts: FileFacts, status: str, error: str | None) -> tuple[Video, list[int]]:
-        """The video row for facts.path, updated, with the ids of the segments it had (now deleted)."""
+    def _upsert_video(self, s: Session, facts: FileFacts, status: str, error: str | None):
+        """The video row for facts.path, updated, with the ids of the segments and text chunks it had (now
+        deleted)."""
         video = s.scalar(select(Video).where(Video.path == facts.path))
-        old_ids = []
+        old_ids, old_chunks = [], []
         if video is None:
             video = Video(**vars(facts), status=status, error=error, indexed_at=time.time())
             s.add(video)
             s.flush()
         else:
             old_ids = list(s.scalars(select(Segment.id).where(Segment.video_id == video.id)))
+            old_chunks = list(s.scalars(select(TextChunk.id).where(TextChunk.video_id == video.id)))
             s.execute(delete(Segment).where(Segment.video_id == video.id))
+            s.execute(delete(TextChunk).where(TextChunk.video_id == video.id))
             for key, value in vars(facts).items():
                 setattr(video, key, value)
             video.status, video.error, video.indexed_at = status, error, time.time()
-        return video, old_ids
+        return video, old_ids, old_chunks
 
-    def _apply(self, generation: int, removed, added_ids=(), added_vectors=None) -> None:
+    def _apply(self, generation: int, removed, added_ids=(), added_vectors=None, removed_chunks=()) -> None:
         """Mirrors a committed change in FAISS (in memory; `flush` saves it); `removed` are segment ids."""
         self.index.remove(faiss_ids(removed) if len(removed) else removed)
+        self.index.remove(np.asarray(list(removed_chunks), np.int64) + TEXT_ID_BASE)
         if len(added_ids):
             self.index.add(added_ids, added_vectors)
         self.index.generation = generation
@@ -490,10 +613,12 @@ class Store:
             return 0
         with self.Session.begin() as s:
             seg_ids = list(s.scalars(select(Segment.id).where(Segment.video_id.in_(video_ids))))
+            chunk_ids = list(s.scalars(select(TextChunk.id).where(TextChunk.video_id.in_(video_ids))))
             s.execute(delete(Segment).where(Segment.video_id.in_(video_ids)))
+            s.execute(delete(TextChunk).where(TextChunk.video_id.in_(video_ids)))
             s.execute(delete(Video).where(Video.id.in_(video_ids)))
             generation = self._bump(s)
-        self._apply(generation, seg_ids)
+        self._apply(generation, seg_ids, removed_chunks=chunk_ids)
         for vid in video_ids:
             shutil.rmtree(self.path / "thumbs" / str(vid), ignore_errors=True)
         return len(video_ids)

