@@ -6,6 +6,7 @@ away what a clip shows; SOURCES.tsv beside them says where each came from.
 
     python scripts/fetch_samples.py samples            # ~175 s of footage, ~135 MB of downloads
     python scripts/fetch_samples.py samples --film     # also Big Buck Bunny (10 min) and its trailer (+58 MB)
+    python scripts/fetch_samples.py samples --speech   # also a narrated 3-minute explainer (clip-16)
 """
 
 import argparse
@@ -56,6 +57,14 @@ SOURCES = [
 FILM = [
     ("sdist", "moviepy==2.2.1", "resources/bbb.mp4", "Big Buck Bunny, the whole film"),
     ("sdist", "moviepy==2.2.1", "trailer_bbb.mp4", "Big Buck Bunny trailer"),
+]
+SPEECH = [
+    (
+        "deb",
+        "openboard-common",
+        "usr/share/openboard/library/videos/wannaworktogether.mp4",
+        "narrated explainer about sharing and copyright (speech)",
+    ),
 ]
 
 
@@ -112,13 +121,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--film", action="store_true", help="also fetch Big Buck Bunny (597 s) and its trailer")
+    parser.add_argument("--speech", action="store_true", help="also fetch a narrated explainer (180 s)")
     args = parser.parse_args()
-    sources = SOURCES + (FILM if args.film else [])
+    # numbers are fixed, whatever is asked for: clip-16 is the narrated one in every folder
+    wanted = [(s, True) for s in SOURCES] + [(s, args.film) for s in FILM] + [(s, args.speech) for s in SPEECH]
     args.folder.mkdir(parents=True, exist_ok=True)
     manifest = ["file\tpackage\tpath inside\tshows"]
     with tempfile.TemporaryDirectory() as tmp:
-        for n, (kind, package, inside, shows) in enumerate(sources, 1):
+        for n, ((kind, package, inside, shows), asked) in enumerate(wanted, 1):
             name = f"clip-{n:02d}{Path(inside).suffix}"
+            if not asked:
+                continue
             manifest.append(f"{name}\t{package}\t{inside}\t{shows}")
             if (args.folder / name).exists():
                 continue

@@ -2,6 +2,7 @@
 query-conditioned predictor over their cached frame tokens (no decoding), merge neighbours into hits, and
 caption the hits returned (only those) with the Y-decoder."""
 
+import math
 import re
 
 import numpy as np
@@ -16,10 +17,17 @@ MIN_CANDIDATES = 50
 MODES = ("visual", "speech", "text", "all")
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009): rank 1 is worth 1/61
 SPEECH_MIN_SIMILARITY = 0.35  # MiniLM cosine: unrelated sentences sit at 0-0.2, paraphrases at 0.5 and up
+SPEECH_CONFIDENT = 0.5  # ... and counts double in fusion from here: picture queries never reached 0.3 on speech
 SPOKEN_IN_CAPTION = 100  # characters of the transcript a caption quotes
+KEYWORD_COVER = 0.5  # a keyword hit must hold at least this share of the query's words ("rabbit ... belly"
+# must not match a sentence for its "around")
 STOPWORDS = frozenset(
-    "a an and are as at be but by for from has have he her his i in is it its of on or she that the their them "
-    "there they this to was we were what when where which who will with you your".split()
+    "a about above across after again against all am an and any are as at be because been before behind being "
+    "below beside between both but by can could did do does doing down during each few for from further had has "
+    "have having he her here hers him his how i if in into is it its just like me more most my near no nor not "
+    "of off on once only or other our out over own same she should so some such than that the their them then "
+    "there these they this those through to too under until up very was we were what when where which while who "
+    "whom why will with would you your".split()
 )
 
 
@@ -78,9 +86,11 @@ def spoken(store: Store, query: np.ndarray, n: int) -> list[Hit]:
 
 
 def keyword(store: Store, text: str, n: int) -> list[Hit]:
-    """Chunks that contain the query's words (not its stopwords), by BM25."""
-    words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
-    return _chunk_hits(store, store.keyword(words, n), channel="keyword")
+    """Chunks that contain most of the query's words (stopwords aside), by BM25."""
+    words = list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS))
+    hits = _chunk_hits(store, store.keyword(words, n), channel="keyword")
+    need = max(1, math.ceil(KEYWORD_COVER * len(words)))
+    return [h for h in hits if len(set(words) & set(re.findall(r"\w+", h.transcript.lower()))) >= need]
 
 
 def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
@@ -105,7 +115,8 @@ def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | No
 
 
 def fuse(ranked: list[list[Hit]]) -> list[Hit]:
-    """Reciprocal rank fusion: a moment scores sum(1 / (RRF_K + its rank)) over the channels that found it.
+    """Reciprocal rank fusion: a moment scores sum(w / (RRF_K + its rank)) over the channels that found it,
+    w = 2 for a sentence said or subtitled that is confidently near the query, else 1.
     Hits of one video that overlap in time are one moment, with the time range of its best-ranked hit (the
     shorter one on a tie: a spoken sentence is more precise than a 10 s shot), the picture of its visual hit
     and the words of its speech."""
@@ -136,7 +147,8 @@ def fuse(ranked: list[list[Hit]]) -> list[Hit]:
                     m.transcript = hit.transcript
             if k not in credited:
                 credited.add(k)
-                scores[k] += 1 / (RRF_K + rank)
+                confident = hit.channels[0] in ("speech", "subtitles") and hit.score >= SPEECH_CONFIDENT
+                scores[k] += (2 if confident else 1) / (RRF_K + rank)
     for m, score in zip(moments, scores):
         m.score = score
     return sorted(moments, key=lambda m: -m.score)
