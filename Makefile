@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LIBRARY ?= .footage-demo
 SAMPLES ?= samples
 
-.PHONY: run test lint bench install ffmpeg espeak samples clean
+.PHONY: run test lint bench install ffmpeg test-tools samples clean
 
 $(BIN)/footage: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,15 +29,15 @@ ffmpeg:
 	         "macOS: brew install ffmpeg) and run make again"; exit 1; \
 	  fi; }
 
-# The tests speak sentences with espeak-ng to check that speech is found.
-espeak:
-	@command -v espeak-ng >/dev/null || { \
+# The tests speak sentences with espeak-ng and read on-screen text with Tesseract (footage --ocr).
+test-tools:
+	@command -v espeak-ng >/dev/null && command -v tesseract >/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing espeak-ng with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	    echo "installing espeak-ng and tesseract-ocr with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng tesseract-ocr >/dev/null; \
 	  else \
-	    echo "the tests need espeak-ng: install it (Debian/Ubuntu: sudo apt-get install espeak-ng;" \
-	         "macOS: brew install espeak-ng) and run make again"; exit 1; \
+	    echo "the tests need espeak-ng and tesseract: install them (Debian/Ubuntu: sudo apt-get install" \
+	         "espeak-ng tesseract-ocr; macOS: brew install espeak-ng tesseract) and run make again"; exit 1; \
 	  fi; }
 
 samples: $(BIN)/footage
@@ -52,7 +52,7 @@ run: install samples
 	$(BIN)/footage --library $(LIBRARY) search "people walking on a lawn" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) describe $(SAMPLES)/clip-01.mp4
 
-test: install espeak
+test: install test-tools
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/footage

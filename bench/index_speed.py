@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        lib = Library(Path(tmp) / "lib", fps=args.fps)
+        lib = Library(Path(tmp) / "lib", fps=args.fps, speech="off")  # the pictures, against decode and model
         backbone = lib.backbone
         backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))  # load models
         files, _, _ = scan([args.folder], skip=lib.path)
@@ -73,6 +73,10 @@ def main() -> None:
         report = lib.index([args.folder])
         index_s = time.perf_counter() - t
         lib.close()
+        with Library(Path(tmp) / "speech", fps=args.fps, speech="tiny") as spoken:
+            t = time.perf_counter()
+            spoken.index([args.folder])
+            speech_s = time.perf_counter() - t
 
     n_frames = sum(len(f) for f in frames.values())
     print(
@@ -87,10 +91,12 @@ def main() -> None:
         (f"model {os.cpu_count()} thr", model_all_s),
         ("plain loop", plain_s),
         ("footage", index_s),
+        ("+ speech", speech_s),
     ]:
         print(f"{name:14}{seconds:8.2f}{video_s / seconds:17.1f}x")
     print(f"indexer / max(decode, model) = {index_s / max(decode_s, model_s):.2f}")
     print(f"indexer / plain loop = {index_s / plain_s:.2f}")
+    print("(footage: pictures and subtitles, --speech off; + speech: the same with Whisper tiny.en)")
     if report.failed:
         print(f"({len(report.failed)} files failed to index)")
 

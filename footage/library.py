@@ -12,6 +12,7 @@ import numpy as np
 
 from footage.errors import FootageError, LibraryError, ModelError
 from footage.indexer import pipeline
+from footage.indexer.ocr import tesseract
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.indexer.speech import MODELS as SPEECH_MODELS
 from footage.indexer.speech import Transcriber
@@ -68,6 +69,7 @@ class Library:
         decoder=None,
         views: list[str] | None = None,
         speech: str | None = None,
+        ocr: bool | None = None,
     ):
         """Opens (or creates) the library at `path`. `backbone` is chosen when the library is created
         (bundled, bundled-lite1/-lite2, siglip, siglip2, clip, vjepa2, hf:ORG/NAME or a model folder) and
@@ -77,7 +79,8 @@ class Library:
         attention on each prompt, and search scores a segment by its best vector. Changing them recomputes
         every vector from the cached frame tokens (no decoding). `speech` picks the Whisper model that
         transcribes audio: "tiny" (English, the default), "base" (multilingual) or "off"; stored, and changing
-        it makes the next `index` run read every video again."""
+        it makes the next `index` run read every video again. `ocr` reads on-screen text with Tesseract (off
+        by default: it costs about as much as the pictures); stored the same way."""
         self.store = Store(Path(path).expanduser() if path else default_path())
         self.path = self.store.path
         # loads only the model's config: weights load on first use
@@ -98,6 +101,9 @@ class Library:
                 raise ModelError(f"unknown speech model {speech!r}; known: off, {', '.join(SPEECH_MODELS)}")
             self.store.set_meta("speech", speech)
         self.backbone.speech = self.store.meta("speech") or DEFAULT_SPEECH
+        if ocr is not None and ocr != (self.store.meta("ocr") == "on"):
+            self.store.set_meta("ocr", "on" if ocr else "off")
+        self.backbone.ocr = self.store.meta("ocr") == "on"
         if views is not None and views != self.backbone.views:
             self._set_views(views)
         if fps <= 0:
@@ -132,6 +138,8 @@ class Library:
     def index(self, paths: Iterable[str | Path], on_progress: Callable[[Progress], None] | None = None) -> IndexReport:
         """Indexes files and folders (recursively). Unchanged files are skipped, changed ones re-indexed,
         files gone from an indexed folder dropped. Raises LibraryBusy if another process is indexing."""
+        if self.backbone.ocr:
+            tesseract()  # missing: one clear line before any work
         transcriber = None
         if self.backbone.speech != "off":
             transcriber = Transcriber(self.backbone.speech, cache_dir(), pipeline.INFERENCE_THREADS)

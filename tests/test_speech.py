@@ -179,3 +179,26 @@ def test_subtitle_streams_are_listed_by_probe(said):
     info = probe(folder / "embedded.mp4")
     assert [codec for _, codec in info.subtitle_streams] == ["mov_text"]
     assert subtitles.sidecars(folder / "sidecar.mp4") == [folder / "sidecar.srt"]
+
+
+def test_on_screen_text_is_read_when_asked(tmp_path):
+    from PIL import Image, ImageDraw, ImageFont
+
+    title = Image.new("RGB", (640, 360), (30, 60, 120))
+    ImageDraw.Draw(title).text((40, 140), "GRAND OPENING SALE", fill="white", font=ImageFont.load_default(size=48))
+    title.save(tmp_path / "title.png")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=640x360:rate=10:d=4", "-loop", "1", "-t", "6", "-i",
+           str(tmp_path / "title.png"), "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=10:d=4", "-filter_complex",
+           "[1]fps=10,format=yuv420p[t];[0][t][2]concat=n=3", "-c:v", "libx264", "-preset", "ultrafast",
+           str(folder / "title.mp4"))  # fmt: skip
+    with Library(tmp_path / "plain") as plain:  # off by default
+        plain.index([folder])
+        assert not plain.search("opening sale", mode="text")
+    with Library(tmp_path / "lib", ocr=True) as lib:
+        assert lib.index([folder]).indexed == [str(folder / "title.mp4")]
+        hit = lib.search("opening sale", mode="text")[0]
+        assert (hit.start, hit.end, hit.transcript) == (4.0, 10.0, "GRAND OPENING SALE")
+        assert lib.search("a shop announcing its opening", mode="speech")[0].channels == ["on-screen"]
+        assert lib.stats().text_chunks == {"on-screen": 1}

@@ -100,6 +100,15 @@ def index(
             show_default=False,
         ),
     ] = None,
+    ocr: Annotated[
+        bool | None,
+        typer.Option(
+            "--ocr/--no-ocr",
+            help="Read on-screen text (titles, signs, slides) with Tesseract: about 6x real time, so off by "
+            "default. Stored in the library; switching it reads every video again.",
+            show_default=False,
+        ),
+    ] = None,
     views: Annotated[
         list[str] | None,
         typer.Option(
@@ -117,7 +126,7 @@ def index(
 
     Example: footage index ~/Videos ~/more/clip.mp4
     """
-    lib = _open(ctx, fps=fps, backbone=backbone, views=views, speech=speech)
+    lib = _open(ctx, fps=fps, backbone=backbone, views=views, speech=speech, ocr=ocr)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import queue
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from footage.errors import VideoError
-from footage.indexer import subtitles, text
+from footage.indexer import ocr, subtitles, text
 from footage.indexer.decode import Decoder
 from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.segment import segment
@@ -361,8 +362,9 @@ def _finish_video(
 
 
 def _text_chunks(path: Path, info: VideoInfo, backbone: Backbone, transcriber, report: IndexReport) -> list[NewChunk]:
-    """What is written (subtitles) and said (speech) in a video, chunked and embedded by the Y-encoder. A
-    subtitle or audio track that cannot be read is a warning: the pictures are indexed all the same."""
+    """What is written (subtitles, and on screen when the backbone's library reads it) and said (speech) in a
+    video, chunked and embedded by the Y-encoder. A subtitle or audio track that cannot be read is a warning:
+    the pictures are indexed all the same."""
     cues, warnings = subtitles.read(path, info)
     report.warnings += [(str(path), w) for w in warnings]
     chunks = text.chunk(cues, "subtitles")
@@ -371,6 +373,11 @@ def _text_chunks(path: Path, info: VideoInfo, backbone: Backbone, transcriber, r
             chunks += text.chunk(transcriber(path), "speech")
         except Exception as e:  # a damaged audio track must not cost the pictures
             report.warnings.append((str(path), f"speech: {type(e).__name__}: {e}"))
+    if backbone.ocr:
+        try:
+            chunks += text.chunk(ocr.read(path, info), "on-screen")
+        except (OSError, subprocess.SubprocessError) as e:
+            report.warnings.append((str(path), f"on-screen text: {type(e).__name__}: {e}"))
     if not chunks:
         return []
     vectors = backbone.y([c.text for c in chunks])

@@ -60,6 +60,7 @@ class Backbone:
         self.predictor_version = 0  # 0: zero-shot; n: the library's n-th trained predictor
         self.views: list[str] = []  # the library's indexing prompts: extra segment vectors, fused in search
         self.speech = "off"  # the library's Whisper model for the speech channel (off, tiny, base)
+        self.ocr = False  # whether on-screen text is read
 
     def untrained_predictor(self) -> Predictor:
         return Predictor.untrained(self.token_dim, self.dim)
@@ -70,7 +71,7 @@ class Backbone:
         text was read (subtitles, speech model), which changes the text chunks."""
         trained = f"+trained-v{self.predictor_version}" if self.predictor_version else ""
         views = "+views-" + hashlib.sha1("\n".join(self.views).encode()).hexdigest()[:8] if self.views else ""
-        return f"{trained}{views}+text-v1-speech-{self.speech}"
+        return f"{trained}{views}+text-v1-speech-{self.speech}{'-ocr' if self.ocr else ''}"
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, D) Y embeddings of the ImageNet class texts, cached on disk: they cost seconds to compute."""
