@@ -5,7 +5,7 @@
 1. Transcription speed (audio seconds per wall second, 2 cores) of the narrated clip (clip-16, 180 s) with
    Whisper tiny.en and base, and what a music-only film (clip-14, Big Buck Bunny, 597 s) turns into: a plain
    faster-whisper run against footage's (voice activity detection, Whisper's no-speech and log-probability
-   signals).
+   signals). Then on-screen text (Tesseract, --ocr) on the narrated clip's slides and a street montage.
 2. Fusion: every clip indexed once with speech; picture queries (bench/data/annotations.jsonl, 71 moments)
    and speech queries (bench/data/speech_annotations.jsonl: 12 moments of clip-16, paraphrases of what is
    said, timed from a Whisper base transcript, which is not the model that indexes) scored per search mode.
@@ -21,6 +21,8 @@ from pathlib import Path
 from retrieval import load_pairs
 
 from footage import Library
+from footage.indexer import ocr
+from footage.indexer.probe import probe
 from footage.indexer.speech import Transcriber
 from footage.library import cache_dir
 from footage.search.evaluate import Pair
@@ -53,6 +55,14 @@ def speed(folder: Path) -> None:
     words = sum(len(c.text.split()) for c in ours)
     print(f"{'music-only film 597 s, footage':44}{wall:8.1f}{597 / wall:13.1f}{words:7d}")
     print(f"    {json.dumps([c.text for c in ours])[:150]}")
+    for clip, what in ((narrated, "narrated 180 s"), (folder / "clip-01.mp4", "street montage 10 s")):
+        started = time.perf_counter()
+        cues = ocr.read(clip, probe(clip))
+        wall = time.perf_counter() - started
+        seconds = probe(clip).duration
+        words = sum(len(c.text.split()) for c in cues)
+        print(f"{f'on-screen text, {what}':44}{wall:8.1f}{seconds / wall:13.1f}{words:7d}")
+        print(f"    {json.dumps([c.text for c in cues])[:150]}")
 
 
 def fusion(folder: Path) -> None:
