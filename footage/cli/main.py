@@ -1,6 +1,7 @@
 """The `footage` command: a thin layer over footage.Library. Each command is one library call."""
 
 import json
+import signal
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -136,12 +137,24 @@ def index(
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
+    # Ctrl-C is acted on between batches: Python raises KeyboardInterrupt wherever the main thread happens to
+    # be, and inside a finaliser it is swallowed and the run goes on. A second Ctrl-C stops at once.
+    interrupted: list[int] = []
+
+    def on_sigint(signum, frame) -> None:
+        interrupted.append(signum)
+        if len(interrupted) > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
             task = bar.add_task("indexing", total=None, video="0:00:00", rate="")
             first_frame: list[tuple[float, float]] = []  # (wall, video) seconds when frames first came in
 
             def show(p) -> None:
+                if interrupted:
+                    raise KeyboardInterrupt
                 if p.video_seconds and not first_frame:
                     first_frame.append((p.wall_seconds, p.video_seconds))
                 rate = ""
@@ -159,9 +172,12 @@ def index(
                 )
 
             report = lib.index(paths, on_progress=show)
+        if interrupted:  # after the last batch: the run is complete, but the user asked to stop
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         _fail("interrupted; what was indexed is kept, run the same command again to resume", 130)
     finally:
+        signal.signal(signal.SIGINT, previous)
         lib.close()
     if as_json:
         print(json.dumps(asdict(report), indent=2))

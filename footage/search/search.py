@@ -58,6 +58,10 @@ def search(
     hits = hits[:top_k]
     for h in hits:
         h.transcript = h.transcript or transcript(store, h)
+        if h.segment is None:  # found by its words only: the picture shown while they are said
+            h.segment = store.segment_at(h.path, (h.start + h.end) / 2)
+            row = store.segments([h.segment]).get(h.segment) if h.segment is not None else None
+            h.segments, h.thumbnail = ([row.id], row.thumbnail) if row else ([], None)
     return hits
 
 
@@ -95,22 +99,10 @@ def keyword(store: Store, text: str, n: int) -> list[Hit]:
 
 def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
     chunks = store.chunks([i for i, _ in scored])
-    found = [(chunks[i], score) for i, score in scored if i in chunks]  # deleted since FAISS was read
-    pictures = [store.segment_at(c.video_id, (c.start + c.end) / 2) for c, _ in found]  # what is shown then
-    rows = store.segments([p for p in pictures if p is not None])
     return [
-        Hit(
-            c.path,
-            c.start,
-            c.end,
-            score,
-            thumbnail=rows[p].thumbnail if p in rows else None,
-            segments=[p] if p in rows else [],
-            segment=p,
-            channels=[channel or c.channel],
-            transcript=c.text,
-        )
-        for (c, score), p in zip(found, pictures)
+        Hit(c.path, c.start, c.end, score, channels=[channel or c.channel], transcript=c.text)
+        for i, score in scored
+        if (c := chunks.get(i)) is not None  # deleted since FAISS was read
     ]
 
 
@@ -139,8 +131,7 @@ def fuse(ranked: list[list[Hit]]) -> list[Hit]:
                 m = moments[k]
                 if (rank, hit.end - hit.start) < best[k]:  # its range, and the picture shown during it
                     m.start, m.end = hit.start, hit.end
-                    if hit.segment is not None:
-                        m.segment, m.segments, m.thumbnail = hit.segment, hit.segments, hit.thumbnail
+                    m.segment, m.segments, m.thumbnail = hit.segment, hit.segments, hit.thumbnail  # None: looked up
                     best[k] = (rank, hit.end - hit.start)
                 m.channels += [c for c in hit.channels if c not in m.channels]
                 if m.transcript is None:

@@ -366,12 +366,13 @@ class Store:
             for r in rows
         }
 
-    def segment_at(self, video_id: int, t: float) -> int | None:
+    def segment_at(self, path: str, t: float) -> int | None:
         """The id of the video's segment that covers time t (the nearest one when none does)."""
         with self.Session() as s:
             return s.scalar(
                 select(Segment.id)
-                .where(Segment.video_id == video_id)
+                .join(Video)
+                .where(Video.path == path)
                 .order_by(func.max(Segment.start - t, t - Segment.end, 0))
                 .limit(1)
             )
