@@ -76,7 +76,7 @@ def test_subtitles_beside_and_inside_a_video_are_found(said):
 
 def test_music_and_noise_do_not_become_text(said):
     lib, folder = said
-    assert lib.store.chunks_overlapping(str(folder / "music.mp4"), 0, 1e9) == []
+    assert lib.store.chunks_of([str(folder / "music.mp4")]) == []
     assert lib.stats().text_chunks == {"speech": 1, "subtitles": 2}
 
 

@@ -56,8 +56,10 @@ def search(
     found = [hits for hits in ranked if hits]
     hits = fuse(found) if len(found) > 1 else found[0] if found else []  # one channel keeps its own scores
     hits = hits[:top_k]
+    chunks = store.chunks_of({h.path for h in hits})  # one query for every hit's words
     for h in hits:
-        h.transcript = h.transcript or transcript(store, h)
+        said = [c.text for c in chunks if c.path == h.path and c.start < h.end and h.start < c.end]
+        h.transcript = h.transcript or " ".join(said) or None
         if h.segment is None:  # found by its words only: the picture shown while they are said
             h.segment = store.segment_at(h.path, (h.start + h.end) / 2)
             row = store.segments([h.segment]).get(h.segment) if h.segment is not None else None
@@ -143,11 +145,6 @@ def fuse(ranked: list[list[Hit]]) -> list[Hit]:
     for m, score in zip(moments, scores):
         m.score = score
     return sorted(moments, key=lambda m: -m.score)
-
-
-def transcript(store: Store, hit: Hit) -> str | None:
-    """The words said or subtitled during a hit."""
-    return " ".join(c.text for c in store.chunks_overlapping(hit.path, hit.start, hit.end)) or None
 
 
 def caption(store: Store, decoder, hits: list[Hit]) -> None:

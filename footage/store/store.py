@@ -338,14 +338,11 @@ class Store:
             rows = s.execute(select(*CHUNK_COLUMNS).join(Video).where(TextChunk.id.in_(ids))).all()
         return {r.id: StoredChunk(*r) for r in rows}
 
-    def chunks_overlapping(self, path: str, start: float, end: float) -> list[StoredChunk]:
-        """A video's text chunks that overlap [start, end], in time order."""
+    def chunks_of(self, paths) -> list[StoredChunk]:
+        """The text chunks of these videos, in time order."""
         with self.Session() as s:
             rows = s.execute(
-                select(*CHUNK_COLUMNS)
-                .join(Video)
-                .where(Video.path == path, TextChunk.start < end, TextChunk.end > start)
-                .order_by(TextChunk.start)
+                select(*CHUNK_COLUMNS).join(Video).where(Video.path.in_(list(paths))).order_by(TextChunk.start)
             ).all()
         return [StoredChunk(*r) for r in rows]
 
