@@ -121,6 +121,9 @@ class _Decoded:
     @dataclass
     class Done:
         path: Path
+        subtitles: list  # the file's subtitle cues
+        on_screen: list  # its on-screen text cues (when read)
+        warnings: list[str]  # what could not be read
 
     @dataclass
     class Failed:
@@ -128,7 +131,11 @@ class _Decoded:
         reason: str
 
 
-def _decode_all(paths: list[Path], fps: float, size: int, out: queue.Queue, stop: threading.Event) -> None:
+def _decode_all(
+    paths: list[Path], fps: float, size: int, out: queue.Queue, stop: threading.Event, read_screen: bool
+) -> None:
+    """Decodes the files' frames, then reads their subtitles and on-screen text (ffmpeg and Tesseract work
+    that overlaps the model's, like decoding)."""
     for path in paths:
         if stop.is_set():
             break
@@ -142,7 +149,14 @@ def _decode_all(paths: list[Path], fps: float, size: int, out: queue.Queue, stop
                     break
                 out.put(_Decoded.Frames(times, frames))
             else:
-                out.put(_Decoded.Done(path))
+                cues, warnings = subtitles.read(path, info)
+                on_screen = []
+                if read_screen:
+                    try:
+                        on_screen = ocr.read(path, info)
+                    except (OSError, subprocess.SubprocessError) as e:
+                        warnings.append(f"on-screen text: {type(e).__name__}: {e}")
+                out.put(_Decoded.Done(path, cues, on_screen, warnings))
         except VideoError as e:
             out.put(_Decoded.Failed(path, e.reason))
         except Exception as e:  # one odd file must not end the run
@@ -293,7 +307,9 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
     decoder = threading.Thread(
-        target=_decode_all, args=([p for p, _ in todo], fps, backbone.image_size, batches, stop), daemon=True
+        target=_decode_all,
+        args=([p for p, _ in todo], fps, backbone.image_size, batches, stop, backbone.ocr),
+        daemon=True,
     )
     decoder.start()
     last_flush = time.monotonic()
@@ -324,7 +340,7 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
                 report.failed.append((str(msg.path), msg.reason))
                 done += 1
             else:
-                _finish_video(store, backbone, video, facts_by_path[msg.path], fps, report, transcriber)
+                _finish_video(store, backbone, video, msg, facts_by_path[msg.path], fps, report, transcriber)
                 done += 1
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     store.flush()
@@ -340,7 +356,14 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
 
 
 def _finish_video(
-    store: Store, backbone: Backbone, video: _Video, facts: FileFacts, fps: float, report: IndexReport, transcriber
+    store: Store,
+    backbone: Backbone,
+    video: _Video,
+    done: _Decoded.Done,
+    facts: FileFacts,
+    fps: float,
+    report: IndexReport,
+    transcriber,
 ) -> None:
     info = video.info
     times = np.concatenate(video.times)
@@ -356,28 +379,24 @@ def _finish_video(
     report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
     facts.start_time, facts.sample_fps = info.start_time, fps
-    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, report)
+    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, done, report)
     store.save_video(facts, segments, backbone.model_id, chunks)
     report.indexed.append(facts.path)
 
 
-def _text_chunks(path: Path, info: VideoInfo, backbone: Backbone, transcriber, report: IndexReport) -> list[NewChunk]:
-    """What is written (subtitles, and on screen when the backbone's library reads it) and said (speech) in a
-    video, chunked and embedded by the Y-encoder. A subtitle or audio track that cannot be read is a warning:
-    the pictures are indexed all the same."""
-    cues, warnings = subtitles.read(path, info)
-    report.warnings += [(str(path), w) for w in warnings]
-    chunks = text.chunk(cues, "subtitles")
+def _text_chunks(
+    path: Path, info: VideoInfo, backbone: Backbone, transcriber, done: _Decoded.Done, report: IndexReport
+) -> list[NewChunk]:
+    """What is written (subtitles, on-screen text) and said (speech) in a video, chunked and embedded by the
+    Y-encoder. A subtitle or audio track that cannot be read is a warning: the pictures are indexed all the
+    same."""
+    report.warnings += [(str(path), w) for w in done.warnings]
+    chunks = text.chunk(done.subtitles, "subtitles") + text.chunk(done.on_screen, "on-screen")
     if transcriber is not None and info.has_audio:
         try:
             chunks += text.chunk(transcriber(path), "speech")
         except Exception as e:  # a damaged audio track must not cost the pictures
             report.warnings.append((str(path), f"speech: {type(e).__name__}: {e}"))
-    if backbone.ocr:
-        try:
-            chunks += text.chunk(ocr.read(path, info), "on-screen")
-        except (OSError, subprocess.SubprocessError) as e:
-            report.warnings.append((str(path), f"on-screen text: {type(e).__name__}: {e}"))
     if not chunks:
         return []
     vectors = backbone.y([c.text for c in chunks])
