@@ -20,6 +20,7 @@ class VideoInfo:
     start_time: float  # container time of the stream's first frame (not always 0)
     has_audio: bool
     subtitle_streams: tuple[tuple[int, str], ...] = ()  # (stream index, codec) of each subtitle stream
+    closed_captions: bool = False  # its first keyframes carry A53 (CEA-608/708) caption data
 
 
 def ffmpeg_reason(stderr: bytes | str | None, fallback: str) -> str:
@@ -67,7 +68,9 @@ def probe(path: str | Path) -> VideoInfo:
     if not os.access(path, os.R_OK):
         raise VideoError(path, "permission denied")
     try:
-        data = ffmpeg.probe(str(path))
+        # The first keyframes are decoded too: caption data rides in the video stream's frames, and broadcast
+        # streams send it (null pairs at least) with every frame. One ffprobe run instead of two per file.
+        data = ffmpeg.probe(str(path), skip_frame="nokey", read_intervals="%+#60", show_frames=None)
     except ffmpeg.Error as e:
         reason = ffmpeg_reason(e.stderr, "ffprobe could not read it")
         raise VideoError(path, f"not a readable video ({reason})") from None
@@ -91,5 +94,11 @@ def probe(path: str | Path) -> VideoInfo:
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
         subtitle_streams=tuple(
             (int(s["index"]), s.get("codec_name", "unknown")) for s in streams if s.get("codec_type") == "subtitle"
+        ),
+        closed_captions=any(
+            "Closed Captions" in side.get("side_data_type", "")
+            for frame in data.get("frames", [])
+            if frame.get("stream_index") == v["index"]
+            for side in frame.get("side_data_list", [])
         ),
     )

@@ -16,7 +16,6 @@ from footage.indexer.probe import VideoInfo, ffmpeg_reason
 
 TEXT_CODECS = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
 SIDECAR_SUFFIXES = (".srt", ".vtt")
-CAPTION_CODECS = frozenset({"h264", "mpeg2video", "hevc"})  # video codecs that carry A53 closed captions
 EXTRACT_TIMEOUT = 600  # seconds for ffmpeg to write a stream's subtitles out
 
 TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
@@ -114,19 +113,6 @@ def streams(path: Path, info: VideoInfo) -> list[tuple[str, bytes]]:
     return out
 
 
-def has_closed_captions(path: Path, info: VideoInfo) -> bool:
-    """Whether the first seconds of the video stream carry A53 (CEA-608/708) caption side data."""
-    if info.codec not in CAPTION_CODECS:
-        return False
-    args = ["ffprobe", "-v", "error", "-select_streams", str(info.stream), "-read_intervals", "%+3"]
-    args += ["-show_frames", "-show_entries", "frame=side_data_list", "-of", "compact", str(path)]
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return False
-    return b"Closed Captions" in done.stdout
-
-
 def lavfi_escape(path: str) -> str:
     """A path as the movie source's filename inside a filter graph: escaped for the option, then the graph."""
     value = re.sub(r"([\\':])", r"\\\1", path)
@@ -145,7 +131,7 @@ def read(path: Path, info: VideoInfo) -> tuple[list[Cue], list[str]]:
     about what could not be read. Never raises on a bad subtitle: the video is indexed without it."""
     sources = [(f"subtitle file {p.name}", p.read_bytes) for p in sidecars(path)]
     sources += [(what, lambda data=data: data) for what, data in _safe(lambda: streams(path, info), [])]
-    if has_closed_captions(path, info):
+    if info.closed_captions:
         sources.append(("closed captions", lambda: closed_captions(path)))
     cues, warnings = [], []
     for what, load in sources:
