@@ -48,22 +48,7 @@ def fit_predictor(
     y = torch.tensor(targets, dtype=torch.float32)  # (P, D)
     origin = torch.eye(x.shape[1]) if start is None else torch.tensor(start, dtype=torch.float32)  # (T, D)
     stay_near = STAY_NEAR_IDENTITY if start is None else 0.0
-    weight = nn.Parameter(origin.clone())
-    bias = nn.Parameter(torch.zeros(y.shape[1]))
-    log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
-    optimiser = torch.optim.Adam([weight, bias, log_scale], lr=LEARNING_RATE)
-    losses = []
-    for epoch in range(epochs):
-        v = F.normalize(x @ weight + bias, dim=-1)  # (P, D) the predictor's segment vectors
-        loss = info_nce(log_scale.exp() * v @ y.T)  # (P, P) similarities
-        penalty = stay_near * ((weight - origin) ** 2).sum()
-        optimiser.zero_grad()
-        (loss + penalty).backward()
-        optimiser.step()
-        losses.append(float(loss.detach()))
-        if on_epoch:
-            on_epoch(epoch, float(loss))
-    return Fit(weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses)
+    return _fit(lambda epoch: (x, y), origin, stay_near, epochs, on_epoch)
 
 
 def fit_label_free(
@@ -75,19 +60,30 @@ def fit_label_free(
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     usable = [t for t in token_sets if len(t) >= 2]
-    dim = usable[0].shape[1]
-    weight = nn.Parameter(torch.eye(dim))
-    bias = nn.Parameter(torch.zeros(dim))
+
+    def batch(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = [rng.integers(len(t)) for t in usable]
+        context = np.stack([np.delete(t, h, axis=0).mean(0) for t, h in zip(usable, hidden)])  # (S, D)
+        target = np.stack([t[h] for t, h in zip(usable, hidden)])  # (S, D)
+        return torch.tensor(context), F.normalize(torch.tensor(target), dim=-1)
+
+    return _fit(batch, torch.eye(usable[0].shape[1]), STAY_NEAR_IDENTITY, epochs, on_epoch)
+
+
+def _fit(batch, origin: torch.Tensor, stay_near: float, epochs: int, on_epoch) -> Fit:
+    """The loop both objectives share: `batch(epoch)` gives inputs (B, T) and targets (B, D); the map
+    (T, D) + bias learns to send each input to its own target with bidirectional InfoNCE and a learnable
+    temperature, with a penalty of stay_near * ||W - origin||^2."""
+    weight = nn.Parameter(origin.clone())
+    bias = nn.Parameter(torch.zeros(origin.shape[1]))
     log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
     optimiser = torch.optim.Adam([weight, bias, log_scale], lr=LEARNING_RATE)
     losses = []
     for epoch in range(epochs):
-        hidden = [rng.integers(len(t)) for t in usable]
-        context = np.stack([np.delete(t, h, axis=0).mean(0) for t, h in zip(usable, hidden)])  # (S, D)
-        target = F.normalize(torch.tensor(np.stack([t[h] for t, h in zip(usable, hidden)])), dim=-1)  # (S, D)
-        v = F.normalize(torch.tensor(context) @ weight + bias, dim=-1)
-        loss = info_nce(log_scale.exp() * v @ target.T)
-        penalty = STAY_NEAR_IDENTITY * ((weight - torch.eye(dim)) ** 2).sum()
+        x, y = batch(epoch)
+        v = F.normalize(x @ weight + bias, dim=-1)  # (B, D) the predictor's vectors
+        loss = info_nce(log_scale.exp() * v @ y.T)  # (B, B) similarities
+        penalty = stay_near * ((weight - origin) ** 2).sum()
         optimiser.zero_grad()
         (loss + penalty).backward()
         optimiser.step()
