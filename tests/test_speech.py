@@ -49,8 +49,10 @@ def said(tmp_path_factory):
            "-i", "sine=frequency=440:d=12,volume=0.5[s];anoisesrc=d=12:a=0.1[n];[s][n]amix", "-c:v", "libx264",
            "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(folder / "music.mp4"))  # fmt: skip
     lib = Library(tmp_path_factory.mktemp("said-library"))
-    report = lib.index([folder])
+    seen = set()
+    report = lib.index([folder], on_progress=lambda p: seen.add((p.stage, p.current)))
     assert len(report.indexed) == 4 and not report.failed and not report.warnings, report
+    assert ("speech", str(folder / "spoken.mp4")) in seen  # progress goes on while Whisper listens
     yield lib, folder
     lib.close()
 

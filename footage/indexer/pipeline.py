@@ -52,6 +52,7 @@ class Progress:
     video_seconds: float  # seconds of video decoded and embedded so far in this run
     wall_seconds: float
     current: str | None  # path being indexed
+    stage: str = "pictures"  # "speech" while the current file's audio is transcribed
 
 
 @dataclass
@@ -316,10 +317,10 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
     done = 0
     video: _Video | None = None
 
-    def tell(path: Path | None) -> None:
+    def tell(path: Path | None, stage: str = "pictures") -> None:
         if on_progress:
             elapsed = time.monotonic() - started
-            on_progress(Progress(done, len(todo), report.video_seconds, elapsed, str(path) if path else None))
+            on_progress(Progress(done, len(todo), report.video_seconds, elapsed, str(path) if path else None, stage))
 
     tell(None)
     try:
@@ -340,7 +341,8 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
                 report.failed.append((str(msg.path), msg.reason))
                 done += 1
             else:
-                _finish_video(store, backbone, video, msg, facts_by_path[msg.path], fps, report, transcriber)
+                heard = (lambda path=msg.path: tell(path, "speech")) if transcriber else None
+                _finish_video(store, backbone, video, msg, facts_by_path[msg.path], fps, report, transcriber, heard)
                 done += 1
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     store.flush()
@@ -364,6 +366,7 @@ def _finish_video(
     fps: float,
     report: IndexReport,
     transcriber,
+    heard: Callable[[], None] | None = None,
 ) -> None:
     info = video.info
     times = np.concatenate(video.times)
@@ -379,13 +382,13 @@ def _finish_video(
     report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
     facts.start_time, facts.sample_fps = info.start_time, fps
-    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, done, report)
+    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, done, report, heard)
     store.save_video(facts, segments, backbone.model_id, chunks)
     report.indexed.append(facts.path)
 
 
 def _text_chunks(
-    path: Path, info: VideoInfo, backbone: Backbone, transcriber, done: _Decoded.Done, report: IndexReport
+    path: Path, info: VideoInfo, backbone: Backbone, transcriber, done: _Decoded.Done, report: IndexReport, heard
 ) -> list[NewChunk]:
     """What is written (subtitles, on-screen text) and said (speech) in a video, chunked and embedded by the
     Y-encoder. A subtitle or audio track that cannot be read is a warning: the pictures are indexed all the
@@ -394,7 +397,7 @@ def _text_chunks(
     chunks = text.chunk(done.subtitles, "subtitles") + text.chunk(done.on_screen, "on-screen")
     if transcriber is not None and info.has_audio:
         try:
-            chunks += text.chunk(transcriber(path), "speech")
+            chunks += text.chunk(transcriber(path, heard), "speech")
         except Exception as e:  # a damaged audio track must not cost the pictures
             report.warnings.append((str(path), f"speech: {type(e).__name__}: {e}"))
     if not chunks:

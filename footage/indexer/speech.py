@@ -65,8 +65,9 @@ class Transcriber:
 
         return WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=self.threads)
 
-    def __call__(self, path: Path) -> list[Cue]:
-        """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence."""
+    def __call__(self, path: Path, heard=None) -> list[Cue]:
+        """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
+        `heard()` is called after each segment (progress, and a chance to stop)."""
         segments, _ = self.whisper.transcribe(
             str(path),
             language="en" if self.name == "tiny" else None,
@@ -75,10 +76,11 @@ class Transcriber:
             vad_parameters={"min_silence_duration_ms": MIN_SILENCE_MS},
             condition_on_previous_text=False,  # one hallucination must not seed the next
         )
-        return [
-            Cue(round(s.start, 2), round(s.end, 2), s.text.strip())
-            for s in segments
-            if s.text.strip()
-            and not (s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN)
-            and s.compression_ratio <= COMPRESSION_MAX
-        ]
+        cues = []
+        for s in segments:  # a generator: Whisper works as it is read
+            if heard:
+                heard()
+            doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
+            if s.text.strip() and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
+                cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
+        return cues
