@@ -1,6 +1,11 @@
-"""Text query -> hits: embed the query, take the nearest segments from FAISS, re-score them with the
-query-conditioned predictor over their cached frame tokens (no decoding), merge neighbours into hits, and
-caption the hits returned (only those) with the Y-decoder."""
+"""Text query -> hits. Three channels, each a ranked list of time ranges:
+
+- visual: the nearest segments in FAISS, re-scored with the query-conditioned predictor over their cached
+  frame tokens when asked (no decoding), neighbours merged into hits;
+- speech: the chunks said, subtitled or shown on screen whose meaning is near the query (FAISS, text ids);
+- text: the chunks holding the query's words (SQLite FTS5).
+
+`all` fuses them by reciprocal rank. The hits returned (only those) are captioned with the Y-decoder."""
 
 import math
 import re
@@ -110,7 +115,7 @@ def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | No
 
 def fuse(ranked: list[list[Hit]]) -> list[Hit]:
     """Reciprocal rank fusion: a moment scores sum(w / (RRF_K + its rank)) over the channels that found it,
-    w = 2 for a sentence said or subtitled that is confidently near the query, else 1.
+    w = 2 for a sentence said, subtitled or shown that is confidently near the query (by meaning), else 1.
     Hits of one video that overlap in time are one moment, with the time range of its best-ranked hit (the
     shorter one on a tie: a spoken sentence is more precise than a 10 s shot), the picture of its visual hit
     and the words of its speech."""
@@ -140,7 +145,7 @@ def fuse(ranked: list[list[Hit]]) -> list[Hit]:
                     m.transcript = hit.transcript
             if k not in credited:
                 credited.add(k)
-                confident = hit.channels[0] in ("speech", "subtitles") and hit.score >= SPEECH_CONFIDENT
+                confident = hit.channels[0] not in ("visual", "keyword") and hit.score >= SPEECH_CONFIDENT
                 scores[k] += (2 if confident else 1) / (RRF_K + rank)
     for m, score in zip(moments, scores):
         m.score = score
