@@ -1,9 +1,10 @@
-"""The indexing pipeline: find files, skip what is unchanged, decode and embed the rest, store segments.
+"""The indexing pipeline: find files, skip what is unchanged, decode and embed the rest, store segments and
+the text said or written in them.
 
 Decoding overlaps inference: a thread probes and decodes files one after another (ffmpeg runs as its own
-process) and hands frame batches over a short queue, while this thread runs the model and writes to the
-store. Each video is written in one transaction, so a run killed at any point loses at most the video it was
-on, and the next run picks up from there.
+process), reads their subtitles and on-screen text, and hands frame batches over a short queue, while this
+thread runs the model, transcribes speech and writes to the store. Each video is written in one transaction,
+so a run killed at any point loses at most the video it was on, and the next run picks up from there.
 """
 
 import hashlib

@@ -1,7 +1,9 @@
 """The library folder: SQLite metadata, the FAISS index and thumbnails, kept consistent with each other.
 
-    LIBRARY/library.db     SQLite: videos, segments (with their vectors), models, meta
-    LIBRARY/vectors.faiss  FAISS index of segment vectors, a cache of what SQLite holds
+    LIBRARY/library.db     SQLite: videos, segments (with their vectors and views), text chunks (with their
+                           vectors, and an FTS5 index of their words), captions, models, meta
+    LIBRARY/vectors.faiss  FAISS index of segment, view and text chunk vectors (each in its own id range),
+                           a cache of what SQLite holds
     LIBRARY/thumbs/V/      JPEG thumbnails of video V's segments
     LIBRARY/write.lock     held by the one process allowed to write
 
