@@ -41,7 +41,7 @@ test-tools:
 	  fi; }
 
 samples: $(BIN)/footage
-	$(BIN)/python scripts/fetch_samples.py $(SAMPLES)
+	$(BIN)/python scripts/fetch_samples.py $(SAMPLES) --speech
 
 run: install samples
 	$(BIN)/footage --library $(LIBRARY) index $(SAMPLES)
@@ -50,6 +50,7 @@ run: install samples
 	$(BIN)/footage --library $(LIBRARY) search "a white bird" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) search "cars in a city street" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) search "people walking on a lawn" --top-k 3
+	$(BIN)/footage --library $(LIBRARY) search "where she explains copyright" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) describe $(SAMPLES)/clip-01.mp4
 
 test: install test-tools
