@@ -204,3 +204,19 @@ def test_on_screen_text_is_read_when_asked(tmp_path):
         assert (hit.start, hit.end, hit.transcript) == (4.0, 10.0, "GRAND OPENING SALE")
         assert lib.search("a shop announcing its opening", mode="speech")[0].channels == ["on-screen"]
         assert lib.stats().text_chunks == {"on-screen": 1}
+
+
+def test_fusion_merges_overlapping_moments_and_names_the_channels_that_ranked_them():
+    from footage.search.hits import Hit
+    from footage.search.search import RRF_K, fuse
+
+    pictures = [
+        Hit("/a.mp4", 0, 10, 0.5, segment=1, segments=[1], channels=["visual"]),
+        Hit("/b.mp4", 0, 5, 0.4, segment=2, segments=[2], channels=["visual"]),
+    ]
+    words = [Hit("/b.mp4", 1, 3, 0.7, channels=["speech"], transcript="hello there")]
+    b, a = fuse([pictures, words], top_k=1)
+    assert (b.path, b.start, b.end, b.transcript) == ("/b.mp4", 1, 3, "hello there")  # the sentence's range
+    assert b.channels == ["speech"] and b.segment is None  # the picture ranked 2nd: not within top 1
+    assert b.score == pytest.approx(1 / (RRF_K + 2) + 2 / (RRF_K + 1))  # a confident sentence counts double
+    assert (a.path, a.channels, a.score) == ("/a.mp4", ["visual"], pytest.approx(1 / (RRF_K + 1)))

@@ -59,7 +59,7 @@ def search(
     if mode in ("text", "all"):
         ranked.append(keyword(store, text, n))
     found = [hits for hits in ranked if hits]
-    hits = fuse(found) if len(found) > 1 else found[0] if found else []  # one channel keeps its own scores
+    hits = fuse(found, top_k) if len(found) > 1 else found[0] if found else []  # one channel keeps its scores
     hits = hits[:top_k]
     chunks = store.chunks_of({h.path for h in hits})  # one query for every hit's words
     for h in hits:
@@ -113,24 +113,26 @@ def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | No
     ]
 
 
-def fuse(ranked: list[list[Hit]]) -> list[Hit]:
+def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
     """Reciprocal rank fusion: a moment scores sum(w / (RRF_K + its rank)) over the channels that found it,
     w = 2 for a sentence said, subtitled or shown that is confidently near the query (by meaning), else 1.
     Hits of one video that overlap in time are one moment, with the time range of its best-ranked hit (the
     shorter one on a tie: a spoken sentence is more precise than a 10 s shot), the picture of its visual hit
-    and the words of its speech."""
+    and the words of its speech. Its `channels` are those that ranked it within their own top_k."""
     moments: list[Hit] = []
     scores: list[float] = []
     best: list[tuple[int, float]] = []  # per moment: (rank, length) of the hit whose range it has
     for hits in ranked:
         credited: set[int] = set()  # a moment counts once per channel, at its best rank there
         for rank, hit in enumerate(hits, 1):
+            channel = hit.channels[0]  # every channel's hits carry their one channel
             k = next(
                 (k for k, m in enumerate(moments) if m.path == hit.path and m.start < hit.end and hit.start < m.end),
                 None,
             )
             if k is None:
                 moments.append(hit)
+                hit.channels = [channel] if rank <= top_k else []
                 scores.append(0.0)
                 best.append((rank, hit.end - hit.start))
                 k = len(moments) - 1
@@ -140,12 +142,13 @@ def fuse(ranked: list[list[Hit]]) -> list[Hit]:
                     m.start, m.end = hit.start, hit.end
                     m.segment, m.segments, m.thumbnail = hit.segment, hit.segments, hit.thumbnail  # None: looked up
                     best[k] = (rank, hit.end - hit.start)
-                m.channels += [c for c in hit.channels if c not in m.channels]
+                if rank <= top_k and channel not in m.channels:
+                    m.channels.append(channel)
                 if m.transcript is None:
                     m.transcript = hit.transcript
             if k not in credited:
                 credited.add(k)
-                confident = hit.channels[0] not in ("visual", "keyword") and hit.score >= SPEECH_CONFIDENT
+                confident = channel not in ("visual", "keyword") and hit.score >= SPEECH_CONFIDENT
                 scores[k] += (2 if confident else 1) / (RRF_K + rank)
     for m, score in zip(moments, scores):
         m.score = score
