@@ -222,7 +222,9 @@ class Library:
             start = self.backbone.untrained_predictor().weight  # None: the identity
             fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
             candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
-            after = self.evaluate_predictor(candidate, held) if held else None
+            ids, token_sets = self.store.all_frame_tokens()
+            vectors, views = self._pooled(token_sets, candidate)  # scored, then stored when kept
+            after = self._score(ids, vectors, views, held) if held else None
             kept = after is None or after.mrr >= before.mrr
             version = self.backbone.predictor_version + 1 if kept else None
             if kept:
@@ -239,8 +241,6 @@ class Library:
                     "trained_at": time.time(),
                 }
                 self.store.set_meta("predictor", json.dumps(info))
-                ids, token_sets = self.store.all_frame_tokens()
-                vectors, views = self._pooled(token_sets, candidate)
                 self.store.replace_vectors(ids, vectors, self.backbone.model_id, views)
                 self.store.flush()
         return TrainReport(len(train), len(held), fit.losses, before, after, kept, version)
@@ -249,7 +249,10 @@ class Library:
         """Scores a candidate predictor on labelled pairs without changing the library: every segment's
         vector is recomputed from the cached tokens into a FAISS index of its own."""
         ids, token_sets = self.store.all_frame_tokens()
-        vectors, views = self._pooled(token_sets, predictor)
+        return self._score(ids, *self._pooled(token_sets, predictor), pairs)
+
+    def _score(self, ids: list[int], vectors: np.ndarray, views: np.ndarray | None, pairs: list[Pair]) -> Scores:
+        """Visual search's scores on pairs with these segment vectors in place of the library's."""
         trial = VectorIndex(self.backbone.dim)
         trial.add(*faiss_entries(ids, vectors, views))
         return evaluate(pairs, lambda text, k: search(self.store, self.backbone, text, k, index=trial, mode="visual"))
