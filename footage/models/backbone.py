@@ -66,7 +66,7 @@ class Backbone:
         return Predictor.untrained(self.token_dim, self.dim)
 
     @property
-    def trained_suffix(self) -> str:
+    def model_id_suffix(self) -> str:
         """The model id's end: the predictor's version and the views, which change every vector, and how
         text was read (subtitles, speech model), which changes the text chunks."""
         trained = f"+trained-v{self.predictor_version}" if self.predictor_version else ""
@@ -95,10 +95,6 @@ class Backbone:
         if texts:
             vectors = np.concatenate([vectors, self.y(list(texts))])
         return PhraseDecoder(phrases, vectors)
-
-    def segment_vector(self, tokens: np.ndarray) -> np.ndarray:
-        """A segment's frame tokens (N, T) -> its (D,) vector, the one FAISS holds (no query)."""
-        return self.predict([tokens])[0]
 
     def pool(self, token_sets: list[np.ndarray], predictor: Predictor | None = None):
         """Segments' frame tokens -> their (S, D) vectors, and (S, V, D) views (None without views): each
@@ -152,7 +148,7 @@ class Bundled(Backbone):
 
     @property
     def model_id(self) -> str:
-        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}{self.trained_suffix}"
+        return f"{self.name}:efficientnet-{self.x_variant}+{YEncoder.name}+{PREDICTOR_VERSION}{self.model_id_suffix}"
 
     @cached_property
     def y(self) -> YEncoder:

@@ -124,7 +124,7 @@ class Hub(Backbone):
     @property
     def model_id(self) -> str:
         text = YEncoder.name if self.kind == "vjepa2" else "text-tower"
-        return f"{self.name}:{self.kind}+{text}+{PREDICTOR_VERSION}{self.trained_suffix}"
+        return f"{self.name}:{self.kind}+{text}+{PREDICTOR_VERSION}{self.model_id_suffix}"
 
     @cached_property
     def model(self):
