@@ -103,14 +103,10 @@ def _to_srt(args: list[str], what: str) -> bytes:
     return done.stdout
 
 
-def streams(path: Path, info: VideoInfo) -> list[tuple[str, bytes]]:
-    """(what, SubRip bytes) of each text subtitle stream in the file."""
-    out = []
-    for index, codec in info.subtitle_streams:
-        if codec in TEXT_CODECS:
-            command = ffmpeg.input(str(path)).output("pipe:", map=f"0:{index}", format="srt").global_args("-nostdin")
-            out.append((f"subtitle stream {index} ({codec})", _to_srt(command.compile(), f"subtitle stream {index}")))
-    return out
+def stream(path: Path, index: int) -> bytes:
+    """One text subtitle stream of the file as SubRip."""
+    command = ffmpeg.input(str(path)).output("pipe:", map=f"0:{index}", format="srt").global_args("-nostdin")
+    return _to_srt(command.compile(), f"subtitle stream {index}")
 
 
 def lavfi_escape(path: str) -> str:
@@ -130,7 +126,11 @@ def read(path: Path, info: VideoInfo) -> tuple[list[Cue], list[str]]:
     """Every subtitle cue of a video (sidecars, text streams, closed captions) and warnings, one line each,
     about what could not be read. Never raises on a bad subtitle: the video is indexed without it."""
     sources = [(f"subtitle file {p.name}", p.read_bytes) for p in sidecars(path)]
-    sources += [(what, lambda data=data: data) for what, data in _safe(lambda: streams(path, info), [])]
+    sources += [
+        (f"subtitle stream {index} ({codec})", lambda index=index: stream(path, index))
+        for index, codec in info.subtitle_streams
+        if codec in TEXT_CODECS
+    ]
     if info.closed_captions:
         sources.append(("closed captions", lambda: closed_captions(path)))
     cues, warnings = [], []
@@ -145,10 +145,3 @@ def read(path: Path, info: VideoInfo) -> tuple[list[Cue], list[str]]:
             warnings.append(f"{what}: {parsed.skipped} unreadable cue(s) skipped, {len(parsed.cues)} read")
         cues += parsed.cues
     return sorted(cues, key=lambda c: c.start), warnings
-
-
-def _safe(load, default):
-    try:
-        return load()
-    except (OSError, subprocess.TimeoutExpired):
-        return default
