@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        lib = Library(Path(tmp) / "lib", fps=args.fps, speech="off")  # the pictures, against decode and model
+        lib = Library(Path(tmp) / "lib", fps=args.fps)  # the pictures, against decode and model
         backbone = lib.backbone
         backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))  # load models
         files, _, _ = scan([args.folder], skip=lib.path)
@@ -70,12 +70,12 @@ def main() -> None:
             model_all_s = time.perf_counter() - t
 
         t = time.perf_counter()
-        report = lib.index([args.folder])
+        report = lib.index([args.folder], speech="off")
         index_s = time.perf_counter() - t
         lib.close()
-        with Library(Path(tmp) / "speech", fps=args.fps, speech="tiny") as spoken:
+        with Library(Path(tmp) / "speech", fps=args.fps) as spoken:
             t = time.perf_counter()
-            spoken.index([args.folder])
+            spoken.index([args.folder], speech="tiny")
             speech_s = time.perf_counter() - t
 
     n_frames = sum(len(f) for f in frames.values())

@@ -71,8 +71,8 @@ def fusion(folder: Path) -> None:
     for line in SPEECH_ANNOTATIONS.read_text().splitlines():
         row = json.loads(line)
         spoken.append(Pair(str((folder / row["clip"]).resolve()), row["start"], row["end"], row["text"]))
-    with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp) / "lib", speech="tiny") as lib:
-        lib.index([*clips, folder / "clip-16.mp4"])
+    with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp) / "lib") as lib:
+        lib.index([*clips, folder / "clip-16.mp4"], speech="tiny")
         print(f"\n{lib.stats().text_chunks} text chunks in {lib.stats().videos} videos")
         print(f"{'queries':34}{'mode':>8}{'R@1':>8}{'R@5':>8}{'MRR':>8}")
         for name, pairs in ((f"pictures ({len(pictures)})", pictures), (f"speech ({len(spoken)})", spoken)):

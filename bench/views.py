@@ -4,7 +4,7 @@ plain vector in search (a segment scores as its best vector), find annotated mom
     cd bench && python views.py FOLDER [MORE_FOLDERS...]
 
 Scored on the 71 annotated moments (bench/data/annotations.jsonl) with the zero-shot predictor: the library
-is indexed once, then given each set of views in turn (`Library(path, views=...)` recomputes the vectors
+is indexed once, then given each set of views in turn (`Library.index([], views=...)` recomputes the vectors
 from the cached frame tokens) and evaluated with footage's own search.
 """
 
@@ -32,7 +32,8 @@ def main() -> None:
         print(f"{len(pairs)} moments, {segments} segments\n{'views':60}{'R@1':>7}{'R@5':>7}{'MRR':>7}")
         for views in [[], *([p] for p in PROMPTS), PROMPTS]:
             shutil.copytree(Path(tmp) / "lib", Path(tmp) / "try")
-            with Library(Path(tmp) / "try", views=views) as lib:
+            with Library(Path(tmp) / "try") as lib:
+                lib.index([], views=views)
                 s = lib.evaluate(pairs)
             shutil.rmtree(Path(tmp) / "try")
             name = "none (the plain vector only)" if not views else f"{views[0]!r}" if len(views) == 1 else "all four"

@@ -24,3 +24,19 @@ class LibraryBusy(FootageError):
 
 class LibraryError(FootageError):
     """The library folder is unusable (wrong backbone, newer schema, not writable)."""
+
+
+class NoLibrary(LibraryError):
+    """The folder holds no library: only `index` makes one."""
+
+
+class LibraryReadOnly(LibraryError):
+    """The library can be searched but not changed (a read-only medium, a snapshot, another user's folder)."""
+
+
+class LibraryDamaged(LibraryError):
+    """The library's database cannot be read: `footage repair` rebuilds it."""
+
+
+class DiskFull(FootageError):
+    """No space left to write the library (what was written before is kept)."""

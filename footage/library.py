@@ -1,16 +1,19 @@
 """Library: the one object a media tool (or the CLI) needs. Index folders, search them, see what is inside."""
 
 import json
+import math
 import os
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from footage.errors import FootageError, LibraryError
+from footage.errors import FootageError, LibraryError, LibraryReadOnly, ModelError
 from footage.indexer import pipeline
 from footage.indexer.ocr import tesseract
 from footage.indexer.pipeline import IndexReport, Progress
@@ -25,10 +28,14 @@ from footage.search.search import caption
 from footage.search.timeline import Event
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
-from footage.store.store import MAX_VIEWS, faiss_entries
+from footage.store.repair import Repaired
+from footage.store.repair import repair as repair_store
+from footage.store.store import MAX_VIEWS, faiss_entries, library_path
 
 DEFAULT_LIBRARY = Path("~/.footage")
 DEFAULT_SPEECH = "tiny"
+MAX_FPS = 60.0
+MAX_TOP_K = 10_000
 
 
 @dataclass
@@ -40,11 +47,25 @@ class TrainReport:
     after: Scores | None  # ... with the new one
     kept: bool  # False: held-out MRR dropped, the library is unchanged
     version: int | None  # the new predictor's version when kept
+    skipped: list[str] = field(default_factory=list)  # videos of pairs left out: not indexed in the library
 
 
-def cache_dir() -> Path:
-    """Where derived model data (class-name embeddings) is kept between runs: $XDG_CACHE_HOME/footage."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "footage"
+def cache_dir(library: Path | None = None) -> Path | None:
+    """Where derived model data (class-name embeddings, Whisper base) is kept between runs:
+    $XDG_CACHE_HOME/footage (~/.cache/footage); where that cannot be written (read-only, full), the library's
+    cache folder, else a temporary one; None when nothing can be written (nothing is cached)."""
+    home = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "footage"
+    spare = Path(tempfile.gettempdir()) / f"footage-cache-{os.getuid()}"
+    for folder in [home, *([library / "cache"] if library else []), spare]:
+        probe = folder / f".probe-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"\0" * 4096)
+            probe.unlink()
+            return folder
+        except OSError:
+            continue
+    return None
 
 
 def default_path() -> Path:
@@ -67,26 +88,41 @@ class Library:
         backbone: str | None = None,
         fps: float = 1.0,
         decoder=None,
-        views: list[str] | None = None,
-        speech: str | None = None,
-        ocr: bool | None = None,
     ):
-        """Opens (or creates) the library at `path`. `backbone` is chosen when the library is created
-        (bundled, bundled-lite1/-lite2, siglip, siglip2, clip, vjepa2, hf:ORG/NAME or a model folder) and
-        stored in it; None uses the stored one. `decoder` replaces the bundled Y-decoder that captions hits
-        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. `views` sets
-        the library's indexing prompts (stored; [] drops them): each segment also gets a vector pooled with
-        attention on each prompt, and search scores a segment by its best vector. Changing them recomputes
-        every vector from the cached frame tokens (no decoding). `speech` picks the Whisper model that
-        transcribes audio: "tiny" (English, the default), "base" (multilingual) or "off"; stored, and changing
-        it makes the next `index` run read every video again. `ocr` reads on-screen text with Tesseract (off
-        by default: it costs about as much as the pictures); stored the same way."""
-        self.store = Store(Path(path).expanduser() if path else default_path())
-        self.path = self.store.path
-        # loads only the model's config: weights load on first use
-        self.backbone = load_backbone(backbone or self.store.meta("backbone") or "bundled", cache_dir=cache_dir())
-        self.store.attach(self.backbone.name, self.backbone.dim, self.backbone.token_dim)
-        trained = self.store.meta("predictor")
+        """Opens the library at `path` ($FOOTAGE_LIBRARY, else ~/.footage). Opening writes nothing: a folder
+        without a library becomes one at the first `index`, and the other methods raise NoLibrary there.
+        `backbone` is chosen when the library is made (bundled, bundled-lite1/-lite2, siglip, siglip2, clip,
+        vjepa2, hf:ORG/NAME or a model folder) and stored in it; None uses the stored one. `fps` is the rate
+        frames are fed to the model when indexing. `decoder` replaces the bundled Y-decoder that captions hits
+        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. A library on
+        a read-only medium opens read-only: search, stats and describe work; changes raise LibraryReadOnly."""
+        if not (isinstance(fps, int | float) and math.isfinite(fps) and 0 < fps <= MAX_FPS):
+            raise FootageError(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
+        self.path = library_path(path if path else default_path())
+        self.fps = fps
+        self._backbone_name = backbone
+        self._decoder = decoder  # None: the bundled one, built on first use
+        self._phrases: PhraseDecoder | None = None
+        self._store: Store | None = None
+        self.backbone = None
+        if (self.path / "library.db").exists():
+            self._store = Store(self.path)
+            try:
+                self._attach()
+            except BaseException:
+                self._store.close()
+                raise
+        else:  # describe works without a library; index makes one with these models
+            self.backbone = load_backbone(backbone or "bundled", cache_dir=cache_dir())
+
+    def _attach(self) -> None:
+        """Loads the library's backbone, trained predictor and settings."""
+        store = self._store
+        name = self._backbone_name or store.meta("backbone") or "bundled"
+        if getattr(self, "backbone", None) is None or self.backbone.name != name:
+            self.backbone = load_backbone(name, cache_dir=cache_dir(None if store.read_only else self.path))
+        store.attach(self.backbone.name, self.backbone.dim, self.backbone.token_dim)
+        trained = store.meta("predictor")
         if trained:
             version = json.loads(trained)["version"]
             checkpoint = self.path / "predictors" / f"v{version}.npz"
@@ -95,34 +131,28 @@ class Library:
             except OSError as e:
                 raise LibraryError(f"{checkpoint}: the library's trained predictor is unreadable ({e})") from None
             self.backbone.predictor_version = version
-        self.backbone.views = json.loads(self.store.meta("views") or "[]")
-        if speech is not None and speech != self.store.meta("speech"):
-            check_speech(speech)
-            self.store.set_meta("speech", speech)
-        self.backbone.speech = self.store.meta("speech") or DEFAULT_SPEECH
-        if ocr is not None and ocr != (self.store.meta("ocr") == "on"):
-            self.store.set_meta("ocr", "on" if ocr else "off")
-        self.backbone.ocr = self.store.meta("ocr") == "on"
-        if views is not None and views != self.backbone.views:
-            self._set_views(views)
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, not {fps}")
-        self.fps = fps
-        self._decoder = decoder  # None: the bundled one, built on first use
-        self._phrases: PhraseDecoder | None = None
+        self.backbone.views = json.loads(store.meta("views") or "[]")
+        self.backbone.speech = store.meta("speech") or DEFAULT_SPEECH
+        self.backbone.ocr = store.meta("ocr") == "on"
+
+    @property
+    def store(self) -> Store:
+        """The library on disk; NoLibrary when the folder holds none yet."""
+        if self._store is None:
+            self._store = Store(self.path)  # NoLibrary where there is none yet
+            self._attach()
+        return self._store
 
     def _set_views(self, views: list[str]) -> None:
-        """Stores new indexing prompts and recomputes every segment's vectors from the cached frame tokens."""
-        if len(views) > MAX_VIEWS:
-            raise FootageError(f"at most {MAX_VIEWS} views, not {len(views)}")
-        with self.store.lock:
-            self.store.set_meta("views", json.dumps(views))
-            self.backbone.views = list(views)
-            ids, token_sets = self.store.all_frame_tokens()
-            if ids:
-                vectors, pooled = self._pooled(token_sets, self.backbone.predictor)
-                self.store.replace_vectors(ids, vectors, self.backbone.model_id, pooled)
-                self.store.flush()
+        """Stores new indexing prompts and recomputes every segment's vectors from the cached frame tokens.
+        The caller holds the lock."""
+        self.store.set_meta("views", json.dumps(views))
+        self.backbone.views = list(views)
+        ids, token_sets = self.store.all_frame_tokens()
+        if ids:
+            vectors, pooled = self._pooled(token_sets, self.backbone.predictor)
+            self.store.replace_vectors(ids, vectors, self.backbone.model_id, pooled)
+            self.store.flush()
 
     @property
     def decoder(self):
@@ -131,30 +161,87 @@ class Library:
         if self._decoder is not None:
             return self._decoder
         if self._phrases is None:
-            self._phrases = self.backbone.decoder(json.loads(self.store.meta("phrases") or "[]"))
+            phrases = json.loads(self._store.meta("phrases") or "[]") if self._store else []
+            self._phrases = self.backbone.decoder(phrases)
         return self._phrases
 
-    def index(self, paths: Iterable[str | Path], on_progress: Callable[[Progress], None] | None = None) -> IndexReport:
-        """Indexes files and folders (recursively). Unchanged files are skipped, changed ones re-indexed,
-        files gone from an indexed folder dropped. Raises LibraryBusy if another process is indexing."""
-        if self.backbone.ocr:
-            tesseract()  # missing: one clear line before any work
+    def index(
+        self,
+        paths: Iterable[str | Path],
+        on_progress: Callable[[Progress], None] | None = None,
+        *,
+        speech: str | None = None,
+        ocr: bool | None = None,
+        views: list[str] | None = None,
+        prune: bool = False,
+    ) -> IndexReport:
+        """Indexes files and folders (recursively), making the library if there is none. Unchanged files are
+        skipped, changed ones and ones that failed before are read again, files deleted from an indexed
+        folder are dropped. Files missing under a folder that is missing or has none left (a drive not
+        mounted) are kept offline: left out of search until they are back, or dropped with `prune`.
+
+        Settings, stored in the library and changed only here, under the write lock, once they are known to
+        work: `speech` picks the Whisper model that transcribes audio ("tiny", English, the default; "base",
+        multilingual; or "off"), `ocr` reads on-screen text with Tesseract; changing either reads every video
+        again. `views` sets indexing prompts ([] drops them): each segment also gets a vector pooled with
+        attention on each prompt, and search scores a segment by its best vector; changing them recomputes
+        every vector from the cached frame tokens (no decoding).
+
+        Raises LibraryBusy if another process is indexing, LibraryReadOnly on a read-only library."""
+        if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
+            raise FootageError("footage needs ffmpeg and ffprobe on the PATH (Debian/Ubuntu: apt-get install ffmpeg)")
+        if views is not None and len(views) > MAX_VIEWS:
+            raise FootageError(f"at most {MAX_VIEWS} views, not {len(views)}")
+        if self._store is None:
+            self._store = Store(self.path, create=True)
+            self._attach()
+        if self.store.read_only:
+            raise LibraryReadOnly(f"{self.path}: the library is read-only; search and stats work, indexing does not")
+        stored_speech = self.store.meta("speech") or DEFAULT_SPEECH
+        use_speech = stored_speech if speech is None else speech
+        use_ocr = self.backbone.ocr if ocr is None else ocr
+        check_speech(use_speech)
         transcriber = None
-        if self.backbone.speech != "off":
-            transcriber = Transcriber(self.backbone.speech, cache_dir(), pipeline.INFERENCE_THREADS)
+        try:  # a setting that cannot work is refused before it is stored
+            if use_ocr:
+                tesseract()
+            if use_speech != "off":
+                transcriber = Transcriber(use_speech, cache_dir(self.path), pipeline.INFERENCE_THREADS)
+        except ModelError as e:
+            was = "this run's" if (speech, ocr) != (None, None) else "the library's"
+            way = "--no-ocr" if use_ocr and "Tesseract" in str(e) else "--speech tiny or --speech off"
+            raise ModelError(f"{e}; {was} setting needs it (index with {way} to change it)") from None
         with self.store.lock:
-            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress, transcriber)
+            if use_speech != stored_speech:
+                self.store.set_meta("speech", use_speech)
+            if use_ocr != (self.store.meta("ocr") == "on"):
+                self.store.set_meta("ocr", "on" if use_ocr else "off")
+            self.backbone.speech, self.backbone.ocr = use_speech, use_ocr
+            if views is not None and views != self.backbone.views:
+                self._set_views(views)
+            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress, transcriber, prune)
 
     def search(
-        self, text: str, top_k: int = 10, rerank: bool = False, captions: bool = True, mode: str = "all"
+        self,
+        text: str,
+        top_k: int = 10,
+        rerank: bool = False,
+        captions: bool = True,
+        mode: str = "all",
+        offline: bool = False,
     ) -> list[Hit]:
         """The top_k best-matching time ranges, best first. `mode` is the channel searched: "visual" (the
         pictures), "speech" (what is said or subtitled, by meaning), "text" (the same words, by keyword) or
         "all" of them fused by reciprocal rank. `rerank` re-scores the nearest segments with the
         query-conditioned predictor (it attends to the frames the query is about: it finds a second-long
         moment inside a long segment, but did not raise MRR on the annotated sample footage). `captions`
-        decodes a caption for each hit returned (cached in the library per segment)."""
-        hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode)
+        decodes a caption for each hit returned (cached in the library per segment). `offline` includes videos
+        whose files were missing at the last `index` (hits say `offline`)."""
+        if not text or not text.strip():
+            raise FootageError("an empty query: describe what to look for")
+        if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
+            raise FootageError(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
+        hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode, offline=offline)
         if captions and hits:
             caption(self.store, self.decoder, hits)
         return hits
@@ -164,7 +251,9 @@ class Library:
         (selective decoding), or one per 1/uniform seconds. Uses the library's cached frame tokens when the
         video is indexed, else decodes it (raises VideoError when it cannot)."""
         target = Path(path).expanduser().absolute()
-        found = self.store.frames(str(target)) or self.store.frames(str(target.resolve()))
+        found = None
+        if self._store is not None:
+            found = self._store.frames(str(target)) or self._store.frames(str(pipeline.resolve(target)))
         if found is not None:
             times, tokens, end = found
         else:
@@ -177,9 +266,25 @@ class Library:
         return [Event(a, b, text) for (a, b), text in zip(spans, self.decoder(chosen))]
 
     def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = False, mode: str = "all") -> Scores:
-        """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list)."""
+        """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list). Pairs of
+        videos the library has not indexed are left out and named in `Scores.skipped`."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
-        return evaluate(pairs, lambda text, k: self.search(text, top_k=k, rerank=rerank, captions=False, mode=mode))
+        kept, skipped = self._indexed_pairs(pairs)
+        scores = evaluate(kept, lambda text, k: self.search(text, top_k=k, rerank=rerank, captions=False, mode=mode))
+        scores.skipped = skipped
+        return scores
+
+    def _indexed_pairs(self, pairs: list[Pair]) -> tuple[list[Pair], list[str]]:
+        """The pairs whose videos are indexed, and the videos of the others; FootageError when none are."""
+        indexed = {path for path, v in self.store.videos().items() if v.status == "indexed"}
+        kept = [p for p in pairs if p.path in indexed]
+        skipped = sorted({p.path for p in pairs} - indexed)
+        if pairs and not kept:
+            raise FootageError(
+                f"none of the {len(pairs)} pairs' videos are in the library (e.g. {skipped[0]}); run footage "
+                "index first"
+            )
+        return kept, skipped
 
     def train(
         self,
@@ -195,6 +300,7 @@ class Library:
         the next version number in the library and every segment vector is recomputed with it. `held_out`
         replaces the random split (then all `pairs` are trained on)."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
+        pairs, skipped = self._indexed_pairs(pairs)
         if held_out is not None:  # a split chosen by the caller (k-fold in bench/train_eval.py)
             held, train = held_out, pairs
         else:
@@ -204,19 +310,12 @@ class Library:
         if len(train) < 2 or (holdout > 0 and not held):
             raise FootageError(f"{len(pairs)} pairs are too few to train on with a {holdout:.0%} held-out part")
         tokens = [self.store.tokens_in_range(p.path, p.start, p.end) for p in train]
-        unknown = sorted({p.path for p, t in zip(train, tokens) if t is None})
-        if unknown:
-            raise FootageError(
-                f"{len(unknown)} videos of the pairs are not in the library (e.g. {unknown[0]}); "
-                "run footage index first"
-            )
         from footage.models.train import fit_predictor  # torch: only when training
 
-        phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words at once
-        self.store.set_meta("phrases", json.dumps(sorted({*phrases, *(p.text for p in pairs)})))
-        self._phrases = None
-
         with self.store.lock:
+            phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words at once
+            self.store.set_meta("phrases", json.dumps(sorted({*phrases, *(p.text for p in pairs)})))
+            self._phrases = None
             before = self.evaluate(held, mode="visual") if held else None  # what training changes
             start = self.backbone.untrained_predictor().weight  # None: the identity
             fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
@@ -242,7 +341,7 @@ class Library:
                 self.store.set_meta("predictor", json.dumps(info))
                 self.store.replace_vectors(ids, vectors, self.backbone.model_id, views)
                 self.store.flush()
-        return TrainReport(len(train), len(held), fit.losses, before, after, kept, version)
+        return TrainReport(len(train), len(held), fit.losses, before, after, kept, version, skipped)
 
     def evaluate_predictor(self, predictor: Predictor, pairs: list[Pair]) -> Scores:
         """Scores a candidate predictor on labelled pairs without changing the library: every segment's
@@ -264,25 +363,48 @@ class Library:
         views = np.concatenate([v for _, v in parts]) if self.backbone.views else None
         return np.concatenate([p for p, _ in parts]), views
 
-    def remove(self, path: str | Path) -> list[str]:
-        """Drops a file, or every file under a folder, from the library; returns the paths dropped."""
+    def remove(
+        self, path: str | Path, dry_run: bool = False, confirm: Callable[[list[str]], bool] | None = None
+    ) -> list[str]:
+        """Drops a file, or every file under a folder, from the library (offline ones too); returns the paths
+        dropped. `dry_run` only lists them. `confirm(paths)` is asked, under the lock, before more than one
+        video goes; when it says no, nothing goes and [] is returned. An empty path is refused: it is what an
+        unset shell variable gives, not a wish to empty the library."""
+        if not str(path).strip():
+            raise FootageError("an empty path: name the file or folder to remove")
         target = Path(path).expanduser().absolute()
-        with self.store.lock:
+
+        def under(videos, root: Path) -> list:  # is_relative_to is also true of the path itself
+            return [v for v in videos if Path(v.path).is_relative_to(root)]
+
+        def chosen() -> list:
             videos = self.store.videos().values()
+            return under(videos, target) or under(videos, pipeline.resolve(target))
 
-            def under(root: Path) -> list:  # is_relative_to is also true of the path itself
-                return [v for v in videos if Path(v.path).is_relative_to(root)]
-
-            gone = under(target) or (under(target.resolve()) if target.exists() else [])
+        if dry_run:
+            return sorted(v.path for v in chosen())
+        with self.store.lock:
+            gone = chosen()
+            paths = sorted(v.path for v in gone)
+            if len(gone) > 1 and confirm is not None and not confirm(paths):
+                return []
             self.store.remove([v.id for v in gone])
             self.store.flush()
-        return sorted(v.path for v in gone)
+        return paths
 
     def stats(self) -> Stats:
         return self.store.stats()
 
+    @staticmethod
+    def repair(path: str | Path | None = None) -> Repaired:
+        """Checks the library at `path` and rebuilds a damaged database from what can still be read, keeping
+        the damaged file beside it (library.db.damaged-DATE); videos that cannot be recovered whole are left
+        for the next `index` to read again."""
+        return repair_store(library_path(path if path else default_path()))
+
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> "Library":
         return self

@@ -169,7 +169,8 @@ def test_vjepa2_needs_and_gets_a_trained_map_into_text_space(saved, photos, tmp_
 
 
 def test_another_backbone_is_refused_on_an_existing_library(saved, tmp_path):
-    Library(tmp_path / "lib", backbone=str(saved["siglip"])).close()
+    with Library(tmp_path / "lib", backbone=str(saved["siglip"])) as made:
+        made.index([])  # only index makes a library
     with pytest.raises(LibraryError, match="built with backbone .*siglip0', not .*clip0'"):
         Library(tmp_path / "lib", backbone=str(saved["clip"]))
 

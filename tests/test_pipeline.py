@@ -118,23 +118,24 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(library, tmp_path):
 
     report = library.index([folder, tmp_path / "does-not-exist.mp4"])
     failed = dict(report.failed)
-    assert sorted(report.indexed) == sorted(str(folder / f) for f in ("good.mp4", "late-clock.ts", "tiny.mp4"))
+    indexed = ("good.mp4", "late-clock.ts", "tiny.mp4", "truncated.mp4")
+    assert sorted(report.indexed) == sorted(str(folder / f) for f in indexed)
     assert failed[str(folder / "empty.mp4")] == "empty file (0 bytes)"
     assert failed[str(folder / "text.avi")].startswith("not a readable video")
     assert failed[str(folder / "audio-only.mp4")] == "no video stream (only audio)"
-    assert failed[str(folder / "truncated.mp4")].startswith("truncated or damaged")
     assert "moov atom not found" in failed[str(folder / "moov-lost.mp4")]
-    assert failed[str(tmp_path / "does-not-exist.mp4")] == "no such file or folder"
+    assert report.missing == [str(tmp_path / "does-not-exist.mp4")]
+    assert dict(report.warnings)[str(folder / "truncated.mp4")].startswith("partial: decoded ")  # what plays is kept
     stats = library.stats()
-    assert stats.videos == 3 and stats.failed == 5
+    assert stats.videos == 4 and stats.failed == 4 and [p for p, _ in stats.partial] == [str(folder / "truncated.mp4")]
     assert all("\n" not in reason for _, reason in stats.failures)
     assert [r[1:] for r in segment_rows(library) if r[0].endswith("late-clock.ts")][0][0] == 0.0
 
-    again = library.index([folder])  # failed files are not retried until they change
-    assert again.indexed == [] and again.failed == [] and again.unchanged == 8
+    again = library.index([folder])  # failed files are tried again (the cause may be gone), the rest skipped
+    assert again.indexed == [] and len(again.failed) == 4 and again.unchanged == 4
     pattern_video(folder / "empty.mp4", seconds=2)  # fixed: now it is indexed
     assert library.index([folder]).indexed == [str(folder / "empty.mp4")]
-    assert library.stats().failed == 4
+    assert library.stats().failed == 3
 
 
 def test_scan_follows_symlinks_once_and_skips_hidden_folders_and_the_library(tmp_path):
@@ -145,9 +146,9 @@ def test_scan_follows_symlinks_once_and_skips_hidden_folders_and_the_library(tmp
         (root / name).parent.mkdir(exist_ok=True)
         (root / name).write_bytes(b"x")
     (root / "sub" / "loop").symlink_to(root)  # a cycle
-    files, folders, missing = pipeline.scan([root, tmp_path / "nope"], skip=(root / "library").resolve())
-    assert files == [root / "a.mp4", root / "sub" / "b.MKV"]
-    assert folders == [root] and missing == [(str(tmp_path / "nope"), "no such file or folder")]
+    found = pipeline.scan([root, tmp_path / "nope"], skip=(root / "library").resolve())
+    assert found.files == [root / "a.mp4", root / "sub" / "b.MKV"]
+    assert found.folders == [root] and found.missing == [str(tmp_path / "nope")]
 
 
 def test_explicit_non_video_file_is_recorded(library, tmp_path):

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from footage import Hit
+from footage.errors import NoLibrary
 from footage.search.hits import Candidate, merge
 
 QUERIES = {
@@ -46,7 +47,11 @@ def test_top_k_limits_hits(photo_library):
     assert len(photo_library.search("a cat", top_k=2)) == 2
 
 
-def test_empty_library_returns_no_hits(library):
+def test_empty_library_returns_no_hits(library, tmp_path):
+    with pytest.raises(NoLibrary, match="no footage library here"):  # reading never makes a library
+        library.search("anything")
+    (tmp_path / "empty").mkdir()
+    library.index([tmp_path / "empty"])
     assert library.search("anything") == []
 
 

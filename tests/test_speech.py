@@ -117,8 +117,8 @@ def cea608(tmp_path_factory):
 
 
 def test_closed_captions_are_found(cea608, tmp_path):
-    with Library(tmp_path / "lib", speech="off") as lib:
-        assert lib.index([cea608]).indexed == [str(cea608)]
+    with Library(tmp_path / "lib") as lib:
+        assert lib.index([cea608], speech="off").indexed == [str(cea608)]
         hit = lib.search("question period", mode="text")[0]
         assert hit.path == str(cea608) and hit.start < 1 and "LOSING TIME" in hit.transcript
 
@@ -198,8 +198,8 @@ def test_on_screen_text_is_read_when_asked(tmp_path):
     with Library(tmp_path / "plain") as plain:  # off by default
         plain.index([folder])
         assert not plain.search("opening sale", mode="text")
-    with Library(tmp_path / "lib", ocr=True) as lib:
-        assert lib.index([folder]).indexed == [str(folder / "title.mp4")]
+    with Library(tmp_path / "lib") as lib:
+        assert lib.index([folder], ocr=True).indexed == [str(folder / "title.mp4")]
         hit = lib.search("opening sale", mode="text")[0]
         assert (hit.start, hit.end, hit.transcript) == (4.0, 10.0, "GRAND OPENING SALE")
         assert lib.search("a shop announcing its opening", mode="speech")[0].channels == ["on-screen"]

@@ -37,7 +37,7 @@ def facts(name):
 
 
 def open_store(path):
-    store = Store(path)
+    store = Store(path, create=True)
     store.attach("test-backbone", DIM)
     return store
 

@@ -81,11 +81,15 @@ def test_a_predictor_that_harms_held_out_retrieval_is_not_kept(trainable, monkey
     assert [(h.start, h.end) for h in lib.search("a cat", top_k=3)] == before
 
 
-def test_pairs_on_videos_not_in_the_library_are_refused(trainable, tmp_path):
+def test_pairs_on_videos_not_in_the_library_are_left_out_and_named(trainable, tmp_path):
     lib, pairs = trainable
     stray = [Pair(str(tmp_path / "elsewhere.mp4"), 0, 1, "x")] * 5
-    with pytest.raises(FootageError, match="not in the library.*run footage index first"):
-        lib.train(pairs + stray, holdout=0.0)
+    scores = lib.evaluate(pairs + stray)  # not scored as misses
+    assert scores.pairs == len(pairs) and scores.skipped == [str(tmp_path / "elsewhere.mp4")]
+    with pytest.raises(FootageError, match="none of the 5 pairs' videos are in the library.*run footage index first"):
+        lib.train(stray, holdout=0.0)
+    with pytest.raises(FootageError, match="none of the 5 pairs"):
+        lib.evaluate(stray)
     with pytest.raises(FootageError, match="too few"):
         lib.train(pairs[:2], holdout=0.5)
 

@@ -13,8 +13,8 @@ VIEWS = ["what animals are visible", "what is on the table"]
 @pytest.fixture
 def viewed(tmp_path, photos):
     path, _ = photos
-    lib = Library(tmp_path / "lib", views=VIEWS)
-    lib.index([path])
+    lib = Library(tmp_path / "lib")
+    lib.index([path], views=VIEWS)
     yield lib
     lib.close()
 
@@ -54,12 +54,13 @@ def test_views_survive_repair_removal_and_training(viewed, photos, tmp_path):
 def test_other_views_are_recomputed_from_the_cache_without_decoding(viewed, photos, tmp_path):
     path, _ = photos
     viewed.close()
-    with Library(tmp_path / "lib", views=[]) as none:
+    with Library(tmp_path / "lib") as none:
+        assert not none.index([path], views=[]).indexed  # recomputed from the cache: nothing to decode
         n = len(none.store.all_frame_tokens()[0])
         assert len(none.store.index) == n and none.store.consistent() and "+views-" not in none.backbone.model_id
-        assert not none.index([path]).indexed  # the vectors already match the model id: nothing to decode
-    with Library(tmp_path / "lib", views=VIEWS[:1]) as one:
+    with Library(tmp_path / "lib") as one:
+        assert not one.index([], views=VIEWS[:1]).indexed
         assert len(one.store.index) == 2 * n and one.store.consistent()
         assert one.stats().models == [one.backbone.model_id]
-    with pytest.raises(FootageError, match="at most 8 views"):
-        Library(tmp_path / "lib", views=[f"prompt {i}" for i in range(9)])
+        with pytest.raises(FootageError, match="at most 8 views"):
+            one.index([path], views=[f"prompt {i}" for i in range(9)])

@@ -1,9 +1,36 @@
-"""How the CLI shows things to people: h:mm:ss times, tables."""
+"""How the CLI shows things to people: h:mm:ss times, tables, and text that is safe to print.
+
+Everything shown that is not ours (paths, subtitles, queries, reasons from ffmpeg) goes through `clean` and
+into Rich as `Text`, never as markup: a folder named `x[/y]` must print as itself, and a file name holding
+an escape sequence must not clear the screen. `--json` prints the raw values; JSON escapes them.
+"""
+
+import re
 
 from rich.table import Table
+from rich.text import Text
 
 from footage.search import Hit
 from footage.store import Stats
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(value: object) -> str:
+    """A string safe for a terminal: control characters shown as escapes (\\x1b, \\n), and bytes that are not
+    UTF-8 in a file name (held as surrogates) as \\xNN."""
+    value = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], value)
+
+
+def plain(value: object, style: str = "") -> Text:
+    """User text as a Rich Text: printed as it is, never read as markup."""
+    return Text(clean(value), style=style)
+
+
+def plural(n: int, word: str) -> str:
+    """plural(1, "file") -> '1 file'; plural(3, "file") -> '3 files'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def hms(seconds: float, decimals: int = 0) -> str:
@@ -18,42 +45,51 @@ def hms(seconds: float, decimals: int = 0) -> str:
     return out
 
 
+def _number_column(table: Table, name: str, width: int) -> None:
+    """Scores and times are never cut or wrapped, however narrow the terminal: paths and captions fold."""
+    table.add_column(name, justify="right", no_wrap=True, min_width=width, overflow="ignore")
+
+
 def hits_table(query: str, hits: list[Hit]) -> Table:
-    table = Table(title=f"[bold]{query}[/bold]", title_justify="left", show_edge=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("score", justify="right")
-    table.add_column("from", justify="right")
-    table.add_column("to", justify="right")
-    table.add_column("video", overflow="fold")
-    table.add_column("found by")
+    table = Table(title=plain(query, "bold"), title_justify="left", show_edge=False)
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    _number_column(table, "score", 5)
+    _number_column(table, "from", 7)
+    _number_column(table, "to", 7)
+    table.add_column("video", overflow="fold", ratio=3)
+    table.add_column("found by", overflow="fold", ratio=1)
     captions = any(hit.caption for hit in hits)
     if captions:
-        table.add_column("caption", overflow="fold")
+        table.add_column("caption", overflow="fold", ratio=3)
     for rank, hit in enumerate(hits, 1):
-        row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), hit.path, ", ".join(hit.channels)]
-        table.add_row(*row, *([hit.caption or ""] if captions else []))
+        video = plain(hit.path)
+        if hit.offline:
+            video.append(" (offline)", style="yellow")
+        row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), video, ", ".join(hit.channels)]
+        table.add_row(*row, *([plain(hit.caption or "")] if captions else []))
     return table
 
 
 def events_table(video: str, events: list) -> Table:
-    table = Table(title=f"[bold]{video}[/bold]", title_justify="left", show_edge=False)
-    table.add_column("from", justify="right")
-    table.add_column("to", justify="right")
+    table = Table(title=plain(video, "bold"), title_justify="left", show_edge=False)
+    _number_column(table, "from", 7)
+    _number_column(table, "to", 7)
     table.add_column("caption", overflow="fold")
     for e in events:
-        table.add_row(hms(e.start), hms(e.end), e.caption)
+        table.add_row(hms(e.start), hms(e.end), plain(e.caption))
     return table
 
 
 def stats_table(stats: Stats) -> Table:
     table = Table(show_header=False, show_edge=False, box=None)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("library", stats.library)
-    table.add_row("backbone", stats.backbone or "(none yet)")
-    table.add_row("videos", str(stats.videos))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("library", plain(stats.library + (" (read-only)" if stats.read_only else "")))
+    table.add_row("backbone", plain(stats.backbone or "(none yet)"))
+    table.add_row("videos", str(stats.videos) + (f", {len(stats.offline)} offline" if stats.offline else ""))
     table.add_row("segments", str(stats.segments))
     table.add_row("indexed", f"{hms(stats.seconds)} ({stats.seconds / 3600:.2f} h)")
+    table.add_row("partial", str(len(stats.partial)))
     table.add_row("failed", str(stats.failed))
     said = ", ".join(f"{n} {channel}" for channel, n in sorted(stats.text_chunks.items())) or "none"
     table.add_row("text chunks", said)
@@ -64,5 +100,5 @@ def stats_table(stats: Stats) -> Table:
     else:
         table.add_row("predictor", "zero-shot (ConSE, untrained)")
     for model in stats.models:
-        table.add_row("model", model)
+        table.add_row("model", plain(model))
     return table

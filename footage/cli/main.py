@@ -1,6 +1,13 @@
-"""The `footage` command: a thin layer over footage.Library. Each command is one library call."""
+"""The `footage` command: a thin layer over footage.Library. Each command is one library call.
 
+Exit codes: 0 done; 1 error (one line on stderr says why); 2 a bad option or argument; 3 `index` indexed
+nothing because every path given was missing or every file failed; 130 interrupted (Ctrl-C); 143 stopped
+by SIGTERM. No command prints a traceback, unless FOOTAGE_DEBUG=1 is set.
+"""
+
+import errno
 import json
+import os
 import signal
 import sys
 from contextlib import nullcontext
@@ -9,15 +16,24 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from footage import __version__
-from footage.cli.format import events_table, hits_table, hms, stats_table
+from footage.cli.format import clean, events_table, hits_table, hms, plain, plural, stats_table
 from footage.errors import FootageError
-from footage.library import Library, default_path
+from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
 from footage.search.search import MODES
+
+EXIT_ERROR = 1
+EXIT_NOTHING_INDEXED = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+PIPED_WIDTH = 10_000  # tables piped to a file or another program are not wrapped
 
 Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
 app = typer.Typer(
@@ -26,8 +42,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so progress bars give the cursor back."""
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 RerankOption = Annotated[
@@ -47,7 +68,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def callback(
     ctx: typer.Context,
     library: Annotated[
         Path | None,
@@ -74,16 +95,43 @@ def _open(ctx: typer.Context, **kwargs) -> Library:
     return Library(ctx.obj, **kwargs)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+def _say(console: Console, label: str, style: str, *parts: object) -> None:
+    """One line: a coloured label, then text that is printed as it is (paths, reasons)."""
+    line = Text(label, style=style)
+    for part in parts:
+        line.append(part if isinstance(part, Text) else plain(part))
+    console.print(line, soft_wrap=True)
+
+
+def _fail(message: object, code: int = EXIT_ERROR) -> None:
+    _say(err, "error: ", "red", message)
     raise typer.Exit(code)
+
+
+interrupted_said: list[bool] = []
+
+
+def _interrupted(message: str, code: int) -> None:
+    _say(err, "", "", message)
+    interrupted_said.append(True)
+    raise typer.Exit(code)
+
+
+def _show(renderable) -> None:
+    """A table on the terminal as Rich lays it out; piped, at full width without trailing spaces."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable, width=PIPED_WIDTH)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 @app.command()
 def index(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Video files and folders (searched recursively).")],
-    fps: Annotated[float, typer.Option(min=0.01, help="Frames per second fed to the model.")] = 1.0,
+    fps: Annotated[float, typer.Option(min=0.01, max=MAX_FPS, help="Frames per second fed to the model.")] = 1.0,
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -120,16 +168,25 @@ def index(
             show_default=False,
         ),
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Drop videos that are missing under PATHS even when their whole folder is gone or empty; without "
+            "it those are kept offline (an unmounted drive looks like an empty folder).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Index videos. Run it again at any time: unchanged files are skipped, changed ones re-indexed, and
-    files deleted from an indexed folder dropped.
+    """Index videos. Run it again at any time: unchanged files are skipped, changed ones and ones that failed
+    before are read again, files deleted from an indexed folder are dropped, and files under a folder that is
+    missing or emptied (a drive not mounted) are kept offline until they are back.
 
     Example: footage index ~/Videos ~/more/clip.mp4
     """
-    lib = _open(ctx, fps=fps, backbone=backbone, views=views, speech=speech, ocr=ocr)
+    lib = _open(ctx, fps=fps, backbone=backbone)
     columns = (
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("files"),
@@ -137,23 +194,23 @@ def index(
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
-    # Ctrl-C is acted on between batches: Python raises KeyboardInterrupt wherever the main thread happens to
-    # be, and inside a finaliser it is swallowed and the run goes on. A second Ctrl-C stops at once.
-    interrupted: list[int] = []
+    # Ctrl-C and SIGTERM are acted on between batches: Python raises KeyboardInterrupt wherever the main thread
+    # happens to be, and inside a finaliser it is swallowed and the run goes on. A second signal stops at once.
+    stopped: list[int] = []
 
-    def on_sigint(signum, frame) -> None:
-        interrupted.append(signum)
-        if len(interrupted) > 1:
+    def on_signal(signum, frame) -> None:
+        stopped.append(signum)
+        if len(stopped) > 1:
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
             task = bar.add_task("indexing", total=None, video="0:00:00", rate="")
             first_frame: list[tuple[float, float]] = []  # (wall, video) seconds when frames first came in
 
             def show(p) -> None:
-                if interrupted:
+                if stopped:
                     raise KeyboardInterrupt
                 if p.video_seconds and not first_frame:
                     first_frame.append((p.wall_seconds, p.video_seconds))
@@ -161,49 +218,64 @@ def index(
                 if first_frame and p.wall_seconds - first_frame[0][0] > 1:  # the rate since models loaded
                     speed = (p.video_seconds - first_frame[0][1]) / (p.wall_seconds - first_frame[0][0])
                     rate = f"{speed:.1f}x real time"
-                name = Path(p.current).name if p.current else "scanning"
-                name = f"{name[:28]}: speech" if p.stage == "speech" else name
+                name = clean(Path(p.current).name) if p.current else "scanning"
+                name = f"{name[:28]}: speech" if p.stage == "speech" else name[:40]
                 bar.update(
                     task,
                     completed=p.files_done,
                     total=p.files_total,
-                    description=name[:40],
+                    description=escape(name),
                     video=hms(p.video_seconds),
                     rate=rate,
                 )
 
-            report = lib.index(paths, on_progress=show)
-        if interrupted:  # after the last batch: the run is complete, but the user asked to stop
+            report = lib.index(paths, on_progress=show, speech=speech, ocr=ocr, views=views, prune=prune)
+        if stopped:  # after the last batch: the run is complete, but the user asked to stop
             raise KeyboardInterrupt
     except KeyboardInterrupt:
-        _fail("interrupted; what was indexed is kept, run the same command again to resume", 130)
+        code = EXIT_TERMINATED if stopped and stopped[0] == signal.SIGTERM else EXIT_INTERRUPTED
+        _interrupted("interrupted; what was indexed is kept, run the same command again to resume", code)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         lib.close()
+    nothing = not (report.indexed or report.unchanged or report.moved) and (report.missing or report.failed)
     if as_json:
         print(json.dumps(asdict(report), indent=2))
-        return
+        raise typer.Exit(EXIT_NOTHING_INDEXED if nothing else 0)
+    for path in report.missing:
+        _say(err, "not found ", "yellow", path)
     for path, reason in report.failed:
-        err.print(f"[yellow]skipping[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
+        _say(err, "skipping ", "yellow", path, ": ", reason)
     for path, what in report.warnings:
-        err.print(f"[yellow]warning[/yellow] {path}: {what}", highlight=False, soft_wrap=True)
+        _say(err, "warning ", "yellow", path, ": ", what)
+    for path in report.offline:
+        _say(err, "offline ", "yellow", path, ": missing, and so is everything else in its folder")
     rate = report.video_seconds / report.wall_seconds if report.wall_seconds else 0.0
     parts = [
-        f"indexed {len(report.indexed)} files ({hms(report.video_seconds)} of video in "
+        f"indexed {plural(len(report.indexed), 'file')} ({hms(report.video_seconds)} of video in "
         f"{hms(report.wall_seconds)}, {rate:.1f}x real time)"
     ]
     parts += [f"{report.unchanged} unchanged"] if report.unchanged else []
     parts += [f"{len(report.moved)} moved"] if report.moved else []
+    parts += [f"{len(report.online)} back online"] if report.online else []
     parts += [f"{len(report.removed)} removed"] if report.removed else []
+    parts += [f"{len(report.offline)} offline"] if report.offline else []
     parts += [f"{len(report.failed)} failed"] if report.failed else []
-    out.print(", ".join(parts), highlight=False)
+    parts += [f"{len(report.missing)} not found"] if report.missing else []
+    out.print(", ".join(parts), soft_wrap=True)
+    if report.offline:
+        _say(err, "", "", "offline videos are kept but not searched; once their drive is back, index again; ")
+        _say(err, "", "", "`footage index --prune PATH` drops them")
+    if nothing:
+        raise typer.Exit(EXIT_NOTHING_INDEXED)
 
 
 @app.command()
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many hits to show.")] = 10,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K, help="How many hits to show.")] = 10,
     rerank: RerankOption = False,
     captions: Annotated[
         bool,
@@ -219,6 +291,12 @@ def search(
             "(the same words, by keyword), or all of them fused.",
         ),
     ] = Mode.all,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Include videos whose files were missing at the last index (a drive not mounted)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them. Hits are time ranges, best first, each with a caption.
@@ -226,13 +304,17 @@ def search(
     Example: footage search "rocket liftoff" --top-k 5 --json
     """
     with _open(ctx) as lib:
-        hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions, mode=mode.value)
+        hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions, mode=mode.value, offline=offline)
+        empty = not hits and lib.stats().videos == 0
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:
-        out.print(hits_table(query, hits))
+        _show(hits_table(query, hits))
+    elif empty:
+        err.print("no hits: the library is empty; run `footage index FOLDER` first", soft_wrap=True)
     else:
-        out.print("no hits: the library is empty; run `footage index FOLDER` first")
+        where = "" if mode == Mode.all else f" in --mode {mode.value}"
+        _say(err, "no hits", "", f" for {query!r}{where}")
 
 
 @app.command()
@@ -250,17 +332,19 @@ def describe(
 
     Example: footage describe ~/Videos/holiday.mp4 --json
     """
-    with _open(ctx) as lib, err.status(f"describing {video}", spinner="dots") if not as_json else nullcontext():
+    spinner = err.status(f"describing {escape(clean(video))}", spinner="dots") if not as_json else nullcontext()
+    with _open(ctx) as lib, spinner:
         events = lib.describe(video, uniform=uniform)
     if as_json:
         print(json.dumps([e.to_dict() for e in events], indent=2))
     else:
-        out.print(events_table(str(video), events))
+        _show(events_table(str(video), events))
 
 
 @app.command()
 def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """What the library holds: videos, segments, hours indexed, and files that failed with the reason.
+    """What the library holds: videos, segments, hours indexed, offline and partial videos, and files that
+    failed with the reason.
 
     Example: footage stats --json
     """
@@ -269,9 +353,13 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         print(json.dumps(asdict(s), indent=2))
         return
-    out.print(stats_table(s))
+    _show(stats_table(s))
+    for path in s.offline:
+        _say(out, "offline ", "yellow", path)
+    for path, warning in s.partial:
+        _say(out, "partial ", "yellow", path, ": ", warning.removeprefix("partial: "))
     for path, reason in s.failures:
-        out.print(f"failed {path}: {reason}", highlight=False, soft_wrap=True)
+        _say(out, "failed ", "red", path, ": ", reason)
 
 
 @app.command(name="eval")
@@ -289,15 +377,23 @@ def evaluate(
         scores = lib.evaluate(pairs, rerank=rerank)
     if as_json:
         print(json.dumps(asdict(scores), indent=2))
-    else:
-        out.print(f"{scores.pairs} pairs   R@1 {scores.r1:.3f}   R@5 {scores.r5:.3f}   MRR {scores.mrr:.3f}")
+        return
+    _skipped(scores.skipped)
+    out.print(f"{scores.pairs} pairs   R@1 {scores.r1:.3f}   R@5 {scores.r5:.3f}   MRR {scores.mrr:.3f}")
+
+
+def _skipped(videos: list[str]) -> None:
+    if videos:
+        _say(err, "warning ", "yellow", f"pairs of {plural(len(videos), 'video')} not in the library left out: ")
+        for path in videos:
+            _say(err, "  ", "", path)
 
 
 @app.command()
 def train(
     ctx: typer.Context,
     pairs: Annotated[Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs.")] = 100,
+    epochs: Annotated[int, typer.Option(min=1, max=100_000, help="Passes over the training pairs.")] = 100,
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of pairs held out to judge the result.")
     ] = 0.2,
@@ -333,6 +429,7 @@ def train(
     if as_json:
         print(json.dumps(asdict(report), indent=2))
         return
+    _skipped(report.skipped)
     out.print(f"trained on {report.train_pairs} pairs, loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}")
     for name, s in (("before", report.before), ("after", report.after)):
         if s:
@@ -346,27 +443,130 @@ def train(
 @app.command()
 def remove(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A file, or a folder: everything indexed under it goes.")],
+    path: Annotated[str, typer.Argument(help="A file, or a folder: everything indexed under it goes.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove more than one video without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Drop a file or a folder from the library (the files themselves are not touched).
+    """Drop a file or a folder from the library (the files themselves are not touched). Removing more than
+    one video asks first on a terminal; elsewhere it needs --yes.
 
-    Example: footage remove ~/Videos/old
+    Example: footage remove ~/Videos/old --dry-run
     """
+    declined = []
+
+    def confirm(paths: list[str]) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise FootageError(
+                f"{path}: {len(paths)} videos would be removed; add --yes to remove them (--dry-run lists them)"
+            )
+        for p in paths[:10]:
+            _say(err, "  ", "", p)
+        if len(paths) > 10:
+            err.print(f"  ... and {len(paths) - 10} more")
+        if typer.confirm(f"remove these {len(paths)} videos from the library?", err=True):
+            return True
+        declined.append(True)
+        return False
+
     with _open(ctx) as lib:
-        gone = lib.remove(path)
+        gone = lib.remove(path, dry_run=dry_run, confirm=confirm)
     if as_json:
         print(json.dumps(gone, indent=2))
+    elif declined:
+        err.print("nothing removed")
+    elif dry_run:
+        for p in gone:
+            _say(out, "", "", p)
+        out.print(f"{plural(len(gone), 'video')} would be removed")
     elif gone:
-        out.print(f"removed {len(gone)} files from the library", highlight=False)
-    else:
-        _fail(f"{path}: nothing in the library is at or under this path")
+        out.print(f"removed {plural(len(gone), 'video')} from the library")
+    if not gone and not declined:
+        _fail(Text.assemble(plain(path), ": nothing in the library is at or under this path"))
 
 
-def run() -> None:
-    """Console-script entry point: library errors become one line on stderr and exit code 1."""
+@app.command()
+def repair(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check the library and rebuild a damaged database from what can still be read. The damaged file is kept
+    beside it; videos that cannot be recovered whole are read again by the next `footage index`.
+
+    Example: footage repair
+    """
+    with err.status("checking the library", spinner="dots") if not as_json else nullcontext():
+        done = Library.repair(ctx.obj)
+    if as_json:
+        print(json.dumps(asdict(done), indent=2))
+        return
+    if not done.damaged:
+        _say(out, "", "", done.library, ": the database is whole; nothing to repair")
+        return
+    _say(out, "repaired ", "green", done.library, f" ({done.problem})")
+    _say(out, "", "", "the damaged database is kept as ", done.kept_as)
+    out.print(
+        f"recovered {plural(done.videos, 'video')} ({done.segments} segments, {done.text_chunks} text chunks)",
+        soft_wrap=True,
+    )
+    if done.dropped:
+        out.print(f"{plural(len(done.dropped), 'video')} could not be recovered whole; index their folders again:")
+        for path in done.dropped:
+            _say(out, "  ", "", path)
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated
+
+
+def main() -> None:
+    """Runs the app: library errors, usage errors and interruptions become one line on stderr and an exit
+    code; anything else too, with the traceback only under FOOTAGE_DEBUG=1."""
+    for stream in (sys.stdout, sys.stderr):  # an ASCII terminal must not crash on a non-ASCII name
+        stream.reconfigure(errors="backslashreplace")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = 0
     try:
-        app()
+        code = app(standalone_mode=False) or 0
+    except KeyboardInterrupt:  # typer returns 130 for a KeyboardInterrupt in a command; this is one outside
+        code = EXIT_INTERRUPTED
+    except click.exceptions.Exit as e:  # --help
+        code = e.exit_code
+    except click.exceptions.NoArgsIsHelpError as e:  # plain `footage`
+        err.print(e.format_message(), markup=False, highlight=False)
+        code = 0
+    except click.ClickException as e:  # a bad option or argument
+        _say(err, "error: ", "red", e.format_message())
+        code = e.exit_code
+    except (click.Abort, typer.Abort):
+        code = EXIT_INTERRUPTED
+    except Terminated:
+        code = EXIT_TERMINATED
     except FootageError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _say(err, "error: ", "red", e)
+        code = EXIT_ERROR
+    except BrokenPipeError:  # `footage search ... | head -1`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_ERROR
+    except Exception as e:
+        if os.environ.get("FOOTAGE_DEBUG") == "1":
+            raise
+        _say(err, "error: ", "red", _describe(e))
+        code = EXIT_ERROR
+    if code == EXIT_INTERRUPTED and not interrupted_said:
+        _say(err, "", "", "interrupted")
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
+
+
+def _describe(e: Exception) -> str:
+    """An unexpected exception in one line: a full disk or a file's error as such, anything else as an
+    internal error with a way to see where it came from."""
+    if isinstance(e, OSError):
+        where = f"{os.fsdecode(e.filename)}: " if e.filename else ""
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"{where}disk full"
+        return f"{where}{e.strerror or e}"
+    return f"internal error ({type(e).__name__}: {e}); run with FOOTAGE_DEBUG=1 to see where"

@@ -9,6 +9,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,26 @@ PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
 STDERR_TAIL_LINES = 20
 TICK_SLACK = 0.001  # a frame stamped 0.9999 s still counts as on the 1 s tick
 STDERR_WAIT_SECONDS = 30  # how long a frame's timestamp may lag behind its pixels
+STALL_SECONDS = 300  # ffmpeg giving no frame for this long is stuck (a stalled network drive): it is stopped
+
+
+class Watchdog:
+    """Kills a process that has given no output for STALL_SECONDS; `fed()` says output came."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process, self.last, self.stalled = process, time.monotonic(), False
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def fed(self) -> None:
+        self.last = time.monotonic()
+
+    def _watch(self) -> None:
+        while self.process.poll() is None:
+            if time.monotonic() - self.last > STALL_SECONDS:
+                self.stalled = True
+                self.process.kill()
+                return
+            time.sleep(min(1.0, STALL_SECONDS / 10))
 
 
 class Decoder:
@@ -50,6 +71,7 @@ class Decoder:
         self.frames_read = 0
         self.first_time: float | None = None
         self.log_ended = False
+        self.watchdog: Watchdog | None = None
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
@@ -62,12 +84,15 @@ class Decoder:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         frame_bytes = self.size * self.size * 3
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         reader = threading.Thread(target=self._read_stderr, daemon=True)
         reader.start()
+        self.watchdog = Watchdog(self.process)
         try:
             while True:
-                buf = self.process.stdout.read(frame_bytes * self.batch)
+                buf = self._read(frame_bytes * self.batch)
                 n = len(buf) // frame_bytes
                 if n:
                     frames = np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, self.size, self.size, 3)
@@ -76,12 +101,26 @@ class Decoder:
                     break
             self.process.wait()
             reader.join()
+            if self.watchdog.stalled and self.frames_read == 0:
+                raise VideoError(self.path, f"ffmpeg gave no frame in {STALL_SECONDS} s (a stalled drive?)")
             if self.process.returncode != 0 and self.frames_read == 0:
                 raise VideoError(self.path, f"ffmpeg could not decode it ({self._reason()})")
             if self.frames_read == 0:
                 raise VideoError(self.path, f"no frames could be decoded ({self._reason()})")
         finally:
             self.close()
+
+    def _read(self, size: int) -> bytes:
+        """Up to `size` bytes of frames (fewer at the end); the watchdog hears of everything that comes."""
+        chunks, got = [], 0
+        while got < size:
+            part = self.process.stdout.read1(min(size - got, 1 << 20))
+            if not part:
+                break
+            chunks.append(part)
+            got += len(part)
+            self.watchdog.fed()
+        return b"".join(chunks)
 
     def _timestamps(self, n: int) -> np.ndarray:
         """Times of the next n frames, from showinfo (which logs a frame before ffmpeg writes it out); if the

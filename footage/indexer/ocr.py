@@ -15,6 +15,7 @@ import ffmpeg
 import numpy as np
 
 from footage.errors import ModelError
+from footage.indexer.decode import Watchdog
 from footage.indexer.probe import VideoInfo
 from footage.indexer.subtitles import Cue
 
@@ -43,11 +44,13 @@ def frames(path: Path, info: VideoInfo):
         .global_args("-nostdin", "-v", "error")
         .compile()
     )
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    watchdog = Watchdog(process)
     size = WIDTH * height
     try:
         k = 0
         while len(buf := process.stdout.read(size)) == size:
+            watchdog.fed()
             yield k * OCR_SECONDS, np.frombuffer(buf, np.uint8).reshape(height, WIDTH)
             k += 1
     finally:

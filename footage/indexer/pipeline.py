@@ -7,10 +7,13 @@ thread runs the model, transcribes speech and writes to the store. Each video is
 so a run killed at any point loses at most the video it was on, and the next run picks up from there.
 """
 
+import errno
 import hashlib
 import io
+import json
 import os
 import queue
+import stat
 import subprocess
 import threading
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from footage.errors import VideoError
+from footage.errors import FootageError, VideoError
 from footage.indexer import ocr, subtitles, text
 from footage.indexer.decode import Decoder
 from footage.indexer.probe import VideoInfo, probe
@@ -35,7 +38,10 @@ VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .mpg .mpeg .m2v .ts .mts .m2ts .vob .ogv .ogg .3gp .3g2 "
     ".mxf .dv .rm .rmvb .divx .y4m".split()
 )
-FINGERPRINT_BYTES = 1 << 20  # read from each end of a file: enough to tell edits apart, cheap on big files
+FINGERPRINT_BYTES = 1 << 20  # read from each end of a file: where containers keep their index
+FINGERPRINT_SAMPLES = 31  # blocks read evenly between the ends (odd: the middle byte is always read)
+FINGERPRINT_BLOCK = 64 << 10  # 31 blocks of 64 KiB: about 4 MiB read per file in all
+FINGERPRINT_VERSION = "v2:"  # before it: the two ends only (still recognised, and upgraded)
 FLUSH_SECONDS = 30  # save FAISS at least this often during a run, so a search elsewhere sees recent work
 QUEUE_BATCHES = 16  # frame batches decoded ahead of the model
 DECODE_BATCH = 4  # frames handed over at a time: small, so the model starts on a file while ffmpeg is still on it
@@ -51,7 +57,7 @@ class Progress:
 
     files_done: int
     files_total: int
-    video_seconds: float  # seconds of video decoded and embedded so far in this run
+    video_seconds: float  # seconds of video decoded and embedded so far in this run (never goes back)
     wall_seconds: float
     current: str | None  # path being indexed
     stage: str = "pictures"  # "speech" while the current file's audio is transcribed
@@ -63,14 +69,34 @@ class IndexReport:
     unchanged: int = 0
     moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     removed: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    video_seconds: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): also in stats
+    video_seconds: float = 0.0  # the length of the videos indexed in this run
     wall_seconds: float = 0.0
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, what): indexed, but without this
+    missing: list[str] = field(default_factory=list)  # paths given that do not exist
+    offline: list[str] = field(default_factory=list)  # indexed videos now missing under a missing or emptied folder
+    online: list[str] = field(default_factory=list)  # offline videos whose files are back
 
 
 def fingerprint(path: Path, size: int) -> str:
-    """Hash of the size and the first and last MiB: changes when content does, costs two reads."""
+    """Hash of the size, the first and last MiB and 31 blocks of 64 KiB spread evenly between them: an edit
+    that keeps the size still shows unless it falls wholly between two samples, for about 4 MiB read."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(FINGERPRINT_BYTES))
+        middle = size - 2 * FINGERPRINT_BYTES - FINGERPRINT_BLOCK
+        if middle > 0:
+            for k in range(1, FINGERPRINT_SAMPLES + 1):
+                f.seek(FINGERPRINT_BYTES + middle * k // (FINGERPRINT_SAMPLES + 1))
+                h.update(f.read(FINGERPRINT_BLOCK))
+        if size > 2 * FINGERPRINT_BYTES:
+            f.seek(-FINGERPRINT_BYTES, os.SEEK_END)
+        h.update(f.read(FINGERPRINT_BYTES))
+    return FINGERPRINT_VERSION + h.hexdigest()
+
+
+def legacy_fingerprint(path: Path, size: int) -> str:
+    """The fingerprint of libraries made before v2 (both ends only), to recognise their files unchanged."""
     h = hashlib.blake2b(str(size).encode(), digest_size=16)
     with open(path, "rb") as f:
         h.update(f.read(FINGERPRINT_BYTES))
@@ -80,32 +106,83 @@ def fingerprint(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def scan(paths: Iterable[str | Path], skip: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
-    """Expands arguments into (files, folders, missing): files named on the command line are taken whatever
-    their extension; inside folders, video extensions only, hidden entries and the library itself left out."""
+@dataclass
+class Scan:
+    """What a run's arguments expand to."""
+
+    files: list[Path] = field(default_factory=list)  # regular files to index, symbolic links resolved
+    folders: list[Path] = field(default_factory=list)  # folders given, resolved
+    missing: list[str] = field(default_factory=list)  # paths given that do not exist
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path as found, why): links to nowhere, FIFOs
+    gone_targets: set[str] = field(default_factory=set)  # where links to nowhere pointed: gone from the library
+
+
+def _resolve(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return None
+
+
+def resolve(path: Path) -> Path:
+    """The path with symbolic links resolved, or as given where they loop."""
+    return _resolve(path) or path
+
+
+def _entry(path: Path, found: Scan, files: dict[Path, None]) -> None:
+    """One file: taken if it is a regular file (through links), else skipped with the reason. Opening anything
+    else could hang (a FIFO) or read forever (a device)."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            found.skipped.append((str(path), "symbolic link loop"))
+        elif path.is_symlink():
+            target = Path(os.path.realpath(path))
+            found.skipped.append((str(path), f"broken symbolic link: its target {target} is gone"))
+            found.gone_targets.add(str(target))
+        else:
+            found.skipped.append((str(path), e.strerror or "cannot read"))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) else "not a file"
+        found.skipped.append((str(path), f"not a regular file ({kind})"))
+        return
+    real = _resolve(path)
+    if real is None:
+        found.skipped.append((str(path), "symbolic link loop"))
+    else:
+        files[real] = None
+
+
+def scan(paths: Iterable[str | Path], skip: Path) -> Scan:
+    """Expands arguments into files and folders: files named on the command line are taken whatever their
+    extension; inside folders, video extensions only, hidden entries and the library itself left out."""
+    found = Scan()
     files: dict[Path, None] = {}
-    folders, missing = [], []
     for arg in paths:
         p = Path(arg).expanduser().absolute()
         if p.is_dir():
-            folders.append(p.resolve())
-            walked = {p.resolve()}  # symlinked folders are followed, each once: a link loop must not hang us
+            root_real = _resolve(p) or p
+            found.folders.append(root_real)
+            walked = {root_real}  # symlinked folders are followed, each once: a link loop must not hang us
             for root, dirs, names in os.walk(p, followlinks=True):
                 keep = []
                 for d in sorted(dirs):
-                    real = Path(root, d).resolve()
-                    if not d.startswith(".") and real != skip and real not in walked:
+                    real = _resolve(Path(root, d))
+                    if not d.startswith(".") and real is not None and real != skip and real not in walked:
                         walked.add(real)
                         keep.append(d)
                 dirs[:] = keep
                 for name in sorted(names):
                     if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                        files[Path(root, name).resolve()] = None
-        elif p.exists() or p.is_symlink():
-            files[p.resolve()] = None
+                        _entry(Path(root, name), found, files)
+        elif os.path.lexists(p):
+            _entry(p, found, files)
         else:
-            missing.append((str(p), "no such file or folder"))
-    return list(files), folders, missing
+            found.missing.append(str(p))
+    found.files = list(files)
+    return found
 
 
 class _Decoded:
@@ -234,72 +311,159 @@ def index(
     fps: float = 1.0,
     on_progress: Callable[[Progress], None] | None = None,
     transcriber: Callable[[Path], list] | None = None,
+    prune: bool = False,
 ) -> IndexReport:
     """Indexes files and folders into the store: pictures, subtitles and (with a transcriber) speech. The
-    caller holds the store's write lock."""
+    caller holds the store's write lock. `prune` drops missing files that would otherwise be kept offline."""
     started = time.monotonic()
     report = IndexReport()
-    files, folders, missing = scan(paths, skip=store.path)
-    report.failed += missing
-    todo = _plan(store, files, folders, {m[0] for m in missing}, backbone.model_id, report)
+    found = scan(paths, skip=store.path)
+    report.missing = found.missing
     try:
+        todo = _plan(store, found, backbone.model_id, report, prune)
         with backbone.threads(INFERENCE_THREADS):
             _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber)
+    except BaseException:
+        try:  # keep what is done; the FAISS file is only a cache, and the next open repairs it from SQLite
+            store.flush()
+        except (FootageError, OSError):
+            pass
+        raise
     finally:
-        store.flush()
         report.wall_seconds = time.monotonic() - started
+    store.flush()
     return report
 
 
-def _plan(store: Store, files: list[Path], folders: list[Path], missing: set[str], model_id: str, report: IndexReport):
-    """Sorts files into unchanged, moved (same content, new name) and to decode (new, changed, or indexed by
-    other models), and drops the videos that are gone from the folders being indexed. Returns [(path, facts)]
-    to decode."""
+def sidecar_state(video: Path, listing: list[Path]) -> str | None:
+    """The subtitle files beside a video as a string to compare between runs: each one's name after the video's
+    stem, size and mtime (so a renamed pair still matches); None when it has none."""
+    state = []
+    for p in subtitles.sidecars(video, listing):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        state.append([p.name[len(video.stem) :], st.st_size, st.st_mtime])
+    return json.dumps(state) if state else None
+
+
+def _same_file(old, facts: FileFacts) -> bool:
+    """Unchanged without reading it: the same size, mtime, ctime and inode (a replacement made with `cp -p` or
+    `rsync -a` keeps size and mtime, not the other two), and the same subtitle files beside it."""
+    return (old.size, old.mtime, old.ctime, old.inode, old.sidecars) == (
+        facts.size,
+        facts.mtime,
+        facts.ctime,
+        facts.inode,
+        facts.sidecars,
+    )
+
+
+def _same_content(old, facts: FileFacts, path: Path) -> bool:
+    if old.fingerprint == facts.fingerprint:
+        return True
+    legacy = not old.fingerprint.startswith(FINGERPRINT_VERSION) and old.fingerprint
+    return bool(legacy) and legacy_fingerprint(path, facts.size) == old.fingerprint
+
+
+def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: bool) -> list[tuple[Path, FileFacts]]:
+    """Sorts files into unchanged, moved (same content, new name) and to decode (new, changed, failed before,
+    or indexed by other models). Files missing from the folders being indexed are dropped, or kept offline
+    when their whole folder is missing or emptied (a drive not mounted). Returns [(path, facts)] to decode."""
     known = store.videos()
     by_fingerprint = {v.fingerprint: v for v in known.values() if v.status == "indexed" and v.model == model_id}
-    seen = {str(f) for f in files}
+    seen = {str(f) for f in found.files}
+    listings: dict[Path, list[Path]] = {}
     todo: list[tuple[Path, FileFacts]] = []
-    for path in files:
+    back: list = []
+
+    def fail(path: str, reason: str, facts: FileFacts | None = None) -> None:
+        store.save_failure(facts or FileFacts(path, 0, 0.0, ""), reason)
+        report.failed.append((path, reason))
+
+    for path, reason in found.skipped:
+        fail(path, reason)
+    for path in found.files:
         try:
             st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            if path.parent not in listings:
+                listings[path.parent] = sorted(path.parent.iterdir())
         except OSError as e:
-            report.failed.append((str(path), e.strerror or "cannot stat"))
+            fail(str(path), e.strerror or "cannot read")
             continue
+        facts = FileFacts(
+            str(path), st.st_size, st.st_mtime, "", st.st_ctime, st.st_ino, sidecar_state(path, listings[path.parent])
+        )
         old = known.get(str(path))
-        if old and old.model not in (None, model_id):  # indexed by other models: decode it again
+        if old and old.status == "indexed" and old.model != model_id:  # indexed by other models: decode it again
             old = None
-        if old and old.size == st.st_size and old.mtime == st.st_mtime:
+        if old and old.status == "indexed" and _same_file(old, facts):
             report.unchanged += 1
+            back += [old] if old.offline else []
             continue
         try:
-            facts = FileFacts(str(path), st.st_size, st.st_mtime, fingerprint(path, st.st_size))
+            facts.fingerprint = fingerprint(path, st.st_size)
+            same = old is not None and old.status == "indexed" and _same_content(old, facts, path)
         except OSError as e:
-            store.save_failure(FileFacts(str(path), st.st_size, st.st_mtime, ""), e.strerror or "cannot read")
-            report.failed.append((str(path), e.strerror or "cannot read"))
+            fail(str(path), e.strerror or "cannot read", facts)
             continue
         twin = by_fingerprint.get(facts.fingerprint)
-        if old and old.fingerprint == facts.fingerprint and old.status == "indexed":
-            store.touch(old.id, st.st_mtime)
+        if same and old.sidecars == facts.sidecars:
+            store.touch(old.id, facts)
             report.unchanged += 1
-        elif not old and twin and twin.path not in seen and not Path(twin.path).exists():
-            store.move(twin.id, str(path), st.st_mtime)
-            report.moved.append((twin.path, str(path)))
+            back += [old] if old.offline else []
+        elif not old and twin and twin.path not in seen and not os.path.lexists(twin.path):
+            if twin.sidecars == facts.sidecars:
+                store.move(twin.id, facts)
+                report.moved.append((twin.path, str(path)))
+                back += [twin] if twin.offline else []
+            else:  # renamed, with other subtitles: read again
+                todo.append((path, facts))
         else:
             todo.append((path, facts))
+    if back:
+        store.set_offline([v.id for v in back], False)
+        report.online += [v.path for v in back]
+    _drop_missing(store, known, found, seen, {old for old, _ in report.moved}, report, prune)
+    return todo
 
-    moved_from = {old for old, _ in report.moved}
 
-    def is_gone(path: str) -> bool:
-        if path in moved_from:
-            return False
-        in_folder = any(Path(path).is_relative_to(f) for f in folders)
-        return path in missing or (in_folder and path not in seen and not Path(path).exists())
+def _drop_missing(store: Store, known: dict, found: Scan, seen: set[str], moved: set[str], report, prune) -> None:
+    """Videos gone from the folders (and files) being indexed: dropped when they were deleted from a folder
+    that still holds indexed files, kept offline when their folder is missing or has none left (an unmounted
+    drive looks like an empty folder), unless `prune`. Failed files that are gone are always dropped."""
 
-    gone = [v for v in known.values() if is_gone(v.path)]
+    def looked_at(path: str) -> bool:
+        return (
+            path in found.gone_targets
+            or path in found.missing
+            or any(Path(path).is_relative_to(f) for f in found.folders)
+        )
+
+    missing = [
+        v
+        for v in known.values()
+        if v.path not in seen and v.path not in moved and looked_at(v.path) and not os.path.lexists(v.path)
+    ]
+    lost = {v.id for v in missing}
+    present = {str(Path(p).parent) for p in seen}  # folders that still hold a video
+    present |= {str(Path(v.path).parent) for v in known.values() if v.id not in lost and looked_at(v.path)}
+    gone, away = [], []
+    for v in missing:
+        deleted = v.status != "indexed" or prune or str(Path(v.path).parent) in present
+        if deleted:
+            gone.append(v)
+        elif not v.offline:
+            away.append(v)
     if gone:
         store.remove([v.id for v in gone])
-        report.removed += [v.path for v in gone]
-    return todo
+        report.removed += [v.path for v in gone if v.status == "indexed"]
+    if away:
+        store.set_offline([v.id for v in away], True)
+        report.offline += [v.path for v in away]
 
 
 @dataclass
@@ -312,6 +476,7 @@ class _Video:
     tokens: list[np.ndarray] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
     thumbs: list[bytes] = field(default_factory=list)
+    seconds: float = 0.0  # how far into the video its frames have come
 
 
 def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber) -> None:
@@ -327,12 +492,14 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
     decoder.start()
     last_flush = time.monotonic()
     done = 0
+    seconds_done = 0.0  # video seconds of the files finished, indexed or not: the progress shown
     video: _Video | None = None
 
     def tell(path: Path | None, stage: str = "pictures") -> None:
         if on_progress:
             elapsed = time.monotonic() - started
-            on_progress(Progress(done, len(todo), report.video_seconds, elapsed, str(path) if path else None, stage))
+            seconds = seconds_done + (video.seconds if video else 0.0)
+            on_progress(Progress(done, len(todo), seconds, elapsed, str(path) if path else None, stage))
 
     tell(None)
     try:
@@ -347,15 +514,26 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
                 # JPEG every frame now (cheap next to the model): the mid frame of each segment becomes its
                 # thumbnail, and a long video's raw frames would not fit in memory.
                 video.thumbs += [_thumbnail(frame, video.info) for frame in msg.frames]
-                report.video_seconds += len(msg.times) / fps
+                video.seconds = max(video.seconds, float(msg.times[-1]) + 1.0 / fps)
             elif isinstance(msg, _Decoded.Failed):
                 store.save_failure(facts_by_path[msg.path], msg.reason)
                 report.failed.append((str(msg.path), msg.reason))
                 done += 1
+                seconds_done += video.seconds if video and video.path == msg.path else 0.0
+                video = None
             else:
                 heard = (lambda path=msg.path: tell(path, "speech")) if transcriber else None
-                _finish_video(store, backbone, video, msg, facts_by_path[msg.path], fps, report, transcriber, heard)
+                facts = facts_by_path[msg.path]
+                try:
+                    _finish_video(store, backbone, video, msg, facts, fps, report, transcriber, heard)
+                except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
+                    raise
+                except Exception as e:  # one odd file must not end the run
+                    store.save_failure(facts, f"{type(e).__name__}: {e}")
+                    report.failed.append((facts.path, f"{type(e).__name__}: {e}"))
                 done += 1
+                seconds_done += max(video.seconds, facts.duration or 0.0)
+                video = None
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     store.flush()
                     last_flush = time.monotonic()
@@ -380,33 +558,46 @@ def _finish_video(
     transcriber,
     heard: Callable[[], None] | None = None,
 ) -> None:
+    """Segments, text and the store write of a decoded video. A file that decodes only in part (a download
+    cut short, a recording cut by a dead battery) is indexed as far as it goes, with a warning."""
     info = video.info
     times = np.concatenate(video.times)
+    warning = None
+    covered = float(times[-1]) + 1.0 / fps
     if _is_truncated(times, fps, info):
-        reason = f"truncated or damaged: decoded {times[-1] + 1 / fps:.1f} s of {info.duration:.1f} s"
-        store.save_failure(facts, reason)
-        report.failed.append((facts.path, reason))
-        return
+        warning = f"partial: decoded {covered:.1f} of {info.duration:.1f} s"
+        report.warnings.append((facts.path, warning))
     tokens = np.concatenate(video.tokens)
     features = np.concatenate(video.features)
-    segments = build_segments(times, tokens, features, video.thumbs, fps, info.duration, backbone.pool)
-    facts.duration = info.duration or float(times[-1]) + 1.0 / fps
-    report.video_seconds += facts.duration - len(times) / fps  # progress counted a tick per frame until now
+    duration = min(info.duration, covered) if warning else info.duration
+    segments = build_segments(times, tokens, features, video.thumbs, fps, duration, backbone.pool)
+    facts.duration = duration or covered
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
     facts.start_time, facts.sample_fps = info.start_time, fps
-    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, done, report, heard)
-    store.save_video(facts, segments, backbone.model_id, chunks)
+    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, done, report, heard, facts.duration)
+    store.save_video(facts, segments, backbone.model_id, chunks, warning)
     report.indexed.append(facts.path)
+    report.video_seconds += facts.duration
 
 
 def _text_chunks(
-    path: Path, info: VideoInfo, backbone: Backbone, transcriber, done: _Decoded.Done, report: IndexReport, heard
+    path: Path,
+    info: VideoInfo,
+    backbone: Backbone,
+    transcriber,
+    done: _Decoded.Done,
+    report: IndexReport,
+    heard,
+    duration: float,
 ) -> list[NewChunk]:
     """What is written (subtitles, on-screen text) and said (speech) in a video, chunked and embedded by the
     Y-encoder. A subtitle or audio track that cannot be read is a warning: the pictures are indexed all the
-    same."""
+    same. Subtitle text is capped to what a video of this length can carry."""
     report.warnings += [(str(path), w) for w in done.warnings]
-    chunks = text.chunk(done.subtitles, "subtitles") + text.chunk(done.on_screen, "on-screen")
+    cues, cut = subtitles.cap(done.subtitles, duration)
+    if cut:
+        report.warnings.append((str(path), f"subtitles: {cut}"))
+    chunks = text.chunk(cues, "subtitles") + text.chunk(done.on_screen, "on-screen")
     if transcriber is not None and info.has_audio:
         try:
             chunks += text.chunk(transcriber(path, heard), "speech")

@@ -1,12 +1,14 @@
 """What a file holds, from ffprobe: is it a video, how long, which codec, where its timestamps start."""
 
+import json
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import ffmpeg
-
 from footage.errors import VideoError
+
+PROBE_TIMEOUT = 120  # seconds: ffprobe reads a header and 60 keyframes; more means a stalled drive or a FIFO
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,23 @@ def probe(path: str | Path) -> VideoInfo:
         raise VideoError(path, "empty file (0 bytes)")
     if not os.access(path, os.R_OK):
         raise VideoError(path, "permission denied")
+    # The first keyframes are decoded too: caption data rides in the video stream's frames, and broadcast
+    # streams send it (null pairs at least) with every frame. One ffprobe run instead of two per file.
+    args = ["ffprobe", "-v", "error", "-hide_banner", "-show_format", "-show_streams", "-of", "json"]
+    args += ["-skip_frame", "nokey", "-read_intervals", "%+#60", "-show_frames", str(path)]
     try:
-        # The first keyframes are decoded too: caption data rides in the video stream's frames, and broadcast
-        # streams send it (null pairs at least) with every frame. One ffprobe run instead of two per file.
-        data = ffmpeg.probe(str(path), skip_frame="nokey", read_intervals="%+#60", show_frames=None)
-    except ffmpeg.Error as e:
-        reason = ffmpeg_reason(e.stderr, "ffprobe could not read it")
-        raise VideoError(path, f"not a readable video ({reason})") from None
+        done = subprocess.run(args, capture_output=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise VideoError(path, f"ffprobe gave no answer in {PROBE_TIMEOUT} s") from None
+    except FileNotFoundError:
+        raise VideoError(path, "ffprobe is not installed (it comes with ffmpeg)") from None
+    if done.returncode != 0:
+        reason = ffmpeg_reason(done.stderr, "ffprobe could not read it")
+        raise VideoError(path, f"not a readable video ({reason})")
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        raise VideoError(path, "not a readable video (ffprobe's answer was not JSON)") from None
     streams = data.get("streams", [])
     videos = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]
     if not videos:

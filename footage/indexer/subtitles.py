@@ -17,6 +17,12 @@ from footage.indexer.probe import VideoInfo, ffmpeg_reason
 TEXT_CODECS = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
 SIDECAR_SUFFIXES = (".srt", ".vtt")
 EXTRACT_TIMEOUT = 600  # seconds for ffmpeg to write a stream's subtitles out
+MAX_FILE_BYTES = 4 << 20  # a feature film's .srt is about 100 KB: more than this is not subtitles
+MAX_CUE_CHARS = 500  # a cue is a line or two on screen
+# Text a video can carry: 20 characters a second is fast reading speed; twice that, and never less than
+# 4,000 characters (a short clip with a long caption).
+MAX_CHARS_PER_SECOND = 40
+MIN_CHARS = 4_000
 
 TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
 TIMING = re.compile(rf"^\s*{TIME}\s*-->\s*{TIME}")
@@ -82,22 +88,57 @@ def parse(data: bytes | str) -> Parsed:
     return Parsed(cues, skipped, encoding)
 
 
-def sidecars(video: Path) -> list[Path]:
-    """name.srt, name.vtt and name.LANG.srt / name.LANG.vtt beside the video."""
+def sidecars(video: Path, listing: list[Path] | None = None) -> list[Path]:
+    """name.srt, name.vtt and name.LANG.srt / name.LANG.vtt beside the video (regular files only). `listing`
+    is the folder's entries when the caller has them."""
     found = []
     try:
-        for p in sorted(video.parent.iterdir()):
-            if p.suffix.lower() in SIDECAR_SUFFIXES and p.is_file():
+        for p in listing if listing is not None else sorted(video.parent.iterdir()):
+            if p.suffix.lower() in SIDECAR_SUFFIXES:
                 rest = p.name[: -len(p.suffix)]
                 if rest == video.stem or (rest.startswith(video.stem + ".") and "." not in rest[len(video.stem) + 1 :]):
-                    found.append(p)
+                    if p.is_file():
+                        found.append(p)
     except OSError:
         pass
     return found
 
 
+def read_file(path: Path) -> bytes:
+    """A subtitle file's bytes; one too big to be subtitles is refused (OSError), not read into memory."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise OSError(f"{size / 1e6:.1f} MB is too big for subtitles (at most {MAX_FILE_BYTES / 1e6:.0f} MB); skipped")
+    with open(path, "rb") as f:
+        return f.read(MAX_FILE_BYTES + 1)
+
+
+def cap(cues: list[Cue], duration: float | None) -> tuple[list[Cue], str | None]:
+    """Cues a video of this length can carry: none that start after it ends, none longer than MAX_CUE_CHARS,
+    and no more text than MAX_CHARS_PER_SECOND of it. Returns the cues kept and what was cut (None: nothing)."""
+    late = sum(duration is not None and c.start > duration + 1.0 for c in cues)
+    cues = [c for c in cues if duration is None or c.start <= duration + 1.0]
+    long = sum(len(c.text) > MAX_CUE_CHARS for c in cues)
+    cues = [Cue(c.start, c.end, c.text[:MAX_CUE_CHARS]) if len(c.text) > MAX_CUE_CHARS else c for c in cues]
+    budget = max(MIN_CHARS, MAX_CHARS_PER_SECOND * (duration or 0.0))
+    kept, total = [], 0
+    for c in cues:
+        total += len(c.text)
+        if total > budget:
+            break
+        kept.append(c)
+    said = []
+    if late:
+        said.append(f"{late} cue(s) after the video ends ignored")
+    if long:
+        said.append(f"{long} cue(s) cut to {MAX_CUE_CHARS} characters")
+    if len(kept) < len(cues):
+        said.append(f"{len(cues) - len(kept)} cue(s) past {budget:,.0f} characters ignored")
+    return kept, "; ".join(said) or None
+
+
 def _to_srt(args: list[str], what: str) -> bytes:
-    done = subprocess.run(args, capture_output=True, timeout=EXTRACT_TIMEOUT)
+    done = subprocess.run(args, capture_output=True, timeout=EXTRACT_TIMEOUT, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise OSError(f"ffmpeg could not read the {what} ({ffmpeg_reason(done.stderr, 'no reason given')})")
     return done.stdout
@@ -110,8 +151,9 @@ def stream(path: Path, index: int) -> bytes:
 
 
 def lavfi_escape(path: str) -> str:
-    """A path as the movie source's filename inside a filter graph: escaped for the option, then the graph."""
-    value = re.sub(r"([\\':])", r"\\\1", path)
+    """A path as the movie source's filename inside a filter graph: escaped for the option ('=' too, or
+    'a=b.ts' reads as an option a), then for the graph."""
+    value = re.sub(r"([\\':=])", r"\\\1", path)
     return re.sub(r"([\\'\[\],;])", r"\\\1", value)
 
 
@@ -125,7 +167,7 @@ def closed_captions(path: Path) -> bytes:
 def read(path: Path, info: VideoInfo) -> tuple[list[Cue], list[str]]:
     """Every subtitle cue of a video (sidecars, text streams, closed captions) and warnings, one line each,
     about what could not be read. Never raises on a bad subtitle: the video is indexed without it."""
-    sources = [(f"subtitle file {p.name}", p.read_bytes) for p in sidecars(path)]
+    sources = [(f"subtitle file {p.name}", lambda p=p: read_file(p)) for p in sidecars(path)]
     sources += [
         (f"subtitle stream {index} ({codec})", lambda index=index: stream(path, index))
         for index, codec in info.subtitle_streams

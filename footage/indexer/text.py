@@ -7,6 +7,7 @@ from footage.indexer.subtitles import Cue
 MIN_SECONDS = 4.0  # shorter cues join their neighbours ("Yes." alone says little)
 MAX_SECONDS = 12.0
 MAX_GAP = 1.5  # seconds of silence that end a chunk
+MAX_CHARS = 1_000  # a chunk is a sentence or two: what the text encoder reads whole, and a hit can show
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ def drop_rollup(cues: list[Cue]) -> list[Cue]:
 
 
 def chunk(cues: list[Cue], channel: str) -> list[Chunk]:
-    """Joins consecutive cues until a chunk lasts MIN_SECONDS, ends a sentence past that, or a pause comes."""
+    """Joins consecutive cues until a chunk lasts MIN_SECONDS, ends a sentence past that, or a pause comes;
+    never past MAX_SECONDS or MAX_CHARS."""
     out: list[Chunk] = []
     for cue in drop_rollup(sorted(cues, key=lambda c: c.start)):
         last = out[-1] if out else None
@@ -41,6 +43,7 @@ def chunk(cues: list[Cue], channel: str) -> list[Chunk]:
             last is not None
             and cue.start - last.end <= MAX_GAP
             and cue.end - last.start <= MAX_SECONDS
+            and len(last.text) + 1 + len(cue.text) <= MAX_CHARS
             and (last.end - last.start < MIN_SECONDS or not last.text.endswith((".", "!", "?")))
         ):
             out[-1] = Chunk(channel, last.start, max(last.end, cue.end), f"{last.text} {cue.text}")

@@ -6,6 +6,7 @@ scene found by one short segment.
 """
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,16 +32,20 @@ class Scores:
     r5: float  # ... among the first five
     mrr: float  # mean of 1 / rank (0 when not in the first EVAL_DEPTH)
     ranks: list[int | None] = field(default_factory=list)  # per pair, None when not found
+    skipped: list[str] = field(default_factory=list)  # videos of pairs left out: not indexed in the library
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
-    """JSON Lines of {"path", "start", "end", "text"}; relative paths are taken from the file's folder."""
+    """JSON Lines of {"path", "start", "end", "text"}; relative paths are taken from the file's folder. Each
+    line is checked: finite times, 0 <= start <= end, some text."""
     path = Path(path)
-    pairs = []
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_bytes().decode("utf-8").splitlines()
     except OSError as e:
         raise FootageError(f"{path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise FootageError(f"{path}: not a text file; pairs are JSON Lines (path, start, end, text)") from None
+    pairs = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -48,10 +53,22 @@ def read_pairs(path: str | Path) -> list[Pair]:
             row = json.loads(line)
             video = Path(row["path"]).expanduser()
             video = video if video.is_absolute() else path.parent / video
-            pairs.append(Pair(str(video.resolve()), float(row["start"]), float(row["end"]), str(row["text"])))
+            start, end, text = float(row["start"]), float(row["end"]), str(row["text"]).strip()
         except (ValueError, KeyError, TypeError) as e:
             raise FootageError(f"{path}:{n}: not a pair ({type(e).__name__}: {e})") from None
+        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+            raise FootageError(f"{path}:{n}: times must be numbers with 0 <= start <= end, not {start} and {end}")
+        if not text:
+            raise FootageError(f"{path}:{n}: the text is empty")
+        pairs.append(Pair(str(_resolve(video)), start, end, text))
     return pairs
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop: not a video of the library either way
+        return path
 
 
 def finds(hit: Hit, pair: Pair) -> bool:

@@ -18,6 +18,7 @@ class Hit:
     segment: int | None = None  # the best segment's id (for a hit on words only, the one they are said over)
     channels: list[str] = field(default_factory=list)  # what matched: visual, speech, subtitles, keyword
     transcript: str | None = None  # the words said or subtitled during the hit
+    offline: bool = False  # its file was missing at the last index run (a drive not mounted)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,6 +33,7 @@ class Candidate:
     end: float
     score: float
     thumbnail: str | None
+    offline: bool = False
 
 
 def merge(candidates: list[Candidate]) -> list[Hit]:
@@ -64,6 +66,7 @@ def merge(candidates: list[Candidate]) -> list[Hit]:
                 [c.segment for c in group],
                 seed.segment,
                 ["visual"],
+                offline=seed.offline,
             )
         )
     return hits

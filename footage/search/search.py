@@ -44,20 +44,21 @@ def search(
     rerank: bool = False,
     index: VectorIndex | None = None,
     mode: str = "all",
+    offline: bool = False,
 ) -> list[Hit]:
     """Hits for a query in one channel or all of them fused. `index` replaces the library's vectors (to try a
-    predictor before keeping it)."""
+    predictor before keeping it); `offline` includes videos whose files were missing at the last run."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     query = backbone.embed_query(text)  # (D,)
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
     ranked = []  # one ranked list of hits per channel searched
     if mode in ("visual", "all"):
-        ranked.append(visual(store, backbone, query, n, rerank, index))
+        ranked.append(visual(store, backbone, query, n, rerank, index, offline))
     if mode in ("speech", "all"):
-        ranked.append(spoken(store, query, n))
+        ranked.append(spoken(store, query, n, offline))
     if mode in ("text", "all"):
-        ranked.append(keyword(store, text, n))
+        ranked.append(keyword(store, text, n, offline))
     found = [hits for hits in ranked if hits]
     hits = fuse(found, top_k) if len(found) > 1 else found[0] if found else []  # one channel keeps its scores
     hits = hits[:top_k]
@@ -72,12 +73,14 @@ def search(
     return hits
 
 
-def visual(store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: bool, index) -> list[Hit]:
+def visual(
+    store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: bool, index, offline: bool = False
+) -> list[Hit]:
     """The nearest segments, re-scored with the query-conditioned predictor when asked, merged into hits."""
-    ids, scores = store.search(query, n, index)
+    ids, scores = store.search(query, n, index, offline)
     rows = store.segments(ids)
     candidates = [
-        Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail)
+        Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail, r.offline)
         for i, s in zip(ids, scores)
         if (r := rows.get(int(i))) is not None  # deleted since FAISS was read
     ]
@@ -89,17 +92,17 @@ def visual(store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: 
     return merge(candidates)
 
 
-def spoken(store: Store, query: np.ndarray, n: int) -> list[Hit]:
+def spoken(store: Store, query: np.ndarray, n: int, offline: bool = False) -> list[Hit]:
     """Speech and subtitle chunks whose meaning is near the query (and not merely the least far)."""
-    ids, scores = store.search_text(query, n)
+    ids, scores = store.search_text(query, n, offline)
     keep = scores >= SPEECH_MIN_SIMILARITY
     return _chunk_hits(store, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
 
 
-def keyword(store: Store, text: str, n: int) -> list[Hit]:
+def keyword(store: Store, text: str, n: int, offline: bool = False) -> list[Hit]:
     """Chunks that contain most of the query's words (stopwords aside), by BM25."""
     words = list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS))
-    hits = _chunk_hits(store, store.keyword(words, n), channel="keyword")
+    hits = _chunk_hits(store, store.keyword(words, n, offline), channel="keyword")
     need = max(1, math.ceil(KEYWORD_COVER * len(words)))
     return [h for h in hits if len(set(words) & set(re.findall(r"\w+", h.transcript.lower()))) >= need]
 
@@ -107,7 +110,7 @@ def keyword(store: Store, text: str, n: int) -> list[Hit]:
 def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
     chunks = store.chunks([i for i, _ in scored])
     return [
-        Hit(c.path, c.start, c.end, score, channels=[channel or c.channel], transcript=c.text)
+        Hit(c.path, c.start, c.end, score, channels=[channel or c.channel], transcript=c.text, offline=c.offline)
         for i, score in scored
         if (c := chunks.get(i)) is not None  # deleted since FAISS was read
     ]

@@ -39,13 +39,20 @@ class VectorIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(list(ids), np.int64))
 
-    def search(self, query: np.ndarray, n: int, ids: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, n: int, ids: tuple[int, int] | None = None, skip: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(D,) query -> ids (n,), scores (n,), best first; fewer when the index is smaller. `ids` = (lo, hi)
-        searches only the vectors whose ids are in [lo, hi)."""
+        searches only the vectors whose ids are in [lo, hi); `skip` leaves these ids out."""
         n = min(n, len(self))
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(*ids)) if ids else None
+        selectors = [faiss.IDSelectorRange(*ids)] if ids else []
+        if skip is not None and len(skip):
+            batch = faiss.IDSelectorBatch(np.ascontiguousarray(skip, np.int64))
+            selectors.append(faiss.IDSelectorNot(batch))  # `batch` stays referenced here: SWIG does not keep it
+        sel = selectors[0] if len(selectors) == 1 else faiss.IDSelectorAnd(*selectors) if selectors else None
+        params = faiss.SearchParameters(sel=sel) if sel is not None else None
         scores, ids = self.index.search(np.ascontiguousarray(query[None], np.float32), n, params=params)  # (1, n)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
@@ -54,12 +61,16 @@ class VectorIndex:
         """Writes a temp file and renames it over `path`: a crash leaves the old file or the new, never half."""
         data = faiss.serialize_index(self.index)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + struct.pack("<q", self.generation))
-            f.write(memoryview(data))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(MAGIC + struct.pack("<q", self.generation))
+                f.write(memoryview(data))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk: no half-written file left behind
+            tmp.unlink(missing_ok=True)
+            raise
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

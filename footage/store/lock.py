@@ -4,7 +4,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from footage.errors import LibraryBusy
+from footage.errors import LibraryBusy, LibraryReadOnly
 
 
 class WriteLock:
@@ -13,7 +13,8 @@ class WriteLock:
         self.fd: int | None = None
 
     def acquire(self) -> bool:
-        """Takes the lock if it is free; False when another process holds it."""
+        """Takes the lock if it is free; False when another process holds it. Raises OSError where the lock
+        file cannot be made (a read-only library)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -38,7 +39,14 @@ class WriteLock:
             return "?"
 
     def __enter__(self) -> "WriteLock":
-        if not self.acquire():
+        try:
+            got = self.acquire()
+        except OSError as e:
+            raise LibraryReadOnly(
+                f"{self.path.parent}: the library is read-only ({e.strerror}); search and stats work, changes need "
+                "a writable library"
+            ) from None
+        if not got:
             raise LibraryBusy(
                 f"{self.path.parent}: another footage process (pid {self.holder()}) is writing to this library; "
                 "wait for it to finish (search works meanwhile)"

@@ -3,12 +3,46 @@
 SQLite is the source of truth: every segment row carries its vector, so the FAISS index can always be
 rebuilt from it. `meta.generation` goes up in the same transaction as every change to segments; the FAISS
 file records the generation it was saved at, which is how a stale index is noticed on open.
+
+SQLite's own errors are turned into footage's here, once for every query: a damaged file, a full disk, a
+read-only medium.
 """
 
-from sqlalchemy import Engine, Float, ForeignKey, Integer, LargeBinary, String, event, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
 
-SCHEMA_VERSION = 4
+from sqlalchemy import Engine, Float, ForeignKey, Integer, LargeBinary, String, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.types import TypeDecorator
+
+from footage.errors import DiskFull, LibraryDamaged, LibraryError, LibraryReadOnly
+
+SCHEMA_VERSION = 5
+BUSY_TIMEOUT_MS = 30_000
+
+
+class FsPath(TypeDecorator):
+    """A file path, stored losslessly: as text when it is valid UTF-8, else as its raw bytes (a name like
+    caf\\xe9.mp4 written by an old Latin-1 system). Python holds such a name with surrogate escapes, which
+    SQLite's text cannot store; the two forms never compare equal, so one name always maps to one row."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+
+    def process_result_value(self, value, dialect):
+        return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 class Base(DeclarativeBase):
@@ -36,12 +70,19 @@ class Video(Base):
     __tablename__ = "videos"
     __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: thumbnails live under them
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String, unique=True)  # absolute, resolved
+    path: Mapped[str] = mapped_column(FsPath, unique=True)  # absolute, resolved
     size: Mapped[int] = mapped_column(Integer)
     mtime: Mapped[float] = mapped_column(Float)
     fingerprint: Mapped[str] = mapped_column(String, index=True)  # content hash: finds renamed files
     status: Mapped[str] = mapped_column(String)  # "indexed" | "failed"
-    error: Mapped[str | None] = mapped_column(String, nullable=True)
+    error: Mapped[str | None] = mapped_column(String, nullable=True)  # why it failed
+    warning: Mapped[str | None] = mapped_column(String, nullable=True)  # indexed, but not whole ("partial: ...")
+    # 1: its file was missing at the last run, under a folder that is missing or emptied (a drive not mounted):
+    # kept, and left out of search until it is back or pruned
+    offline: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ctime: Mapped[float | None] = mapped_column(Float, nullable=True)  # with size, mtime and inode: unchanged
+    inode: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sidecars: Mapped[str | None] = mapped_column(String, nullable=True)  # its subtitle files' names, sizes, mtimes
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds
     fps: Mapped[float | None] = mapped_column(Float, nullable=True)
     codec: Mapped[str | None] = mapped_column(String, nullable=True)
@@ -135,26 +176,79 @@ def _v4(conn) -> None:
         conn.execute(text(statement))
 
 
+def _v5(conn) -> None:
+    """Partial files, offline drives, and a stricter test of whether a file changed."""
+    have = {r[0] for r in conn.execute(text("SELECT name FROM pragma_table_info('videos')"))}
+    for column, kind in (
+        ("warning", "VARCHAR"),
+        ("offline", "INTEGER NOT NULL DEFAULT 0"),
+        ("ctime", "FLOAT"),
+        ("inode", "INTEGER"),
+        ("sidecars", "VARCHAR"),
+    ):
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE videos ADD COLUMN {column} {kind}"))
+
+
 # Ordered: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def enable_sqlite_pragmas(engine: Engine) -> None:
+def open_engine(db: Path, read_only: bool = False, immutable: bool = False) -> Engine:
+    """An engine on the library's database. Read-only opens never write (no WAL switch, no migration);
+    `immutable` reads a database no process is writing, as on a read-only medium, where SQLite cannot
+    make the shared-memory file WAL readers need."""
+    if read_only:
+        uri = f"file:{quote(os.fsencode(db))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+        def connect():
+            return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    else:
+
+        def connect():
+            return sqlite3.connect(os.fsencode(db), check_same_thread=False)
+
+    # creator: a path with '?' or '#' is no URL; QueuePool: what SQLAlchemy uses for a file database
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers (search) never block the writer (index)
-        cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers (search) never block the writer (index)
+            cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
+    @event.listens_for(engine, "handle_error")
+    def _translate(context):
+        error = context.original_exception
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            raise LibraryDamaged(
+                f"{db}: the library's database is damaged ({error}); `footage repair` rebuilds it from what can "
+                "still be read, keeping a copy of the damaged file"
+            ) from None
+        if name.startswith("SQLITE_FULL"):
+            raise DiskFull(f"{db}: disk full; what was indexed before is kept") from None
+        if name.startswith("SQLITE_READONLY"):
+            raise LibraryReadOnly(f"{db.parent}: the library is read-only ({error})") from None
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM", "SQLITE_AUTH")):
+            raise LibraryError(f"{db}: cannot use the library's database ({error})") from None
 
-def migrate(engine: Engine) -> int:
-    """Brings the database up to SCHEMA_VERSION; returns the version it found."""
+    return engine
+
+
+def migrate(engine: Engine, read_only: bool = False) -> int:
+    """Brings the database up to SCHEMA_VERSION; returns the version it found. A read-only library is
+    only read: it must be current already."""
     with engine.begin() as conn:
         found = conn.execute(text("PRAGMA user_version")).scalar_one()
+        if read_only:
+            return found
         for version in range(found, SCHEMA_VERSION):
             MIGRATIONS[version](conn)
             conn.execute(text(f"PRAGMA user_version = {version + 1}"))

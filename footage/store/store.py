@@ -9,21 +9,26 @@
 
 Every change commits to SQLite first and then updates FAISS in memory; FAISS is saved (atomically) by
 `flush`. A crash in between leaves FAISS behind SQLite's generation; the next open notices and repairs it.
+
+A library on a read-only medium (a mounted archive, a snapshot) opens read-only: search and stats work,
+changes are refused with LibraryReadOnly.
 """
 
+import errno
 import json
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from footage.errors import LibraryError
+from footage.errors import DiskFull, FootageError, LibraryError, LibraryReadOnly, NoLibrary
 from footage.store.faiss_index import VectorIndex
 from footage.store.lock import WriteLock
 from footage.store.schema import (
@@ -34,8 +39,8 @@ from footage.store.schema import (
     Segment,
     TextChunk,
     Video,
-    enable_sqlite_pragmas,
     migrate,
+    open_engine,
 )
 
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
@@ -71,6 +76,9 @@ class FileFacts:
     size: int
     mtime: float
     fingerprint: str
+    ctime: float | None = None
+    inode: int | None = None
+    sidecars: str | None = None  # names, sizes and mtimes of its subtitle files: edited ones re-read it
     duration: float | None = None
     fps: float | None = None
     codec: str | None = None
@@ -109,9 +117,14 @@ class StoredChunk:
     start: float
     end: float
     text: str
+    offline: bool = False
 
 
-KEYWORD_SQL = "SELECT rowid, bm25(text_fts) FROM text_fts WHERE text_fts MATCH :q ORDER BY bm25(text_fts) LIMIT :n"
+KEYWORD_SQL = (
+    "SELECT text_fts.rowid, bm25(text_fts) FROM text_fts JOIN text_chunks c ON c.id = text_fts.rowid "
+    "JOIN videos v ON v.id = c.video_id WHERE text_fts MATCH :q AND v.offline <= :offline "
+    "ORDER BY bm25(text_fts) LIMIT :n"
+)
 CHUNK_COLUMNS = (
     TextChunk.id,
     TextChunk.video_id,
@@ -120,6 +133,7 @@ CHUNK_COLUMNS = (
     TextChunk.start,
     TextChunk.end,
     TextChunk.text,
+    Video.offline,
 )
 
 
@@ -133,6 +147,11 @@ class StoredVideo:
     status: str
     error: str | None
     model: str | None  # model id of its vectors; None when it has none (failed)
+    ctime: float | None = None
+    inode: int | None = None
+    sidecars: str | None = None
+    offline: bool = False
+    warning: str | None = None
 
 
 @dataclass
@@ -143,6 +162,7 @@ class StoredSegment:
     start: float
     end: float
     thumbnail: str | None  # absolute path
+    offline: bool = False  # its video's file was missing at the last run
 
 
 @dataclass
@@ -157,25 +177,81 @@ class Stats:
     models: list[str]
     predictor: dict | None  # the live trained predictor (version, pairs, held-out MRR before/after); None: zero-shot
     text_chunks: dict[str, int] = field(default_factory=dict)  # channel -> chunks of speech or subtitles
+    offline: list[str] = field(default_factory=list)  # indexed videos whose files were missing at the last run
+    partial: list[tuple[str, str]] = field(default_factory=list)  # (path, warning): indexed as far as it decodes
+    read_only: bool = False
+
+
+def library_path(path: str | Path) -> Path:
+    """A library folder's absolute path, symbolic links resolved where they can be."""
+    path = Path(path).expanduser().absolute()
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop: keep the path as given, opening it says what is wrong
+        return path
+
+
+def disk_full(e: OSError, what: Path) -> FootageError:
+    """An OSError from writing the library as footage's error: disk full, or one line naming the file."""
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return DiskFull(f"{what}: disk full; what was indexed before is kept")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return LibraryReadOnly(f"{what}: cannot write ({e.strerror})")
+    return LibraryError(f"{what}: cannot write ({e.strerror or e})")
 
 
 class Store:
-    def __init__(self, path: Path):
-        self.path = Path(path).expanduser().resolve()
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LibraryError(f"{self.path}: cannot create the library folder ({e.strerror})") from None
+    def __init__(self, path: Path, create: bool = False):
+        """Opens the library at `path`; `create` makes one where there is none (else NoLibrary)."""
+        self.path = library_path(path)
+        db = self.path / "library.db"
+        if not db.exists():
+            if not create:
+                raise NoLibrary(f"{self.path}: no footage library here; `footage index FOLDER` makes one")
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LibraryError(f"{self.path}: cannot create the library folder ({e.strerror})") from None
+        elif not db.is_file():
+            raise LibraryError(f"{db}: is not a database file; move it away")
+        self.read_only = not os.access(self.path, os.W_OK) or (db.exists() and not os.access(db, os.W_OK))
+        if self.read_only and not db.exists():
+            raise LibraryReadOnly(f"{self.path}: cannot create a library here (read-only)")
         self.lock = WriteLock(self.path / "write.lock")
-        self.engine = create_engine(f"sqlite:///{self.path / 'library.db'}")
-        enable_sqlite_pragmas(self.engine)
-        found = migrate(self.engine)
+        self._copy: tempfile.TemporaryDirectory | None = None  # read-only with a pending WAL: read a copy
+        self.engine = self._open(db)
+        found = migrate(self.engine, self.read_only)
         if found > SCHEMA_VERSION:
             raise LibraryError(f"{self.path}: made by a newer footage (schema {found}); upgrade footage")
+        if self.read_only and found < SCHEMA_VERSION:
+            raise LibraryReadOnly(
+                f"{self.path}: made by an older footage (schema {found}) and read-only; open it once where it "
+                "can be written to upgrade it"
+            )
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.index: VectorIndex | None = None
         self.dirty = False  # FAISS in memory is ahead of the file
         self.repaired = (0, 0)  # (ids removed, ids added) by the last repair
+        self._offline: tuple[int, np.ndarray] | None = None  # (generation, FAISS ids of offline videos)
+
+    def _open(self, db: Path):
+        if not self.read_only:
+            return open_engine(db)
+        engine = open_engine(db, read_only=True)
+        try:  # works where SQLite may still read WAL's shared memory (another user's folder)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT count(*) FROM sqlite_master"))
+            return engine
+        except LibraryError:
+            engine.dispose()
+        wal = db.with_name(db.name + "-wal")
+        if wal.exists() and wal.stat().st_size:  # changes not yet in the file: read them from a copy
+            self._copy = tempfile.TemporaryDirectory(prefix="footage-readonly-")
+            copy = Path(self._copy.name) / db.name
+            shutil.copyfile(db, copy)
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            return open_engine(copy, read_only=True)
+        return open_engine(db, read_only=True, immutable=True)  # a read-only medium: nobody writes it
 
     # --- settings ---------------------------------------------------------------------------------------
 
@@ -200,10 +276,19 @@ class Store:
                 s.merge(Meta(key="token_dim", value=str(token_dim or dim)))
                 if s.get(Meta, "generation") is None:
                     s.add(Meta(key="generation", value="0"))
-        self.index = VectorIndex.load(self.path / "vectors.faiss", dim)
+        self.index = self._load_index(dim)
         self.token_dim = int(self.meta("token_dim") or dim)  # libraries from before token_dim: the same
         self.view_count = len(json.loads(self.meta("views") or "[]"))
         self.refresh()
+
+    def _load_index(self, dim: int) -> VectorIndex:
+        path = self.path / "vectors.faiss"
+        if path.is_dir():
+            raise LibraryError(f"{path}: is a folder, not the vector index; move it away and footage rebuilds it")
+        try:
+            return VectorIndex.load(path, dim)
+        except OSError as e:
+            raise LibraryError(f"{path}: cannot read the vector index ({e.strerror})") from None
 
     def model_row(self, s: Session, model_id: str, dim: int) -> int:
         row = s.scalar(select(Model).where(Model.model_id == model_id))
@@ -220,7 +305,7 @@ class Store:
         generation = int(self.meta("generation") or 0)
         if self.index.generation == generation:
             return
-        saved = VectorIndex.load(self.path / "vectors.faiss", self.index.dim)
+        saved = self._load_index(self.index.dim)
         if saved.generation == generation:
             self.index = saved
             return
@@ -259,11 +344,20 @@ class Store:
         self.index.generation = generation
         self.repaired = (len(extra), len(missing) + len(chunks))
         self.dirty = True
+        if self.read_only:  # repaired in memory only
+            return
         if self.lock.fd is not None:
             self.flush()
-        elif self.lock.acquire():  # a reader repairs the file too, unless a writer is busy (it will)
+            return
+        try:
+            got = self.lock.acquire()  # a reader repairs the file too, unless a writer is busy (it will)
+        except OSError:
+            return
+        if got:
             try:
                 self.flush()
+            except FootageError:  # a full disk: this search works from memory, the next open tries again
+                pass
             finally:
                 self.lock.release()
 
@@ -282,7 +376,11 @@ class Store:
     def flush(self) -> None:
         """Saves FAISS if it changed. Only the lock holder calls this."""
         if self.dirty and self.index is not None:
-            self.index.save(self.path / "vectors.faiss")
+            path = self.path / "vectors.faiss"
+            try:
+                self.index.save(path)
+            except OSError as e:
+                raise disk_full(e, path) from None
             self.dirty = False
 
     @staticmethod
@@ -298,30 +396,59 @@ class Store:
             model = select(Model.model_id).join(Segment).where(Segment.video_id == Video.id).limit(1).scalar_subquery()
             rows = s.execute(
                 select(
-                    Video.id, Video.path, Video.size, Video.mtime, Video.fingerprint, Video.status, Video.error, model
+                    Video.id,
+                    Video.path,
+                    Video.size,
+                    Video.mtime,
+                    Video.fingerprint,
+                    Video.status,
+                    Video.error,
+                    model,
+                    Video.ctime,
+                    Video.inode,
+                    Video.sidecars,
+                    Video.offline,
+                    Video.warning,
                 )
             ).all()
-        return {r.path: StoredVideo(*r) for r in rows}
+        return {r.path: StoredVideo(*r[:11], bool(r[11]), r[12]) for r in rows}
 
-    def search(self, vector: np.ndarray, n: int, index: VectorIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, vector: np.ndarray, n: int, index: VectorIndex | None = None, offline: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The n nearest segments' ids and scores, best first; a segment with views scores as its best one.
-        `index` replaces the library's vectors (to try a predictor before keeping it)."""
+        `index` replaces the library's vectors (to try a predictor before keeping it); `offline` includes the
+        videos whose files were missing at the last run."""
         if index is None:
             self.refresh()
             index = self.index
-        ids, scores = index.search(vector, n * (1 + self.view_count), ids=(0, TEXT_ID_BASE))
+        skip = None if offline else self.offline_ids()
+        ids, scores = index.search(vector, n * (1 + self.view_count), ids=(0, TEXT_ID_BASE), skip=skip)
         segments = ids % VIEW_ID_BASE
         _, first = np.unique(segments, return_index=True)  # best first, so a segment's first entry is its best
         keep = np.sort(first)[:n]
         return segments[keep], scores[keep]
 
-    def search_text(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_text(self, vector: np.ndarray, n: int, offline: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The n text chunks nearest a query vector: their ids and scores, best first."""
         self.refresh()
-        ids, scores = self.index.search(vector, n, ids=(TEXT_ID_BASE, ID_END))
+        skip = None if offline else self.offline_ids()
+        ids, scores = self.index.search(vector, n, ids=(TEXT_ID_BASE, ID_END), skip=skip)
         return ids - TEXT_ID_BASE, scores
 
-    def keyword(self, words: list[str], n: int) -> list[tuple[int, float]]:
+    def offline_ids(self) -> np.ndarray:
+        """The FAISS ids of offline videos (segments, views, text chunks), kept per generation: going offline
+        moves the generation on."""
+        generation = self.index.generation
+        if self._offline is None or self._offline[0] != generation:
+            with self.Session() as s:
+                away = select(Video.id).where(Video.offline == 1)
+                segs = np.fromiter(s.scalars(select(Segment.id).where(Segment.video_id.in_(away))), np.int64)
+                chunks = np.fromiter(s.scalars(select(TextChunk.id).where(TextChunk.video_id.in_(away))), np.int64)
+            self._offline = (generation, np.concatenate([faiss_ids(segs, self.view_count), chunks + TEXT_ID_BASE]))
+        return self._offline[1]
+
+    def keyword(self, words: list[str], n: int, offline: bool = False) -> list[tuple[int, float]]:
         """Text chunks holding any of the words (FTS5), best first by BM25: (chunk id, score), higher is
         better."""
         terms = [f'"{w}"' for w in (w.replace('"', "") for w in words) if w]
@@ -330,7 +457,7 @@ class Store:
         with self.Session() as s:
             rows = s.execute(
                 text(KEYWORD_SQL),
-                {"q": " OR ".join(terms), "n": n},
+                {"q": " OR ".join(terms), "n": n, "offline": int(offline)},
             ).all()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -354,13 +481,27 @@ class Store:
             return {}
         with self.Session() as s:
             rows = s.execute(
-                select(Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end, Segment.thumbnail)
+                select(
+                    Segment.id,
+                    Segment.video_id,
+                    Video.path,
+                    Segment.start,
+                    Segment.end,
+                    Segment.thumbnail,
+                    Video.offline,
+                )
                 .join(Video)
                 .where(Segment.id.in_(ids))
             ).all()
         return {
             r.id: StoredSegment(
-                r.id, r.video_id, r.path, r.start, r.end, str(self.path / r.thumbnail) if r.thumbnail else None
+                r.id,
+                r.video_id,
+                r.path,
+                r.start,
+                r.end,
+                str(self.path / r.thumbnail) if r.thumbnail else None,
+                bool(r.offline),
             )
             for r in rows
         }
@@ -409,7 +550,7 @@ class Store:
                 if alive:
                     rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
                     s.execute(sqlite_insert(Caption).on_conflict_do_nothing(), rows)
-        except OperationalError:  # read-only medium, or a writer holding the database too long: no cache
+        except LibraryError:  # a read-only or damaged library, or a writer holding it too long: no cache
             pass
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -495,10 +636,18 @@ class Store:
             seconds = s.scalar(select(func.sum(Video.duration)).where(indexed)) or 0.0
             segments = s.scalar(select(func.count(Segment.id))) or 0
             failures = [
-                (r.path, r.error) for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed"))
+                (r.path, r.error)
+                for r in s.execute(select(Video.path, Video.error).where(Video.status == "failed").order_by(Video.path))
             ]
             models = list(s.scalars(select(Model.model_id).where(Model.id.in_(select(Segment.model).distinct()))))
             chunks = dict(s.execute(select(TextChunk.channel, func.count()).group_by(TextChunk.channel)).all())
+            offline = list(s.scalars(select(Video.path).where(indexed, Video.offline == 1).order_by(Video.path)))
+            partial = [
+                (r.path, r.warning)
+                for r in s.execute(
+                    select(Video.path, Video.warning).where(indexed, Video.warning.is_not(None)).order_by(Video.path)
+                )
+            ]
         predictor = json.loads(self.meta("predictor") or "null")
         return Stats(
             str(self.path),
@@ -511,47 +660,66 @@ class Store:
             models,
             predictor,
             chunks,
+            offline,
+            partial,
+            self.read_only,
         )
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------
 
     def save_video(
-        self, facts: FileFacts, segments: list[NewSegment], model_id: str, chunks: list[NewChunk] = ()
+        self,
+        facts: FileFacts,
+        segments: list[NewSegment],
+        model_id: str,
+        chunks: list[NewChunk] = (),
+        warning: str | None = None,
     ) -> int:
         """Replaces whatever the library had for this path with these segments and text chunks, in one
-        transaction."""
-        with self.Session.begin() as s:
-            video, old_ids, old_chunks = self._upsert_video(s, facts, "indexed", None)
-            model = self.model_row(s, model_id, self.index.dim)
-            thumbs = self._write_thumbnails(video.id, segments)
-            rows = [
-                Segment(
-                    video_id=video.id,
-                    start=seg.start,
-                    end=seg.end,
-                    thumbnail=thumb,
-                    model=model,
-                    vector=np.ascontiguousarray(seg.vector, np.float32).tobytes(),
-                    frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
-                    frame_vectors=np.ascontiguousarray(seg.frame_vectors, np.float16).tobytes(),
-                    views=None if seg.views is None else np.ascontiguousarray(seg.views, np.float32).tobytes(),
-                )
-                for seg, thumb in zip(segments, thumbs)
-            ]
-            text_rows = [
-                TextChunk(
-                    video_id=video.id,
-                    channel=c.channel,
-                    start=c.start,
-                    end=c.end,
-                    text=c.text,
-                    vector=np.ascontiguousarray(c.vector, np.float32).tobytes(),
-                )
-                for c in chunks
-            ]
-            s.add_all(rows + text_rows)
-            s.flush()
-            generation = self._bump(s)
+        transaction. `warning` says what is missing from it ("partial: ..."). Thumbnails are named by their
+        segment's id, which is never reused: the old ones stay until the transaction commits, and the new ones
+        go if it does not."""
+        written: list[Path] = []
+        try:
+            with self.Session.begin() as s:
+                video, old_ids, old_chunks = self._upsert_video(s, facts, "indexed", None)
+                video.warning = warning
+                model = self.model_row(s, model_id, self.index.dim)
+                rows = [
+                    Segment(
+                        video_id=video.id,
+                        start=seg.start,
+                        end=seg.end,
+                        model=model,
+                        vector=np.ascontiguousarray(seg.vector, np.float32).tobytes(),
+                        frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
+                        frame_vectors=np.ascontiguousarray(seg.frame_vectors, np.float16).tobytes(),
+                        views=None if seg.views is None else np.ascontiguousarray(seg.views, np.float32).tobytes(),
+                    )
+                    for seg in segments
+                ]
+                text_rows = [
+                    TextChunk(
+                        video_id=video.id,
+                        channel=c.channel,
+                        start=c.start,
+                        end=c.end,
+                        text=c.text,
+                        vector=np.ascontiguousarray(c.vector, np.float32).tobytes(),
+                    )
+                    for c in chunks
+                ]
+                s.add_all(rows + text_rows)
+                s.flush()  # the segments' ids name their thumbnails
+                for row, seg in zip(rows, segments):
+                    if seg.thumbnail is not None:
+                        row.thumbnail = self._write_thumbnail(video.id, row.id, seg.thumbnail, written)
+                generation = self._bump(s)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        self._prune_thumbnails(video.id, keep={p.name for p in written})
         new_vectors = np.stack([seg.vector for seg in segments]) if segments else np.zeros((0, self.index.dim))
         ids, vectors = faiss_entries([r.id for r in rows], new_vectors, [g.views for g in segments])
         if chunks:
@@ -567,7 +735,7 @@ class Store:
             generation = self._bump(s) if old_ids or old_chunks else None
         if old_ids or old_chunks:
             self._apply(generation, old_ids, removed_chunks=old_chunks)
-            shutil.rmtree(self.path / "thumbs" / str(video.id), ignore_errors=True)
+        shutil.rmtree(self.path / "thumbs" / str(video.id), ignore_errors=True)
 
     def _upsert_video(self, s: Session, facts: FileFacts, status: str, error: str | None):
         """The video row for facts.path, updated, with the ids of the segments and text chunks it had (now
@@ -575,7 +743,7 @@ class Store:
         video = s.scalar(select(Video).where(Video.path == facts.path))
         old_ids, old_chunks = [], []
         if video is None:
-            video = Video(**vars(facts), status=status, error=error, indexed_at=time.time())
+            video = Video(**vars(facts), status=status, error=error, indexed_at=time.time(), offline=0)
             s.add(video)
             s.flush()
         else:
@@ -586,6 +754,7 @@ class Store:
             for key, value in vars(facts).items():
                 setattr(video, key, value)
             video.status, video.error, video.indexed_at = status, error, time.time()
+            video.warning, video.offline = None, 0
         return video, old_ids, old_chunks
 
     def _apply(self, generation: int, removed, added_ids=(), added_vectors=None, removed_chunks=()) -> None:
@@ -597,49 +766,75 @@ class Store:
         self.index.generation = generation
         self.dirty = True
 
-    def move(self, video_id: int, path: str, mtime: float) -> None:
-        """A file seen before under another name (same content): keep its segments, update path and mtime."""
+    def move(self, video_id: int, facts: FileFacts) -> None:
+        """A file seen before under another name (same content): keep its segments, take the new name."""
         with self.Session.begin() as s:
-            s.execute(update(Video).where(Video.id == video_id).values(path=path, mtime=mtime))
+            s.execute(update(Video).where(Video.id == video_id).values(**vars(facts)))
 
-    def touch(self, video_id: int, mtime: float) -> None:
-        """Same content, new mtime (a copy or `touch`): remember the mtime so the next run skips the hash."""
+    def touch(self, video_id: int, facts: FileFacts) -> None:
+        """Same content, new mtime, ctime or inode (a copy or `touch`): remember them so the next run skips
+        the hash."""
+        values = {k: getattr(facts, k) for k in ("path", "size", "mtime", "fingerprint", "ctime", "inode", "sidecars")}
         with self.Session.begin() as s:
-            s.execute(update(Video).where(Video.id == video_id).values(mtime=mtime))
+            s.execute(update(Video).where(Video.id == video_id).values(**values))
+
+    def set_offline(self, video_ids: list[int], offline: bool) -> None:
+        """Marks videos whose files are missing (a drive not mounted) as offline, or back online. Their rows and
+        vectors stay; search leaves offline ones out."""
+        if not video_ids:
+            return
+        with self.Session.begin() as s:
+            for i in range(0, len(video_ids), REPAIR_BATCH):
+                chunk = video_ids[i : i + REPAIR_BATCH]
+                s.execute(update(Video).where(Video.id.in_(chunk)).values(offline=int(offline)))
+            generation = self._bump(s)  # searches read which ids to leave out anew
+        self._apply(generation, [])
 
     def remove(self, video_ids: list[int]) -> int:
         """Drops videos with their segments and thumbnails; returns how many were dropped."""
         if not video_ids:
             return 0
+        seg_ids, chunk_ids = [], []
         with self.Session.begin() as s:
-            seg_ids = list(s.scalars(select(Segment.id).where(Segment.video_id.in_(video_ids))))
-            chunk_ids = list(s.scalars(select(TextChunk.id).where(TextChunk.video_id.in_(video_ids))))
-            s.execute(delete(Segment).where(Segment.video_id.in_(video_ids)))
-            s.execute(delete(TextChunk).where(TextChunk.video_id.in_(video_ids)))
-            s.execute(delete(Video).where(Video.id.in_(video_ids)))
+            for i in range(0, len(video_ids), REPAIR_BATCH):
+                chunk = video_ids[i : i + REPAIR_BATCH]
+                seg_ids += s.scalars(select(Segment.id).where(Segment.video_id.in_(chunk)))
+                chunk_ids += s.scalars(select(TextChunk.id).where(TextChunk.video_id.in_(chunk)))
+                s.execute(delete(Segment).where(Segment.video_id.in_(chunk)))
+                s.execute(delete(TextChunk).where(TextChunk.video_id.in_(chunk)))
+                s.execute(delete(Video).where(Video.id.in_(chunk)))
             generation = self._bump(s)
         self._apply(generation, seg_ids, removed_chunks=chunk_ids)
         for vid in video_ids:
             shutil.rmtree(self.path / "thumbs" / str(vid), ignore_errors=True)
         return len(video_ids)
 
-    def _write_thumbnails(self, video_id: int, segments: list[NewSegment]) -> list[str | None]:
+    def _write_thumbnail(self, video_id: int, segment_id: int, jpeg: bytes, written: list[Path]) -> str:
         folder = self.path / "thumbs" / str(video_id)
-        shutil.rmtree(folder, ignore_errors=True)
-        out = []
-        for i, seg in enumerate(segments):
-            if seg.thumbnail is None:
-                out.append(None)
-                continue
+        path = folder / f"{segment_id}.jpg"
+        try:
             folder.mkdir(parents=True, exist_ok=True)
-            name = f"{i:05d}-{int(seg.start * 1000)}.jpg"
-            (folder / name).write_bytes(seg.thumbnail)
-            out.append(f"thumbs/{video_id}/{name}")
-        return out
+            written.append(path)
+            path.write_bytes(jpeg)
+        except OSError as e:
+            raise disk_full(e, path) from None
+        return f"thumbs/{video_id}/{path.name}"
+
+    def _prune_thumbnails(self, video_id: int, keep: set[str]) -> None:
+        """Deletes a video's thumbnails of segments it no longer has (after the commit that replaced them)."""
+        folder = self.path / "thumbs" / str(video_id)
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        for old in folder.iterdir():
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.lock.release()
         self.engine.dispose()
+        if self._copy is not None:
+            self._copy.cleanup()
 
     def consistent(self) -> bool:
         """True when FAISS in memory holds exactly SQLite's segments and views (what a crash must never break)."""
