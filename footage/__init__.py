@@ -5,14 +5,12 @@ lib = Library("~/.footage")
 lib.index(["~/Videos"])
 hits = lib.search("a dog lying on a tiled floor", top_k=10)  # Hit: path, start, end, score, caption
 events = lib.describe("~/Videos/holiday.mp4")  # Event: start, end, caption
+
+The names below load on first use (PEP 562): `footage --version` and Ctrl-C while the command starts do not
+wait for numpy, FAISS and SQLAlchemy to import.
 """
 
-from footage.errors import FootageError, LibraryBusy, LibraryError, ModelError, VideoError
-from footage.indexer.pipeline import IndexReport, Progress
-from footage.library import Library
-from footage.search import Hit
-from footage.search.timeline import Event
-from footage.store import Stats
+import importlib
 
 __version__ = "0.1.0"
 __all__ = [
@@ -28,3 +26,22 @@ __all__ = [
     "Stats",
     "VideoError",
 ]
+_WHERE = {
+    "Event": "footage.search.timeline",
+    "FootageError": "footage.errors",
+    "Hit": "footage.search",
+    "IndexReport": "footage.indexer.pipeline",
+    "Library": "footage.library",
+    "LibraryBusy": "footage.errors",
+    "LibraryError": "footage.errors",
+    "ModelError": "footage.errors",
+    "Progress": "footage.indexer.pipeline",
+    "Stats": "footage.store",
+    "VideoError": "footage.errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'footage' has no attribute {name!r}")

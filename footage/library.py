@@ -119,8 +119,10 @@ class Library:
         """Loads the library's backbone, trained predictor and settings."""
         store = self._store
         name = self._backbone_name or store.meta("backbone") or "bundled"
-        if getattr(self, "backbone", None) is None or self.backbone.name != name:
-            self.backbone = load_backbone(name, cache_dir=cache_dir(None if store.read_only else self.path))
+        cache = cache_dir(None if store.read_only else self.path)
+        if self.backbone is None or self.backbone.name != name:
+            self.backbone = load_backbone(name, cache_dir=cache)
+        self.backbone.cache_dir = cache  # now the library's folder is there to fall back on
         store.attach(self.backbone.name, self.backbone.dim, self.backbone.token_dim)
         trained = store.meta("predictor")
         if trained:

@@ -111,7 +111,7 @@ def cea608(tmp_path_factory):
     member = "package/test/segments/multi-channel-608-captions.ts"
     with tarfile.open(folder / "mux.js-7.1.0.tgz") as tar:
         data = tar.extractfile(member).read()
-    clip = folder / "it's a [broadcast], 1: news.ts"  # quotes, brackets, commas and colons for the filter graph
+    clip = folder / "it's a [broadcast], 1: news=live.ts"  # quotes, brackets, commas, colons, '=' for the filter graph
     clip.write_bytes(data)
     return clip
 

@@ -6,6 +6,7 @@ by SIGTERM. No command prints a traceback, unless FOOTAGE_DEBUG=1 is set.
 """
 
 import errno
+import io
 import json
 import os
 import signal
@@ -16,7 +17,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -34,6 +34,7 @@ EXIT_NOTHING_INDEXED = 3
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 PIPED_WIDTH = 10_000  # tables piped to a file or another program are not wrapped
+OFFLINE_SHOWN = 5  # offline videos named one by one; an unmounted drive may hold thousands
 
 Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
 app = typer.Typer(
@@ -122,9 +123,9 @@ def _show(renderable) -> None:
     if out.is_terminal:
         out.print(renderable)
         return
-    with out.capture() as captured:
-        out.print(renderable, width=PIPED_WIDTH)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    wide = Console(file=io.StringIO(), width=PIPED_WIDTH, highlight=False, color_system=None)
+    wide.print(renderable)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in wide.file.getvalue().splitlines()))
 
 
 @app.command()
@@ -205,7 +206,7 @@ def index(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with Progress(*columns, console=err, transient=True, disable=as_json) as bar:
+        with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
             task = bar.add_task("indexing", total=None, video="0:00:00", rate="")
             first_frame: list[tuple[float, float]] = []  # (wall, video) seconds when frames first came in
 
@@ -239,7 +240,9 @@ def index(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         lib.close()
-    nothing = not (report.indexed or report.unchanged or report.moved) and (report.missing or report.failed)
+    nothing = not (report.indexed or report.unchanged or report.moved) and (
+        report.missing or report.failed or report.offline
+    )
     if as_json:
         print(json.dumps(asdict(report), indent=2))
         raise typer.Exit(EXIT_NOTHING_INDEXED if nothing else 0)
@@ -249,12 +252,16 @@ def index(
         _say(err, "skipping ", "yellow", path, ": ", reason)
     for path, what in report.warnings:
         _say(err, "warning ", "yellow", path, ": ", what)
-    for path in report.offline:
+    for path in report.offline[:OFFLINE_SHOWN]:
         _say(err, "offline ", "yellow", path, ": missing, and so is everything else in its folder")
+    if len(report.offline) > OFFLINE_SHOWN:
+        _say(err, "offline ", "yellow", f"... and {len(report.offline) - OFFLINE_SHOWN} more")
     rate = report.video_seconds / report.wall_seconds if report.wall_seconds else 0.0
     parts = [
         f"indexed {plural(len(report.indexed), 'file')} ({hms(report.video_seconds)} of video in "
         f"{hms(report.wall_seconds)}, {rate:.1f}x real time)"
+        if report.indexed
+        else "nothing new to index"
     ]
     parts += [f"{report.unchanged} unchanged"] if report.unchanged else []
     parts += [f"{len(report.moved)} moved"] if report.moved else []
@@ -265,8 +272,11 @@ def index(
     parts += [f"{len(report.missing)} not found"] if report.missing else []
     out.print(", ".join(parts), soft_wrap=True)
     if report.offline:
-        _say(err, "", "", "offline videos are kept but not searched; once their drive is back, index again; ")
-        _say(err, "", "", "`footage index --prune PATH` drops them")
+        err.print(
+            "offline videos are kept but not searched: index again once their drive is back, or drop them with "
+            "`footage index --prune PATH`",
+            soft_wrap=True,
+        )
     if nothing:
         raise typer.Exit(EXIT_NOTHING_INDEXED)
 
@@ -415,7 +425,7 @@ def train(
             TimeElapsedColumn(),
             console=err,
             transient=True,
-            disable=as_json,
+            disable=as_json or not err.is_terminal,
         ) as bar,
     ):
         task = bar.add_task("training", total=epochs, loss="")
@@ -529,15 +539,14 @@ def main() -> None:
         code = app(standalone_mode=False) or 0
     except KeyboardInterrupt:  # typer returns 130 for a KeyboardInterrupt in a command; this is one outside
         code = EXIT_INTERRUPTED
-    except click.exceptions.Exit as e:  # --help
-        code = e.exit_code
-    except click.exceptions.NoArgsIsHelpError as e:  # plain `footage`
-        err.print(e.format_message(), markup=False, highlight=False)
-        code = 0
-    except click.ClickException as e:  # a bad option or argument
-        _say(err, "error: ", "red", e.format_message())
-        code = e.exit_code
-    except (click.Abort, typer.Abort):
+    except typer.TyperException as e:  # a bad option or argument; plain `footage` shows the help
+        if type(e).__name__ == "NoArgsIsHelpError":
+            err.print(e.format_message(), markup=False)
+            code = 0
+        else:
+            _say(err, "error: ", "red", e.format_message())
+            code = getattr(e, "exit_code", 2)
+    except typer.Abort:
         code = EXIT_INTERRUPTED
     except Terminated:
         code = EXIT_TERMINATED

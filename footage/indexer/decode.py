@@ -18,7 +18,7 @@ import ffmpeg
 import numpy as np
 
 from footage.errors import VideoError
-from footage.indexer.probe import VideoInfo, ffmpeg_reason
+from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, with_input
 
 PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
 STDERR_TAIL_LINES = 20
@@ -53,17 +53,18 @@ class Decoder:
         self.path, self.info, self.fps, self.size, self.batch = Path(path), info, fps, size, batch
         # The decoder may skip frames nothing else refers to and the deblocking filter: the model sees one
         # frame a second at 224 px, and on the sample footage this cut ffmpeg's time by about 15%.
-        stream = ffmpeg.input(str(self.path), skip_frame="noref", skip_loop_filter="all")[str(info.stream)]
+        stream = ffmpeg.input(INPUT, skip_frame="noref", skip_loop_filter="all")[str(info.stream)]
         # Keep the first frame at or after each tick of the sampling clock. Unlike ffmpeg's fps filter, this
         # never invents frames (a slideshow at 0.2 fps gives one frame per picture, not five), always keeps
         # the first frame of clips shorter than a tick, and leaves each frame its own timestamp.
         tick = f"floor(t*{fps}+{TICK_SLACK})"
         keep = f"isnan(prev_selected_t)+gt({tick},floor(prev_selected_t*{fps}+{TICK_SLACK}))"
         stream = stream.filter("select", keep).filter("scale", size, size, flags="bilinear").filter("showinfo")
-        self.command = (
+        self.command = with_input(
             stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
             .global_args("-nostdin", "-hide_banner", "-loglevel", "info")
-            .compile()
+            .compile(),
+            self.path,
         )
         self.process: subprocess.Popen | None = None
         self.times: queue.Queue[float | None] = queue.Queue()  # None: stderr ended

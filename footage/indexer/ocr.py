@@ -16,7 +16,7 @@ import numpy as np
 
 from footage.errors import ModelError
 from footage.indexer.decode import Watchdog
-from footage.indexer.probe import VideoInfo
+from footage.indexer.probe import INPUT, VideoInfo, with_input
 from footage.indexer.subtitles import Cue
 
 OCR_SECONDS = 2.0  # one frame read every this many seconds
@@ -36,13 +36,14 @@ def tesseract() -> str:
 def frames(path: Path, info: VideoInfo):
     """(time, RGB frame) every OCR_SECONDS, WIDTH wide."""
     height = max(2, round(WIDTH * (info.height or 9) / (info.width or 16) / 2) * 2)
-    args = (
-        ffmpeg.input(str(path))[str(info.stream)]
+    args = with_input(
+        ffmpeg.input(INPUT)[str(info.stream)]
         .filter("fps", 1 / OCR_SECONDS)
         .filter("scale", WIDTH, height)
         .output("pipe:", format="rawvideo", pix_fmt="gray")
         .global_args("-nostdin", "-v", "error")
-        .compile()
+        .compile(),
+        path,
     )
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     watchdog = Watchdog(process)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,14 @@ from pathlib import Path
 from footage.errors import VideoError
 
 PROBE_TIMEOUT = 120  # seconds: ffprobe reads a header and 60 keyframes; more means a stalled drive or a FIFO
+# Stands for the input file in ffmpeg-python graphs, swapped for the path in the compiled command: ffmpeg-python
+# hashes its arguments as UTF-8, which a file name need not be (caf\xe9.mp4 from an old Latin-1 disk).
+INPUT = "footage:input"
+
+
+def with_input(args: list[str], path: str | Path) -> list[str]:
+    """A compiled ffmpeg-python command with INPUT replaced by the file's path."""
+    return [str(path) if a == INPUT else a for a in args]
 
 
 @dataclass(frozen=True)
@@ -62,9 +71,12 @@ def probe(path: str | Path) -> VideoInfo:
     """Raises VideoError with a one-line reason when the file is not a readable video."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
         raise VideoError(path, "no such file") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VideoError(path, "not a regular file")
+    size = st.st_size
     if size == 0:
         raise VideoError(path, "empty file (0 bytes)")
     if not os.access(path, os.R_OK):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from footage.indexer.probe import VideoInfo, ffmpeg_reason
+from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, with_input
 
 TEXT_CODECS = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
 SIDECAR_SUFFIXES = (".srt", ".vtt")
@@ -146,8 +146,8 @@ def _to_srt(args: list[str], what: str) -> bytes:
 
 def stream(path: Path, index: int) -> bytes:
     """One text subtitle stream of the file as SubRip."""
-    command = ffmpeg.input(str(path)).output("pipe:", map=f"0:{index}", format="srt").global_args("-nostdin")
-    return _to_srt(command.compile(), f"subtitle stream {index}")
+    command = ffmpeg.input(INPUT).output("pipe:", map=f"0:{index}", format="srt").global_args("-nostdin")
+    return _to_srt(with_input(command.compile(), path), f"subtitle stream {index}")
 
 
 def lavfi_escape(path: str) -> str:

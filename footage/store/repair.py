@@ -1,15 +1,19 @@
 """Rebuilding a damaged library database from what can still be read of it.
 
 A database truncated by a full disk or a dying drive, or overwritten in part, still holds most of its rows.
-They are read table by table (row by row where a table's tree is broken) into a new database. A video is
-kept only when all its segments came back (they tile it from its first frame to its end, under consecutive
-ids); the others are dropped, so the next `footage index` reads them again. The damaged file is kept beside
-the new one, and the FAISS index is rebuilt from SQLite on the next open.
+Where SQLite can still read its schema, they are read table by table (row by row past a broken page). Where
+it cannot (the schema's own pages are lost: later migrations put them at the end of the file), every page
+is read as SQLite's file format lays it out (https://sqlite.org/fileformat.html): table leaf pages, their
+cells and records, each record told to its table by its shape. Either way the rows go into a new database.
+A video is kept only when all its segments came back (they tile it from its first frame to its end, under
+consecutive ids); the others are dropped, so the next `footage index` reads them again. The damaged file is
+kept beside the new one, and the FAISS index is rebuilt from SQLite on the next open.
 """
 
 import os
 import shutil
 import sqlite3
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +23,7 @@ from sqlalchemy import text
 
 from footage.errors import LibraryError, LibraryReadOnly, NoLibrary
 from footage.store.lock import WriteLock
-from footage.store.schema import migrate, open_engine
+from footage.store.schema import Meta, Model, Segment, TextChunk, Video, migrate, open_engine
 
 # Tables copied, in an order that satisfies their foreign keys. Captions are a cache and are not copied.
 TABLES = ("meta", "models", "videos", "segments", "text_chunks")
@@ -88,6 +92,158 @@ def read_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
     return rows
 
 
+def read_tables(db: Path) -> dict[str, list[dict]]:
+    """Every row that can be read of footage's tables, as {column: value} with the rowid: by SQL where the
+    schema can be read, else page by page."""
+    wal = db.with_name(db.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0  # read with its WAL; else without making one
+    try:
+        with sqlite3.connect(_read_only(db) + ("" if pending else "&immutable=1"), uri=True) as conn:
+            names = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES}
+            return {t: [dict(zip(["rowid", *names[t]], r)) for r in read_rows(conn, t)] for t in TABLES}
+    except sqlite3.DatabaseError:
+        return scan_pages(db.read_bytes())
+
+
+# Each table's columns in file order, by the number a record of it holds: the current schema, and before v5
+# (videos without its last five columns) and v3 (segments without views).
+LAYOUTS = {
+    "meta": [c.name for c in Meta.__table__.columns],
+    "models": [c.name for c in Model.__table__.columns],
+    "videos": [c.name for c in Video.__table__.columns],
+    "segments": [c.name for c in Segment.__table__.columns],
+    "text_chunks": [c.name for c in TextChunk.__table__.columns],
+}
+SHAPES = {
+    len(LAYOUTS["videos"]): "videos",
+    len(LAYOUTS["videos"]) - 5: "videos",
+    len(LAYOUTS["segments"]): "segments",
+    len(LAYOUTS["segments"]) - 1: "segments",
+    len(LAYOUTS["text_chunks"]): "text_chunks",
+}
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """SQLite's big-endian varint at `at`: (value, position after it)."""
+    value = 0
+    for i in range(8):
+        byte = data[at + i]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + i + 1
+    return (value << 8) | data[at + 8], at + 9
+
+
+def _record(payload: bytes) -> list:
+    """A record's values: NULL, integers, floats, blobs and text as SQLite's serial types say."""
+    size, at = _varint(payload, 0)
+    types = []
+    while at < size:
+        t, at = _varint(payload, at)
+        types.append(t)
+    values, at = [], size
+    for t in types:
+        if t == 0:
+            values.append(None)
+        elif t in (8, 9):
+            values.append(t - 8)
+        elif t <= 6:
+            n = (0, 1, 2, 3, 4, 6, 8)[t]
+            values.append(int.from_bytes(payload[at : at + n], "big", signed=True))
+            at += n
+        elif t == 7:
+            values.append(struct.unpack(">d", payload[at : at + 8])[0])
+            at += 8
+        elif t >= 12:
+            n = (t - 12) // 2
+            raw = payload[at : at + n]
+            if len(raw) < n:
+                raise ValueError("record cut short")
+            values.append(raw if t % 2 == 0 else raw.decode("utf-8", "surrogateescape"))
+            at += n
+        else:
+            raise ValueError(f"serial type {t}")
+    return values
+
+
+def _cell(data: bytes, at: int, page_size: int, usable: int) -> tuple[int, list]:
+    """A table leaf cell at `at`: (rowid, values), its payload followed onto overflow pages."""
+    length, at = _varint(data, at)
+    rowid, at = _varint(data, at)
+    most = usable - 35
+    if length <= most:
+        return rowid, _record(data[at : at + length])
+    least = (usable - 12) * 32 // 255 - 23
+    local = least + (length - least) % (usable - 4)
+    local = local if local <= most else least
+    payload = bytearray(data[at : at + local])
+    page = int.from_bytes(data[at + local : at + local + 4], "big")
+    while len(payload) < length:
+        start = (page - 1) * page_size
+        if page < 1 or start + usable > len(data):
+            raise ValueError("overflow page lost")
+        payload += data[start + 4 : start + usable][: length - len(payload)]
+        page = int.from_bytes(data[start : start + 4], "big")
+    return rowid, _record(bytes(payload))
+
+
+def _freelist(data: bytes, page_size: int) -> set[int]:
+    """Pages SQLite freed: their old rows (removed videos, replaced segments) must not come back."""
+    free, trunk, seen = set(), int.from_bytes(data[32:36], "big"), set()
+    while 0 < trunk and trunk not in seen and trunk * page_size <= len(data):
+        seen.add(trunk)
+        start = (trunk - 1) * page_size
+        count = int.from_bytes(data[start + 4 : start + 8], "big")
+        free.add(trunk)
+        for k in range(min(count, page_size // 4 - 2)):
+            free.add(int.from_bytes(data[start + 8 + 4 * k : start + 12 + 4 * k], "big"))
+        trunk = int.from_bytes(data[start : start + 4], "big")
+    return free
+
+
+def _table(values: list) -> str | None:
+    """Which of footage's tables a record belongs to, by its shape (other tables' records are left)."""
+    n = len(values)
+    if n == 2 and all(isinstance(v, str) for v in values):
+        return "meta"  # sqlite_sequence's second value is an integer, FTS5's tables hold blobs
+    if n == 3 and values[0] is None and isinstance(values[1], str) and isinstance(values[2], int):
+        return "models"  # captions start with a segment id
+    table = SHAPES.get(n)
+    if table and values[0] is None and (table != "videos" or isinstance(values[1], str | bytes)):
+        return table
+    return None
+
+
+def scan_pages(data: bytes) -> dict[str, list[dict]]:
+    """The rows of footage's tables found on the table leaf pages of a database file's bytes."""
+    found: dict[str, dict[int, dict]] = {t: {} for t in TABLES}
+    if len(data) < 100 or not data.startswith(b"SQLite format 3\x00"):
+        return {t: [] for t in TABLES}
+    page_size = int.from_bytes(data[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    usable = page_size - data[20]
+    free = _freelist(data, page_size)
+    for page in range(1, len(data) // page_size + 1):
+        start = (page - 1) * page_size
+        header = start + (100 if page == 1 else 0)
+        if page in free or data[header] != 0x0D:  # 0x0D: a table b-tree leaf
+            continue
+        for k in range(int.from_bytes(data[header + 3 : header + 5], "big")):
+            pointer = int.from_bytes(data[header + 8 + 2 * k : header + 10 + 2 * k], "big")
+            try:
+                rowid, values = _cell(data, start + pointer, page_size, usable)
+            except (IndexError, ValueError, struct.error):
+                continue
+            table = _table(values)
+            if table:
+                names = LAYOUTS[table][: len(values)]
+                row = dict(zip(names, values), rowid=rowid)
+                if names[0] == "id":
+                    row["id"] = rowid  # an INTEGER PRIMARY KEY is stored as the rowid
+                found[table][rowid] = row
+    return {t: [found[t][r] for r in sorted(found[t])] for t in TABLES}
+
+
 def _whole(video: dict, segments: list[dict]) -> bool:
     """All of a video's segments came back: consecutive ids, each starting where the last ended, the first at
     the video's first frame and the last near its end."""
@@ -127,15 +283,7 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
         raise LibraryError(
             f"{db}: cannot keep a copy of the damaged database ({e.strerror}); nothing changed"
         ) from None
-    with sqlite3.connect(_read_only(kept), uri=True) as old:
-        data = {table: read_rows(old, table) for table in TABLES}
-        names = {}
-        for table in TABLES:
-            try:
-                names[table] = [r[1] for r in old.execute(f"PRAGMA table_info({table})")]
-            except sqlite3.DatabaseError:
-                names[table] = []
-    rows = {t: [dict(zip(["rowid", *names[t]], r)) for r in data[t]] for t in TABLES}
+    rows = read_tables(kept)
 
     by_video: dict[int, list[dict]] = {}
     for seg in rows["segments"]:

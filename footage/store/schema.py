@@ -76,13 +76,6 @@ class Video(Base):
     fingerprint: Mapped[str] = mapped_column(String, index=True)  # content hash: finds renamed files
     status: Mapped[str] = mapped_column(String)  # "indexed" | "failed"
     error: Mapped[str | None] = mapped_column(String, nullable=True)  # why it failed
-    warning: Mapped[str | None] = mapped_column(String, nullable=True)  # indexed, but not whole ("partial: ...")
-    # 1: its file was missing at the last run, under a folder that is missing or emptied (a drive not mounted):
-    # kept, and left out of search until it is back or pruned
-    offline: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    ctime: Mapped[float | None] = mapped_column(Float, nullable=True)  # with size, mtime and inode: unchanged
-    inode: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    sidecars: Mapped[str | None] = mapped_column(String, nullable=True)  # its subtitle files' names, sizes, mtimes
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds
     fps: Mapped[float | None] = mapped_column(Float, nullable=True)
     codec: Mapped[str | None] = mapped_column(String, nullable=True)
@@ -91,6 +84,14 @@ class Video(Base):
     start_time: Mapped[float | None] = mapped_column(Float, nullable=True)  # container time of the first frame
     sample_fps: Mapped[float | None] = mapped_column(Float, nullable=True)  # frames per second fed to the model
     indexed_at: Mapped[float] = mapped_column(Float)  # unix time
+    # v5, last as ALTER TABLE puts them: a new and a migrated database keep their columns in one order
+    warning: Mapped[str | None] = mapped_column(String, nullable=True)  # indexed, but not whole ("partial: ...")
+    # 1: its file was missing at the last run, under a folder that is missing or emptied (a drive not mounted):
+    # kept, and left out of search until it is back or pruned
+    offline: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ctime: Mapped[float | None] = mapped_column(Float, nullable=True)  # with size, mtime and inode: unchanged
+    inode: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sidecars: Mapped[str | None] = mapped_column(String, nullable=True)  # its subtitle files' names, sizes, mtimes
     segments: Mapped[list["Segment"]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -718,6 +718,11 @@ class Store:
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
+            if written:
+                try:  # a folder made for this video alone goes too
+                    written[0].parent.rmdir()
+                except OSError:
+                    pass
             raise
         self._prune_thumbnails(video.id, keep={p.name for p in written})
         new_vectors = np.stack([seg.vector for seg in segments]) if segments else np.zeros((0, self.index.dim))
