@@ -194,6 +194,8 @@ class Library:
             raise FootageError("footage needs ffmpeg and ffprobe on the PATH (Debian/Ubuntu: apt-get install ffmpeg)")
         if views is not None and len(views) > MAX_VIEWS:
             raise FootageError(f"at most {MAX_VIEWS} views, not {len(views)}")
+        if speech is not None:
+            check_speech(speech)
         if self._store is None:
             self._store = Store(self.path, create=True)
             self._attach()
