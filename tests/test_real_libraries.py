@@ -558,11 +558,12 @@ def test_a_file_replaced_with_the_same_size_and_mtime_is_read_again(tmp_path):
 
 def test_a_library_from_before_the_sparse_fingerprint_is_not_decoded_again(tmp_path, clip):
     copy(clip, tmp_path / "videos" / "a.mp4")
+    (tmp_path / "videos" / "a.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nhello\n")
     with Library(tmp_path / "lib") as lib:
         lib.index([tmp_path / "videos"])
     legacy = pipeline.legacy_fingerprint(tmp_path / "videos" / "a.mp4", (tmp_path / "videos" / "a.mp4").stat().st_size)
-    with database(tmp_path / "lib") as db:  # as an older footage left it
-        db.execute("UPDATE videos SET fingerprint = ?, ctime = NULL, inode = NULL", (legacy,))
+    with database(tmp_path / "lib") as db:  # as an older footage left it: no ctime, inode or subtitle files
+        db.execute("UPDATE videos SET fingerprint = ?, ctime = NULL, inode = NULL, sidecars = NULL", (legacy,))
     with Library(tmp_path / "lib") as lib:
         assert lib.index([tmp_path / "videos"]).unchanged == 1
         assert next(iter(lib.store.videos().values())).fingerprint.startswith(pipeline.FINGERPRINT_VERSION)

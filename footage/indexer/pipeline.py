@@ -377,6 +377,7 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
     listings: dict[Path, list[Path]] = {}
     todo: list[tuple[Path, FileFacts]] = []
     back: list = []
+    touched: list[tuple[int, FileFacts]] = []
 
     def fail(path: str, reason: str, facts: FileFacts | None = None) -> None:
         store.save_failure(facts or FileFacts(path, 0, 0.0, ""), reason)
@@ -411,8 +412,9 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
             fail(str(path), e.strerror or "cannot read", facts)
             continue
         twin = by_fingerprint.get(facts.fingerprint)
-        if same and old.sidecars == facts.sidecars:
-            store.touch(old.id, facts)
+        before_v5 = old is not None and old.ctime is None  # its subtitle files were never recorded
+        if same and (old.sidecars == facts.sidecars or before_v5):
+            touched.append((old.id, facts))
             report.unchanged += 1
             back += [old] if old.offline else []
         elif not old and twin and twin.path not in seen and not os.path.lexists(twin.path):
@@ -424,6 +426,7 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
                 todo.append((path, facts))
         else:
             todo.append((path, facts))
+    store.touch(touched)
     if back:
         store.set_offline([v.id for v in back], False)
         report.online += [v.path for v in back]

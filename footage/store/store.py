@@ -776,12 +776,14 @@ class Store:
         with self.Session.begin() as s:
             s.execute(update(Video).where(Video.id == video_id).values(**vars(facts)))
 
-    def touch(self, video_id: int, facts: FileFacts) -> None:
-        """Same content, new mtime, ctime or inode (a copy or `touch`): remember them so the next run skips
-        the hash."""
-        values = {k: getattr(facts, k) for k in ("path", "size", "mtime", "fingerprint", "ctime", "inode", "sidecars")}
+    def touch(self, files: list[tuple[int, FileFacts]]) -> None:
+        """Videos with the same content and a new mtime, ctime or inode (a copy, `touch`, a drive mounted
+        again): remembered, in one transaction, so the next run skips the hash."""
+        if not files:
+            return
+        keys = ("size", "mtime", "fingerprint", "ctime", "inode", "sidecars")
         with self.Session.begin() as s:
-            s.execute(update(Video).where(Video.id == video_id).values(**values))
+            s.execute(update(Video), [{"id": i, **{k: getattr(f, k) for k in keys}} for i, f in files])
 
     def set_offline(self, video_ids: list[int], offline: bool) -> None:
         """Marks videos whose files are missing (a drive not mounted) as offline, or back online. Their rows and
