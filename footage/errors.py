@@ -5,6 +5,10 @@ class FootageError(Exception):
     """Base class of every error footage raises on purpose."""
 
 
+class BadValue(FootageError, ValueError):
+    """An argument footage does not accept: an empty query or path, a frame rate out of range, a ninth view."""
+
+
 class VideoError(FootageError):
     """A file could not be indexed: not a video, unreadable, truncated, no video stream."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import FootageError, LibraryError, LibraryReadOnly, ModelError
+from footage.errors import BadValue, FootageError, LibraryError, ModelError
 from footage.indexer import pipeline
 from footage.indexer.ocr import tesseract
 from footage.indexer.pipeline import IndexReport, Progress
@@ -97,7 +97,7 @@ class Library:
         and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. A library on
         a read-only medium opens read-only: search, stats and describe work; changes raise LibraryReadOnly."""
         if not (isinstance(fps, int | float) and math.isfinite(fps) and 0 < fps <= MAX_FPS):
-            raise FootageError(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
+            raise BadValue(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
         self.path = library_path(path if path else default_path())
         self.fps = fps
         self._backbone_name = backbone
@@ -192,15 +192,18 @@ class Library:
         Raises LibraryBusy if another process is indexing, LibraryReadOnly on a read-only library."""
         if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
             raise FootageError("footage needs ffmpeg and ffprobe on the PATH (Debian/Ubuntu: apt-get install ffmpeg)")
+        paths = list(paths)
+        if any(not str(p).strip() for p in paths):
+            raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
         if views is not None and len(views) > MAX_VIEWS:
-            raise FootageError(f"at most {MAX_VIEWS} views, not {len(views)}")
+            raise BadValue(f"at most {MAX_VIEWS} views, not {len(views)}")
         if speech is not None:
             check_speech(speech)
         if self._store is None:
             self._store = Store(self.path, create=True)
             self._attach()
-        if self.store.read_only:
-            raise LibraryReadOnly(f"{self.path}: the library is read-only; search and stats work, indexing does not")
+        if self.store.cannot_write:  # before any model loads
+            raise self.store.cannot_write
         stored_speech = self.store.meta("speech") or DEFAULT_SPEECH
         use_speech = stored_speech if speech is None else speech
         use_ocr = self.backbone.ocr if ocr is None else ocr
@@ -215,7 +218,7 @@ class Library:
             was = "this run's" if (speech, ocr) != (None, None) else "the library's"
             way = "--no-ocr" if use_ocr and "Tesseract" in str(e) else "--speech tiny or --speech off"
             raise ModelError(f"{e}; {was} setting needs it (index with {way} to change it)") from None
-        with self.store.lock:
+        with self.store.writing():
             if use_speech != stored_speech:
                 self.store.set_meta("speech", use_speech)
             if use_ocr != (self.store.meta("ocr") == "on"):
@@ -241,10 +244,12 @@ class Library:
         moment inside a long segment, but did not raise MRR on the annotated sample footage). `captions`
         decodes a caption for each hit returned (cached in the library per segment). `offline` includes videos
         whose files were missing at the last `index` (hits say `offline`)."""
-        if not text or not text.strip():
-            raise FootageError("an empty query: describe what to look for")
+        # a query read from a command line in a C locale carries its UTF-8 bytes as surrogates
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if not text.strip():
+            raise BadValue("an empty query: describe what to look for")
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
-            raise FootageError(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
+            raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
         hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode, offline=offline)
         if captions and hits:
             caption(self.store, self.decoder, hits)
@@ -253,7 +258,12 @@ class Library:
     def describe(self, path: str | Path, uniform: float | None = None) -> list[Event]:
         """A video's timeline: events (start, end, caption), one caption per stretch of stable meaning
         (selective decoding), or one per 1/uniform seconds. Uses the library's cached frame tokens when the
-        video is indexed, else decodes it (raises VideoError when it cannot)."""
+        video is indexed (offline too), else decodes it (raises VideoError when it cannot). `uniform` is at most
+        MAX_FPS: decoding more often than frames were sampled says nothing new."""
+        if not str(path).strip():
+            raise BadValue("an empty path (an unset shell variable?): name the video to describe")
+        if uniform is not None and not (math.isfinite(uniform) and 0 < uniform <= MAX_FPS):
+            raise BadValue(f"uniform must be a rate above 0 and at most {MAX_FPS:g} per second, not {uniform}")
         target = Path(path).expanduser().absolute()
         found = None
         if self._store is not None:
@@ -316,7 +326,7 @@ class Library:
         tokens = [self.store.tokens_in_range(p.path, p.start, p.end) for p in train]
         from footage.models.train import fit_predictor  # torch: only when training
 
-        with self.store.lock:
+        with self.store.writing():
             phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words at once
             self.store.set_meta("phrases", json.dumps(sorted({*phrases, *(p.text for p in pairs)})))
             self._phrases = None
@@ -375,7 +385,7 @@ class Library:
         video goes; when it says no, nothing goes and [] is returned. An empty path is refused: it is what an
         unset shell variable gives, not a wish to empty the library."""
         if not str(path).strip():
-            raise FootageError("an empty path: name the file or folder to remove")
+            raise BadValue("an empty path (an unset shell variable?): name the file or folder to remove")
         target = Path(path).expanduser().absolute()
 
         def under(videos, root: Path) -> list:  # is_relative_to is also true of the path itself
@@ -383,11 +393,15 @@ class Library:
 
         def chosen() -> list:
             videos = self.store.videos().values()
-            return under(videos, target) or under(videos, pipeline.resolve(target))
+            found = under(videos, target) or under(videos, pipeline.resolve(target))
+            if not found and target.is_dir():  # a folder of links: the videos they lead to
+                linked = {str(f) for f in pipeline.scan([target], skip=self.path).files}
+                found = [v for v in videos if v.path in linked]
+            return found
 
         if dry_run:
             return sorted(v.path for v in chosen())
-        with self.store.lock:
+        with self.store.writing():
             gone = chosen()
             paths = sorted(v.path for v in gone)
             if len(gone) > 1 and confirm is not None and not confirm(paths):

@@ -124,7 +124,7 @@ def test_remove_refuses_an_empty_path_and_asks_before_removing_many(tmp_path, cl
     copy(clip, videos / "a.mp4", videos / "b.mp4", videos / "c.mp4")
     lib = tmp_path / "lib"
     run_cli(footage_cli, "index", videos, library=lib)
-    one_line_error(run_cli(footage_cli, "remove", "", library=lib, check=False, cwd=videos), "empty path")
+    one_line_error(run_cli(footage_cli, "remove", "", library=lib, check=False, cwd=videos), "empty path", code=2)
     refused = run_cli(footage_cli, "remove", "/", library=lib, check=False, stdin=subprocess.DEVNULL)
     one_line_error(refused, "3 videos would be removed", "--yes")
     listed = run_cli(footage_cli, "remove", "/", "--dry-run", library=lib).stdout
@@ -575,14 +575,22 @@ def test_labelled_pairs_are_checked_line_by_line(tmp_path):
         '{"path": "a.mp4", "start": 3, "end": 1, "text": "x"}': "0 <= start <= end",
         '{"path": "a.mp4", "start": -1, "end": 1, "text": "x"}': "0 <= start <= end",
         '{"path": "a.mp4", "start": 0, "end": 1, "text": " "}': "the text is empty",
-        '{"path": "a.mp4", "start": 0, "end": 1}': "not a pair",
-        '["a.mp4", 0, 1, "x"]': "not a pair",
+        '{"path": "a.mp4", "start": 0, "end": 1}': "no text",
+        '["a.mp4", 0, 1, "x"]': "not a JSON object",
+        '{"path": "a.mp4", "start": true, "end": 1, "text": "x"}': "must be numbers",
+        '{"path": "", "start": 0, "end": 1, "text": "x"}': "must be a file name",
+        "{not json": "not JSON",
     }
     for line, reason in bad.items():
         pairs = tmp_path / "pairs.jsonl"
         pairs.write_text('{"path": "a.mp4", "start": 0, "end": 1, "text": "ok"}\n' + line + "\n")
         with pytest.raises(FootageError, match=f"pairs.jsonl:2: .*{reason}"):
             read_pairs(pairs)
+    pairs.write_text("\n \n")
+    with pytest.raises(FootageError, match="no pairs in it"):
+        read_pairs(pairs)
+    pairs.write_bytes(b"\xef\xbb\xbf" + b'{"path": "a.mp4", "start": 0, "end": 1, "text": "ok"}\n')  # a BOM
+    assert read_pairs(pairs)[0].text == "ok"
 
 
 def test_read_only_commands_make_no_library(tmp_path, footage_cli):
@@ -700,3 +708,170 @@ def test_sigterm_gives_the_terminal_its_cursor_back(tmp_path, footage_cli):
     os.close(primary)
     assert proc.returncode == 143 and b"Traceback" not in shown
     assert shown.rindex(b"\x1b[?25h") > shown.rindex(b"\x1b[?25l")  # shown again after it was last hidden
+
+
+# --- Found by trying it as a hostile user would, after the first round of fixes -------------------------------
+
+
+def test_a_copy_and_a_rename_of_one_file_in_one_run_are_both_kept(tmp_path, clip):
+    folder = tmp_path / "videos"
+    copy(clip, folder / "a.mp4")
+    with Library(tmp_path / "lib") as lib:
+        lib.index([folder])
+        shutil.copy(folder / "a.mp4", folder / "b.mp4")
+        (folder / "a.mp4").rename(folder / "c.mp4")
+        report = lib.index([folder])
+        assert len(report.moved) == 1 and len(report.indexed) == 1
+        assert sorted(lib.store.videos()) == [str(folder / "b.mp4"), str(folder / "c.mp4")]
+
+
+def test_a_missing_folder_given_to_index_goes_offline_and_prune_drops_it(tmp_path, clip):
+    folder = tmp_path / "videos"
+    copy(clip, folder / "sub" / "a.mp4")
+    with Library(tmp_path / "lib") as lib:
+        lib.index([folder])
+        folder.rename(tmp_path / "away")
+        report = lib.index([folder])
+        assert report.missing == [str(folder)] and report.offline == [str(folder / "sub" / "a.mp4")]
+        assert lib.search("a test pattern", captions=False) == []
+        assert lib.index([folder], prune=True).removed == [str(folder / "sub" / "a.mp4")]
+        assert lib.stats().videos == 0
+
+
+def test_folders_and_files_that_cannot_be_read_are_said_and_left_alone(tmp_path, clip, footage_cli):
+    folder = tmp_path / "videos"
+    copy(clip, folder / "open" / "a.mp4", folder / "locked" / "b.mp4")
+    (tmp_path / "locked.mp4").write_bytes(clip.read_bytes())
+    lib = tmp_path / "lib"
+    run_cli(footage_cli, "index", folder, library=lib)
+    (folder / "locked").chmod(0)
+    (tmp_path / "locked.mp4").chmod(0)
+    # root reads everything: take away its power to ignore permissions, as a user's run would be
+    weak = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    try:
+        done = subprocess.run(
+            [*weak, footage_cli, "--library", str(lib), "index", str(folder), str(tmp_path / "locked.mp4"), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        (folder / "locked").chmod(0o755)
+        (tmp_path / "locked.mp4").chmod(0o644)
+    no_traceback(done)
+    report = json.loads(done.stdout)
+    assert report["failed"] == [[str(tmp_path / "locked.mp4"), "Permission denied"]]
+    assert report["warnings"] == [[str(folder / "locked"), "cannot read this folder (Permission denied); what is "
+                                   "under it is left as it was"]]  # fmt: skip
+    assert report["unchanged"] == 1 and report["offline"] == [] and report["removed"] == []
+
+
+def test_commands_given_values_they_cannot_take_exit_2(tmp_path, clip, footage_cli):
+    copy(clip, tmp_path / "videos" / "a.mp4")
+    lib = tmp_path / "lib"
+    run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
+    for args in (
+        ["index", ""],
+        ["index", tmp_path / "videos", "--speech", "huge"],
+        ["index", tmp_path / "videos", *(f"--view=v{k}" for k in range(9))],
+        ["search", " "],
+        ["describe", tmp_path / "videos" / "a.mp4", "--uniform", "inf"],
+        ["describe", ""],
+    ):
+        done = run_cli(footage_cli, *args, library=lib, check=False, cwd=tmp_path)
+        one_line_error(done, code=2)
+    one_line_error(run_cli(footage_cli, "--library", "", "stats", check=False, cwd=tmp_path), "--library", code=2)
+    assert not (tmp_path / "library.db").exists()
+
+
+def test_a_full_disk_still_lets_the_library_be_searched(tmp_path, clip, small_disk, footage_cli):
+    lib = small_disk / "lib"
+    copy(clip, tmp_path / "videos" / "a.mp4")
+    run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
+    (small_disk / "filler").write_bytes(b"\0" * shutil.disk_usage(small_disk).free)
+    assert json.loads(run_cli(footage_cli, "stats", "--json", library=lib).stdout)["videos"] == 1
+    assert json.loads(run_cli(footage_cli, "search", "a test pattern", "--json", library=lib).stdout)
+    one_line_error(run_cli(footage_cli, "index", tmp_path / "videos", library=lib, check=False), "disk full")
+
+
+def test_repair_tells_a_whole_read_only_library_and_an_emptied_database(tmp_path, clip, footage_cli):
+    copy(clip, tmp_path / "videos" / "a.mp4")
+    lib = tmp_path / "lib"
+    run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
+    with read_only(lib) as archive:
+        assert "nothing to repair" in run_cli(footage_cli, "repair", library=archive).stdout
+    (lib / "library.db").write_bytes(b"")  # emptied, while its vectors and thumbnails are still there
+    one_line_error(run_cli(footage_cli, "search", "x", library=lib, check=False), "database is empty", "repair")
+    assert json.loads(run_cli(footage_cli, "repair", "--json", library=lib).stdout)["damaged"]
+    (lib / "thumbs").rename(tmp_path / "thumbs-gone")  # thumbnails deleted: hits do not point at them
+    run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
+    shutil.rmtree(lib / "thumbs")
+    hits = json.loads(run_cli(footage_cli, "search", "a test pattern", "--json", library=lib).stdout)
+    assert hits and all(h["thumbnail"] is None for h in hits)
+
+
+def test_a_stale_failure_goes_when_its_cause_does(tmp_path, clip):
+    folder = tmp_path / "videos"
+    copy(clip, folder / "x.mp4")
+    (folder / "d.mp4").symlink_to("target.mp4")
+    with Library(tmp_path / "lib") as lib:
+        assert [p for p, _ in lib.index([folder]).failed] == [str(folder / "d.mp4")]
+        copy(clip, folder / "target.mp4")  # the link leads somewhere now
+        report = lib.index([folder])
+        assert report.failed == [] and lib.stats().failed == 0 and lib.stats().failures == []
+
+
+def test_a_query_or_name_read_in_a_c_locale_is_the_same(tmp_path, clip, footage_cli):
+    folder = tmp_path / "vidéos"
+    copy(clip, folder / "été.mp4")
+    (folder / "été.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nun café au lait\n")
+    lib = tmp_path / "lib"
+    run_cli(footage_cli, "index", folder, library=lib)
+    c_locale = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    report = json.loads(run_cli(footage_cli, "index", folder, "--json", library=lib, env=c_locale).stdout)
+    assert report["unchanged"] == 1 and not report["indexed"] and not report["removed"]
+    done = run_cli(footage_cli, "search", "café", "--mode", "text", "--json", library=lib, env=c_locale)
+    assert len(json.loads(done.stdout)) == 1
+
+
+def test_long_cues_links_sockets_and_hidden_text_direction(tmp_path, clip, footage_cli):
+    folder = tmp_path / "videos"
+    copy(clip, folder / "g.mp4")
+    (folder / "g.srt").write_text("1\n00:00:01,000 --> 999999999:00:00,000\nendless\n")
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "g.mp4").symlink_to(folder / "g.mp4")
+    bidi = folder / "evil\u202ekcod.mp4"
+    copy(clip, bidi)
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(folder / "sock.mp4"))
+    try:
+        with Library(tmp_path / "lib") as lib:
+            report = lib.index([folder])
+            assert dict(report.failed)[str(folder / "sock.mp4")] == "not a regular file (a socket)"
+            hit = lib.search("endless", mode="text", captions=False)[0]
+            assert hit.end <= CLIP_SECONDS  # the cue ends with the video
+            assert lib.remove(links) == [str(folder / "g.mp4")]  # a folder of links removes what they lead to
+    finally:
+        server.close()
+    shown = run_cli(footage_cli, "stats", library=tmp_path / "lib").stdout
+    assert "\u202e" not in shown
+    from footage.cli.format import clean
+
+    assert clean(bidi.name) == "evil\\u202ekcod.mp4"
+
+
+def test_a_narrow_terminal_lists_hits_one_under_another():
+    from rich.console import Console
+
+    from footage.cli.format import hits_list
+    from footage.search import Hit
+
+    narrow = Console(width=30, record=True, file=open(os.devnull, "w"))
+    hit = Hit("/media/films/a-long-name-of-a-film.mp4", 3725.0, 3731.0, 0.4567, caption="A test card")
+    hit.channels = ["visual"]
+    narrow.print(hits_list("a test pattern", [hit]))
+    text = narrow.export_text()
+    assert "0.457" in text and "1:02:05-1:02:11" in text and "a-long-name" in text and "A test card" in text

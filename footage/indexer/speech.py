@@ -13,7 +13,7 @@ import shutil
 from functools import cached_property
 from pathlib import Path
 
-from footage.errors import ModelError
+from footage.errors import BadValue, ModelError
 from footage.indexer.subtitles import Cue
 
 MODELS = ("tiny", "base")
@@ -24,9 +24,9 @@ MIN_SILENCE_MS = 500  # VAD: a pause this long splits speech
 
 
 def check(name: str) -> None:
-    """Raises ModelError unless `name` is a speech setting: off or a bundled model."""
+    """Raises BadValue unless `name` is a speech setting: off or a bundled model."""
     if name != "off" and name not in MODELS:
-        raise ModelError(f"unknown speech model {name!r}; known: off, {', '.join(MODELS)}")
+        raise BadValue(f"unknown speech model {name!r}; known: off, {', '.join(MODELS)}")
 
 
 def model_folder(name: str, cache_dir: Path) -> Path:

@@ -114,10 +114,13 @@ def read_file(path: Path) -> bytes:
 
 
 def cap(cues: list[Cue], duration: float | None) -> tuple[list[Cue], str | None]:
-    """Cues a video of this length can carry: none that start after it ends, none longer than MAX_CUE_CHARS,
-    and no more text than MAX_CHARS_PER_SECOND of it. Returns the cues kept and what was cut (None: nothing)."""
+    """Cues a video of this length can carry: none that start after it ends (and none that end after it),
+    none longer than MAX_CUE_CHARS, and no more text than MAX_CHARS_PER_SECOND of it. Returns the cues kept
+    and what was cut (None: nothing)."""
     late = sum(duration is not None and c.start > duration + 1.0 for c in cues)
     cues = [c for c in cues if duration is None or c.start <= duration + 1.0]
+    if duration is not None:  # a cue that runs on for hours ends with the video
+        cues = [Cue(c.start, min(c.end, max(duration, c.start)), c.text) for c in cues]
     long = sum(len(c.text) > MAX_CUE_CHARS for c in cues)
     cues = [Cue(c.start, c.end, c.text[:MAX_CUE_CHARS]) if len(c.text) > MAX_CUE_CHARS else c for c in cues]
     budget = max(MIN_CHARS, MAX_CHARS_PER_SECOND * (duration or 0.0))

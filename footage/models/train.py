@@ -89,5 +89,5 @@ def _fit(batch, origin: torch.Tensor, stay_near: float, epochs: int, on_epoch) -
         optimiser.step()
         losses.append(float(loss.detach()))
         if on_epoch:
-            on_epoch(epoch, float(loss))
+            on_epoch(epoch, losses[-1])
     return Fit(weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses)

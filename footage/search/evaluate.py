@@ -37,31 +37,47 @@ class Scores:
 
 def read_pairs(path: str | Path) -> list[Pair]:
     """JSON Lines of {"path", "start", "end", "text"}; relative paths are taken from the file's folder. Each
-    line is checked: finite times, 0 <= start <= end, some text."""
+    line is checked: a JSON object, finite numbers with 0 <= start <= end, some text."""
     path = Path(path)
     try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
+        lines = path.read_bytes().decode("utf-8-sig").splitlines()
     except OSError as e:
         raise FootageError(f"{path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise FootageError(f"{path}: not a text file; pairs are JSON Lines (path, start, end, text)") from None
     pairs = []
     for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            video = Path(row["path"]).expanduser()
-            video = video if video.is_absolute() else path.parent / video
-            start, end, text = float(row["start"]), float(row["end"]), str(row["text"]).strip()
-        except (ValueError, KeyError, TypeError) as e:
-            raise FootageError(f"{path}:{n}: not a pair ({type(e).__name__}: {e})") from None
-        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
-            raise FootageError(f"{path}:{n}: times must be numbers with 0 <= start <= end, not {start} and {end}")
-        if not text:
-            raise FootageError(f"{path}:{n}: the text is empty")
-        pairs.append(Pair(str(_resolve(video)), start, end, text))
+        if line.strip():
+            pairs.append(_pair(line, path, f"{path}:{n}"))
+    if not pairs:
+        raise FootageError(f"{path}: no pairs in it; one JSON object per line: path, start, end, text")
     return pairs
+
+
+def _pair(line: str, source: Path, where: str) -> Pair:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        raise FootageError(f"{where}: not JSON") from None
+    if not isinstance(row, dict):
+        raise FootageError(f"{where}: not a JSON object with path, start, end and text")
+    missing = [key for key in ("path", "start", "end", "text") if key not in row]
+    if missing:
+        raise FootageError(f"{where}: no {', '.join(missing)}")
+    numbers = (row["start"], row["end"])
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
+        raise FootageError(f"{where}: start and end must be numbers of seconds")
+    start, end = float(row["start"]), float(row["end"])
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+        raise FootageError(f"{where}: times must be numbers with 0 <= start <= end, not {start} and {end}")
+    if not isinstance(row["path"], str) or not row["path"].strip():
+        raise FootageError(f"{where}: path must be a file name")
+    text = str(row["text"]).strip()
+    if not text:
+        raise FootageError(f"{where}: the text is empty")
+    video = Path(row["path"]).expanduser()
+    video = video if video.is_absolute() else source.parent / video
+    return Pair(str(_resolve(video)), start, end, text)
 
 
 def _resolve(path: Path) -> Path:

@@ -1,10 +1,11 @@
 """One writer per library: an advisory lock on a file in the library folder, released by the OS if the writer dies."""
 
+import errno
 import fcntl
 import os
 from pathlib import Path
 
-from footage.errors import LibraryBusy, LibraryReadOnly
+from footage.errors import LibraryBusy, LibraryError, LibraryReadOnly
 
 
 class WriteLock:
@@ -42,10 +43,12 @@ class WriteLock:
         try:
             got = self.acquire()
         except OSError as e:
-            raise LibraryReadOnly(
-                f"{self.path.parent}: the library is read-only ({e.strerror}); search and stats work, changes need "
-                "a writable library"
-            ) from None
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise LibraryReadOnly(
+                    f"{self.path.parent}: the library is read-only ({e.strerror}); search and stats work, changes "
+                    "need a writable library"
+                ) from None
+            raise LibraryError(f"{self.path}: cannot take the write lock ({e.strerror})") from None
         if not got:
             raise LibraryBusy(
                 f"{self.path.parent}: another footage process (pid {self.holder()}) is writing to this library; "

@@ -10,6 +10,7 @@ consecutive ids); the others are dropped, so the next `footage index` reads them
 kept beside the new one, and the FAISS index is rebuilt from SQLite on the next open.
 """
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -50,12 +51,18 @@ def _read_only(db: Path) -> str:
 
 def check(db: Path) -> str | None:
     """None when SQLite finds the database whole, else what it says is wrong."""
-    try:
-        with sqlite3.connect(_read_only(db), uri=True) as conn:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-        return None if rows == [("ok",)] else "; ".join(r[0] for r in rows[:3])
-    except sqlite3.DatabaseError as e:
-        return str(e)
+    if db.stat().st_size == 0 and ((db.parent / "vectors.faiss").exists() or (db.parent / "thumbs").exists()):
+        return "the database file is empty"
+    for uri in (_read_only(db), _read_only(db) + "&immutable=1"):  # the second on a read-only medium
+        try:
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+                rows = conn.execute("PRAGMA quick_check").fetchall()
+            return None if rows == [("ok",)] else "; ".join(r[0] for r in rows[:3])
+        except sqlite3.OperationalError as e:
+            problem = str(e)
+        except sqlite3.DatabaseError as e:
+            return str(e)
+    return problem
 
 
 def read_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
@@ -98,7 +105,9 @@ def read_tables(db: Path) -> dict[str, list[dict]]:
     wal = db.with_name(db.name + "-wal")
     pending = wal.exists() and wal.stat().st_size > 0  # read with its WAL; else without making one
     try:
-        with sqlite3.connect(_read_only(db) + ("" if pending else "&immutable=1"), uri=True) as conn:
+        with contextlib.closing(
+            sqlite3.connect(_read_only(db) + ("" if pending else "&immutable=1"), uri=True)
+        ) as conn:
             names = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES}
             return {t: [dict(zip(["rowid", *names[t]], r)) for r in read_rows(conn, t)] for t in TABLES}
     except sqlite3.DatabaseError:

@@ -9,6 +9,7 @@ read-only medium.
 """
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
@@ -22,12 +23,13 @@ from footage.errors import DiskFull, LibraryDamaged, LibraryError, LibraryReadOn
 
 SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 30_000
+FULL_BYTES = 1 << 20  # less room than this on the disk: an I/O error is taken to be a full disk
 
 
 class FsPath(TypeDecorator):
-    """A file path, stored losslessly: as text when it is valid UTF-8, else as its raw bytes (a name like
-    caf\\xe9.mp4 written by an old Latin-1 system). Python holds such a name with surrogate escapes, which
-    SQLite's text cannot store; the two forms never compare equal, so one name always maps to one row."""
+    """A file path, stored losslessly by its bytes on disk: as text when they are UTF-8, else as the bytes
+    themselves (a name like caf\\xe9.mp4 written by an old Latin-1 system), which SQLite's text cannot hold.
+    Going by the bytes, not Python's string, one file is one row whatever the locale footage runs in."""
 
     impl = String
     cache_ok = True
@@ -35,14 +37,16 @@ class FsPath(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
+        raw = os.fsencode(value)
         try:
-            value.encode("utf-8")
-            return value
-        except UnicodeEncodeError:
-            return os.fsencode(value)
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
 
     def process_result_value(self, value, dialect):
-        return os.fsdecode(value) if isinstance(value, bytes) else value
+        if value is None:
+            return None
+        return os.fsdecode(value if isinstance(value, bytes) else value.encode("utf-8"))
 
 
 class Base(DeclarativeBase):
@@ -233,7 +237,7 @@ def open_engine(db: Path, read_only: bool = False, immutable: bool = False) -> E
                 f"{db}: the library's database is damaged ({error}); `footage repair` rebuilds it from what can "
                 "still be read, keeping a copy of the damaged file"
             ) from None
-        if name.startswith("SQLITE_FULL"):
+        if name.startswith("SQLITE_FULL") or (name.startswith("SQLITE_IOERR") and _full(db)):
             raise DiskFull(f"{db}: disk full; what was indexed before is kept") from None
         if name.startswith("SQLITE_READONLY"):
             raise LibraryReadOnly(f"{db.parent}: the library is read-only ({error})") from None
@@ -241,6 +245,15 @@ def open_engine(db: Path, read_only: bool = False, immutable: bool = False) -> E
             raise LibraryError(f"{db}: cannot use the library's database ({error})") from None
 
     return engine
+
+
+def _full(db: Path) -> bool:
+    """The disk holding the database has no room left (SQLite says only "disk I/O error" when it cannot make
+    the shared-memory file a WAL database needs)."""
+    try:
+        return shutil.disk_usage(db.parent).free < FULL_BYTES
+    except OSError:
+        return False
 
 
 def migrate(engine: Engine, read_only: bool = False) -> int:

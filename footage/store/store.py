@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from footage.errors import DiskFull, FootageError, LibraryError, LibraryReadOnly, NoLibrary
+from footage.errors import DiskFull, FootageError, LibraryDamaged, LibraryError, LibraryReadOnly, NoLibrary
 from footage.store.faiss_index import VectorIndex
 from footage.store.lock import WriteLock
 from footage.store.schema import (
@@ -200,6 +200,11 @@ def disk_full(e: OSError, what: Path) -> FootageError:
     return LibraryError(f"{what}: cannot write ({e.strerror or e})")
 
 
+def _existing(path: Path) -> str | None:
+    """A thumbnail's path, or None when it was deleted (hits must not point at files that are not there)."""
+    return str(path) if path.exists() else None
+
+
 class Store:
     def __init__(self, path: Path, create: bool = False):
         """Opens the library at `path`; `create` makes one where there is none (else NoLibrary)."""
@@ -214,13 +219,33 @@ class Store:
                 raise LibraryError(f"{self.path}: cannot create the library folder ({e.strerror})") from None
         elif not db.is_file():
             raise LibraryError(f"{db}: is not a database file; move it away")
+        elif db.stat().st_size == 0 and ((self.path / "vectors.faiss").exists() or (self.path / "thumbs").exists()):
+            raise LibraryDamaged(
+                f"{db}: the library's database is empty, yet the library holds vectors; `footage repair` keeps a "
+                "copy and starts it again"
+            )
         self.read_only = not os.access(self.path, os.W_OK) or (db.exists() and not os.access(db, os.W_OK))
         if self.read_only and not db.exists():
             raise LibraryReadOnly(f"{self.path}: cannot create a library here (read-only)")
+        # why this library cannot be changed (None: it can): a read-only medium, or a full disk
+        self.cannot_write: FootageError | None = None
+        if self.read_only:
+            self.cannot_write = LibraryReadOnly(
+                f"{self.path}: the library is read-only; search and stats work, changing it does not"
+            )
         self.lock = WriteLock(self.path / "write.lock")
         self._copy: tempfile.TemporaryDirectory | None = None  # read-only with a pending WAL: read a copy
         self.engine = self._open(db)
-        found = migrate(self.engine, self.read_only)
+        try:
+            found = migrate(self.engine, self.read_only)
+        except (DiskFull, LibraryError) as e:
+            if self.read_only or create or isinstance(e, LibraryDamaged):
+                raise
+            # a full disk has no room for the shared-memory file a WAL reader needs: read it as read-only
+            self.engine.dispose()
+            self.read_only, self.cannot_write = True, e
+            self.engine = self._open(db)
+            found = migrate(self.engine, read_only=True)
         if found > SCHEMA_VERSION:
             raise LibraryError(f"{self.path}: made by a newer footage (schema {found}); upgrade footage")
         if self.read_only and found < SCHEMA_VERSION:
@@ -234,6 +259,12 @@ class Store:
         self.repaired = (0, 0)  # (ids removed, ids added) by the last repair
         self._offline: tuple[int, np.ndarray] | None = None  # (generation, FAISS ids of offline videos)
 
+    def writing(self) -> WriteLock:
+        """The write lock, to hold while changing the library; raises why it cannot be changed, if it cannot."""
+        if self.cannot_write:
+            raise self.cannot_write
+        return self.lock
+
     def _open(self, db: Path):
         if not self.read_only:
             return open_engine(db)
@@ -242,7 +273,7 @@ class Store:
             with engine.connect() as conn:
                 conn.execute(text("SELECT count(*) FROM sqlite_master"))
             return engine
-        except LibraryError:
+        except (LibraryError, DiskFull):
             engine.dispose()
         wal = db.with_name(db.name + "-wal")
         if wal.exists() and wal.stat().st_size:  # changes not yet in the file: read them from a copy
@@ -500,7 +531,7 @@ class Store:
                 r.path,
                 r.start,
                 r.end,
-                str(self.path / r.thumbnail) if r.thumbnail else None,
+                _existing(self.path / r.thumbnail) if r.thumbnail else None,
                 bool(r.offline),
             )
             for r in rows
@@ -550,7 +581,7 @@ class Store:
                 if alive:
                     rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
                     s.execute(sqlite_insert(Caption).on_conflict_do_nothing(), rows)
-        except LibraryError:  # a read-only or damaged library, or a writer holding it too long: no cache
+        except FootageError:  # a read-only, full or damaged library, or a writer holding it too long: no cache
             pass
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, float] | None:
