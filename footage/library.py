@@ -30,7 +30,7 @@ from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
 from footage.store.repair import Repaired
 from footage.store.repair import repair as repair_store
-from footage.store.store import MAX_VIEWS, faiss_entries, library_path
+from footage.store.store import MAX_VIEWS, disk_full, faiss_entries, library_path
 
 DEFAULT_LIBRARY = Path("~/.footage")
 DEFAULT_SPEECH = "tiny"
@@ -146,15 +146,22 @@ class Library:
         return self._store
 
     def _set_views(self, views: list[str]) -> None:
-        """Stores new indexing prompts and recomputes every segment's vectors from the cached frame tokens.
-        The caller holds the lock."""
-        self.store.set_meta("views", json.dumps(views))
+        """Stores new indexing prompts and recomputes every segment's vectors from the cached frame tokens,
+        in one transaction. The caller holds the lock."""
+        before = self.backbone.views
         self.backbone.views = list(views)
-        ids, token_sets = self.store.all_frame_tokens()
-        if ids:
-            vectors, pooled = self._pooled(token_sets, self.backbone.predictor)
-            self.store.replace_vectors(ids, vectors, self.backbone.model_id, pooled)
-            self.store.flush()
+        try:
+            ids, token_sets = self.store.all_frame_tokens()
+            meta = {"views": json.dumps(views)}
+            if ids:
+                vectors, pooled = self._pooled(token_sets, self.backbone.predictor)
+                self.store.replace_vectors(ids, vectors, self.backbone.model_id, pooled, meta=meta)
+            else:
+                self.store.set_meta("views", meta["views"])
+        except BaseException:
+            self.backbone.views = before
+            raise
+        self.store.flush()
 
     @property
     def decoder(self):
@@ -195,8 +202,13 @@ class Library:
         paths = list(paths)
         if any(not str(p).strip() for p in paths):
             raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
+        inside = [p for p in paths if pipeline.resolve(Path(p).expanduser().absolute()).is_relative_to(self.path)]
+        if inside:
+            raise BadValue(f"{inside[0]}: is inside the library's own folder; index your videos, not the library")
         if views is not None and len(views) > MAX_VIEWS:
             raise BadValue(f"at most {MAX_VIEWS} views, not {len(views)}")
+        if views is not None and (any(not v.strip() for v in views) or len(set(views)) < len(views)):
+            raise BadValue("views must be different prompts, none of them empty")
         if speech is not None:
             check_speech(speech)
         if self._store is None:
@@ -327,9 +339,6 @@ class Library:
         from footage.models.train import fit_predictor  # torch: only when training
 
         with self.store.writing():
-            phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words at once
-            self.store.set_meta("phrases", json.dumps(sorted({*phrases, *(p.text for p in pairs)})))
-            self._phrases = None
             before = self.evaluate(held, mode="visual") if held else None  # what training changes
             start = self.backbone.untrained_predictor().weight  # None: the identity
             fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
@@ -339,10 +348,15 @@ class Library:
             after = self._score(ids, vectors, views, held) if held else None
             kept = after is None or after.mrr >= before.mrr
             version = self.backbone.predictor_version + 1 if kept else None
+            phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words, kept or not
+            meta = {"phrases": json.dumps(sorted({*phrases, *(p.text for p in pairs)}))}
             if kept:
-                (self.path / "predictors").mkdir(exist_ok=True)
-                candidate.save(self.path / "predictors" / f"v{version}.npz")
-                self.backbone.predictor, self.backbone.predictor_version = candidate, version
+                checkpoint = self.path / "predictors" / f"v{version}.npz"
+                try:
+                    checkpoint.parent.mkdir(exist_ok=True)
+                    candidate.save(checkpoint)
+                except OSError as e:
+                    raise disk_full(e, checkpoint) from None
                 info = {
                     "version": version,
                     "pairs": len(train),
@@ -352,9 +366,18 @@ class Library:
                     "mrr_after": after.mrr if after else None,
                     "trained_at": time.time(),
                 }
-                self.store.set_meta("predictor", json.dumps(info))
-                self.store.replace_vectors(ids, vectors, self.backbone.model_id, views)
+                meta["predictor"] = json.dumps(info)
+                live = self.backbone.predictor, self.backbone.predictor_version
+                self.backbone.predictor, self.backbone.predictor_version = candidate, version  # names the model
+                try:  # the predictor, its vectors and the phrases in one transaction
+                    self.store.replace_vectors(ids, vectors, self.backbone.model_id, views, meta=meta)
+                except BaseException:
+                    self.backbone.predictor, self.backbone.predictor_version = live
+                    raise
                 self.store.flush()
+            else:
+                self.store.set_meta("phrases", meta["phrases"])
+            self._phrases = None
         return TrainReport(len(train), len(held), fit.losses, before, after, kept, version, skipped)
 
     def evaluate_predictor(self, predictor: Predictor, pairs: list[Pair]) -> Scores:

@@ -360,7 +360,7 @@ def test_bad_input_to_every_command_is_one_line(tmp_path, clip, footage_cli):
     one_line_error(run_cli(footage_cli, "index", tmp_path / "videos", library="/proc", check=False), "/proc")
     (lib / "vectors.faiss").unlink()
     (lib / "vectors.faiss").mkdir()
-    one_line_error(run_cli(footage_cli, "search", "x", library=lib, check=False), "vectors.faiss", "is a folder")
+    one_line_error(run_cli(footage_cli, "search", "x", library=lib, check=False), "vectors.faiss", "is not a file")
 
 
 def test_ctrl_c_while_starting_is_one_line(tmp_path, clip, footage_cli):
@@ -875,3 +875,114 @@ def test_a_narrow_terminal_lists_hits_one_under_another():
     narrow.print(hits_list("a test pattern", [hit]))
     text = narrow.export_text()
     assert "0.457" in text and "1:02:05-1:02:11" in text and "a-long-name" in text and "A test card" in text
+
+
+# --- Found by the second hostile pass -------------------------------------------------------------------------
+
+
+def test_repair_on_a_full_disk_changes_nothing(tmp_path, clip, small_disk, footage_cli):
+    lib = small_disk / "lib"
+    copy(clip, *(tmp_path / "videos" / f"{k}.mp4" for k in range(3)))
+    run_cli(footage_cli, "index", tmp_path / "videos", "--speech", "off", library=lib)
+    db = lib / "library.db"
+    db.write_bytes(db.read_bytes()[: db.stat().st_size * 9 // 10])
+    damaged = db.read_bytes()
+    (small_disk / "filler").write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - len(damaged) - 4096))
+    one_line_error(run_cli(footage_cli, "repair", library=lib, check=False), "disk full")
+    assert db.read_bytes() == damaged and not [p for p in lib.iterdir() if "damaged" in p.name or "rebuilt" in p.name]
+    (small_disk / "filler").unlink()
+    assert json.loads(run_cli(footage_cli, "repair", "--json", library=lib).stdout)["damaged"]  # now it can
+
+
+def test_videos_reached_through_linked_folders_are_dropped_or_offline(tmp_path, clip):
+    home, drive = tmp_path / "home" / "Videos", tmp_path / "media" / "usb" / "Archive"
+    copy(clip, home / "v1.mp4", drive / "v2.mp4", drive / "v3.mp4")
+    (home / "archive").symlink_to(drive)
+    with Library(tmp_path / "lib") as lib:
+        assert len(lib.index([home]).indexed) == 3
+        (drive / "v2.mp4").unlink()
+        assert lib.index([home]).removed == [str(drive / "v2.mp4")]
+        (tmp_path / "media" / "usb").rename(tmp_path / "media" / "unplugged")
+        assert lib.index([home]).offline == [str(drive / "v3.mp4")]
+        (tmp_path / "media" / "unplugged").rename(tmp_path / "media" / "usb")
+        assert lib.index([home]).online == [str(drive / "v3.mp4")]
+
+
+def test_a_root_given_as_a_link_to_a_drive_not_mounted(tmp_path, clip):
+    drive = tmp_path / "media" / "x"
+    copy(clip, drive / "a.mp4", drive / "b.mp4")
+    (tmp_path / "drive").symlink_to(drive)
+    with Library(tmp_path / "lib") as lib:
+        lib.index([tmp_path / "drive"])
+        drive.rename(tmp_path / "media" / "x.unmounted")
+        report = lib.index([tmp_path / "drive"])
+        assert report.missing == [str(tmp_path / "drive")] and len(report.offline) == 2 and not report.failed
+        (tmp_path / "media" / "x.unmounted").rename(drive)
+        assert lib.index([tmp_path / "drive"]).unchanged == 2 and lib.stats().failures == []
+
+
+@pytest.mark.parametrize("change", ["views", "train"])
+def test_a_setting_is_stored_with_its_vectors_or_not_at_all(tmp_path, clip, monkeypatch, change):
+    copy(clip, tmp_path / "videos" / "a.mp4")
+    with Library(tmp_path / "lib") as lib:
+        lib.index([tmp_path / "videos"])
+        pairs = [read_pairs_line(tmp_path, tmp_path / "videos" / "a.mp4", "a test card")] * 4
+    from footage.store.store import Store
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # killed while the vectors are rewritten
+
+    monkeypatch.setattr(Store, "replace_vectors", stopped)
+    with Library(tmp_path / "lib") as lib, pytest.raises(KeyboardInterrupt):
+        if change == "views":
+            lib.index([tmp_path / "videos"], views=["a person"])
+        else:
+            lib.train(pairs, epochs=2, holdout=0)
+    monkeypatch.undo()
+    assert stored(tmp_path / "lib", "views") is None and stored(tmp_path / "lib", "predictor") is None
+    with Library(tmp_path / "lib") as lib:  # nothing to decode again
+        assert lib.index([tmp_path / "videos"]).unchanged == 1 and lib.stats().models == [lib.backbone.model_id]
+
+
+def test_another_programs_database_is_never_written(tmp_path, footage_cli):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with contextlib.closing(sqlite3.connect(foreign / "library.db")) as db:
+        db.execute("CREATE TABLE videos (id INTEGER PRIMARY KEY, title TEXT)")
+        db.commit()
+    before = (foreign / "library.db").read_bytes()
+    for command in (["stats"], ["search", "x"], ["repair"], ["index", tmp_path]):
+        one_line_error(run_cli(footage_cli, *command, library=foreign, check=False), "not a footage library")
+    assert (foreign / "library.db").read_bytes() == before and sorted(os.listdir(foreign)) == ["library.db"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "library.db").touch()
+    one_line_error(run_cli(footage_cli, "stats", library=empty, check=False), "no footage library")
+    assert (empty / "library.db").stat().st_size == 0
+
+
+def test_more_edges_a_hostile_user_found(tmp_path, clip, footage_cli):
+    folder = tmp_path / "videos"
+    copy(clip, folder / "a.mp4")
+    (folder / "a.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\na zebra\n")
+    lib = tmp_path / "lib"
+    run_cli(footage_cli, "index", folder, library=lib)
+    one_line_error(run_cli(footage_cli, "index", folder, "--view", "", library=lib, check=False), "views", code=2)
+    one_line_error(run_cli(footage_cli, "eval", "", library=lib, check=False), "empty path", code=2)
+    one_line_error(run_cli(footage_cli, "index", lib / "thumbs", library=lib, check=False), "library's own", code=2)
+    hits = json.loads(run_cli(footage_cli, "search", "zebra", "--mode", "text", "--json", library=lib).stdout)
+    assert hits[0]["offline"] is False
+    c_locale = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    table = run_cli(footage_cli, "search", "zebra", library=lib, env=c_locale).stdout
+    assert "\\u25" not in table and "|" in table  # ASCII lines, not escapes of box-drawing characters
+    (lib / "vectors.faiss").unlink()
+    os.mkfifo(lib / "vectors.faiss")
+    one_line_error(run_cli(footage_cli, "search", "zebra", library=lib, check=False), "vectors.faiss")
+    (lib / "vectors.faiss").unlink()
+    with Library(lib) as opened:  # a copy and a rename in one run: the renamed file keeps the index
+        shutil.copy(folder / "a.mp4", folder / "b.mp4")
+        (folder / "a.mp4").rename(folder / "c.mp4")
+        (folder / "a.srt").rename(folder / "c.srt")
+        report = opened.index([folder])
+        assert report.moved == [(str(folder / "a.mp4"), str(folder / "c.mp4"))]
+        assert report.indexed == [str(folder / "b.mp4")]

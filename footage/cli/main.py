@@ -130,9 +130,17 @@ def _show(renderable) -> None:
     if out.is_terminal:
         out.print(renderable)
         return
-    wide = Console(file=io.StringIO(), width=PIPED_WIDTH, highlight=False, color_system=None)
+    wide = Console(file=_Buffer(), width=PIPED_WIDTH, highlight=False, color_system=None)
     wide.print(renderable)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in wide.file.getvalue().splitlines()))
+
+
+class _Buffer(io.StringIO):
+    """Text for stdout, kept to trim: Rich draws table lines in ASCII when stdout's encoding cannot show more."""
+
+    @property
+    def encoding(self) -> str:
+        return sys.stdout.encoding or "utf-8"
 
 
 @app.command()
@@ -386,9 +394,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command(name="eval")
 def evaluate(
     ctx: typer.Context,
-    pairs: Annotated[
-        Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.", readable=False)
-    ],
+    pairs: Annotated[str, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
     rerank: RerankOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -415,9 +421,7 @@ def _skipped(videos: list[str]) -> None:
 @app.command()
 def train(
     ctx: typer.Context,
-    pairs: Annotated[
-        Path, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.", readable=False)
-    ],
+    pairs: Annotated[str, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
     epochs: Annotated[int, typer.Option(min=1, max=100_000, help="Passes over the training pairs.")] = 100,
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of pairs held out to judge the result.")

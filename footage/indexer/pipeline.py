@@ -114,7 +114,7 @@ class Scan:
     folders: list[Path] = field(default_factory=list)  # folders given, resolved
     missing: list[str] = field(default_factory=list)  # paths given that do not exist
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path as found, why): links to nowhere, FIFOs
-    gone_targets: set[str] = field(default_factory=set)  # where links to nowhere pointed: gone from the library
+    gone_targets: set[str] = field(default_factory=set)  # where links to nowhere point: what was there is gone
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, why): what is under it is unknown
 
 
@@ -140,7 +140,8 @@ def _entry(path: Path, found: Scan, files: dict[Path, None]) -> None:
             found.skipped.append((str(path), "symbolic link loop"))
         elif path.is_symlink():
             target = Path(os.path.realpath(path))
-            found.skipped.append((str(path), f"broken symbolic link: its target {target} is gone"))
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                found.skipped.append((str(path), f"broken symbolic link: its target {target} is gone"))
             found.gone_targets.add(str(target))
         else:
             found.skipped.append((str(path), e.strerror or "cannot read"))
@@ -164,7 +165,11 @@ def scan(paths: Iterable[str | Path], skip: Path) -> Scan:
     files: dict[Path, None] = {}
     for arg in paths:
         p = Path(arg).expanduser().absolute()
-        if p.is_dir():
+        real = _resolve(p)
+        if p.is_symlink() and not p.exists() and real is not None:  # a link to a drive not mounted
+            found.missing.append(str(p))
+            found.gone_targets.add(str(real))
+        elif p.is_dir():
             root_real = _resolve(p) or p
             found.folders.append(root_real)
             walked = {root_real}  # symlinked folders are followed, each once: a link loop must not hang us
@@ -179,10 +184,16 @@ def scan(paths: Iterable[str | Path], skip: Path) -> Scan:
                     if not d.startswith(".") and real is not None and real != skip and real not in walked:
                         walked.add(real)
                         keep.append(d)
+                        if Path(root, d).is_symlink():  # its videos are stored under where it leads
+                            found.folders.append(real)
                 dirs[:] = keep
                 for name in sorted(names):
-                    if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                    if name.startswith("."):
+                        continue
+                    if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
                         _entry(Path(root, name), found, files)
+                    elif Path(root, name).is_symlink() and not Path(root, name).exists():  # a folder gone?
+                        found.gone_targets.add(os.path.realpath(Path(root, name)))
         elif os.path.lexists(p):
             _entry(p, found, files)
         else:
@@ -393,6 +404,7 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
 
     for path, reason in found.skipped:
         fail(path, reason)
+    stats = []
     for path in found.files:
         try:
             st = path.stat()
@@ -400,9 +412,11 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
                 raise OSError(errno.EINVAL, "not a regular file")
             if path.parent not in listings:
                 listings[path.parent] = sorted(path.parent.iterdir())
+            stats.append((path, st))
         except OSError as e:
             fail(str(path), e.strerror or "cannot read")
-            continue
+    inodes = {st.st_ino for _, st in stats}  # a renamed file keeps its inode: it, not a copy, takes the index
+    for path, st in stats:
         facts = FileFacts(
             str(path), st.st_size, st.st_mtime, "", st.st_ctime, st.st_ino, sidecar_state(path, listings[path.parent])
         )
@@ -417,9 +431,14 @@ def _plan(store: Store, found: Scan, model_id: str, report: IndexReport, prune: 
             facts.fingerprint = fingerprint(path, st.st_size)
             same = old is not None and old.status == "indexed" and _same_content(old, facts, path)
         except OSError as e:
+            if old and old.status == "indexed" and e.errno in (errno.EACCES, errno.EPERM):
+                report.warnings.append((str(path), f"cannot read it now ({e.strerror}); its index is kept"))
+                continue
             fail(str(path), e.strerror or "cannot read", facts)
             continue
         twin = by_fingerprint.get(facts.fingerprint)
+        if twin and twin.inode in inodes and twin.inode != st.st_ino:
+            twin = None  # another file of this run has its inode: that one is the renamed original
         before_v5 = old is not None and old.ctime is None  # its subtitle files were never recorded
         if same and (old.sidecars == facts.sidecars or before_v5):
             touched.append((old.id, facts))
@@ -448,7 +467,7 @@ def _drop_missing(store: Store, known: dict, found: Scan, seen: set[str], moved:
     that still holds indexed files, kept offline when their folder is missing or has none left (an unmounted
     drive looks like an empty folder), unless `prune`. Failed files that are gone are always dropped."""
 
-    under = [Path(f) for f in (*found.folders, *found.missing)]
+    under = [Path(f) for f in (*found.folders, *found.missing, *found.gone_targets)]
     unknown = [Path(f) for f, _ in found.unreadable]
     failed_now = {path for path, _ in report.failed}
 
@@ -456,7 +475,7 @@ def _drop_missing(store: Store, known: dict, found: Scan, seen: set[str], moved:
         p = Path(path)
         if any(p.is_relative_to(u) for u in unknown):  # a folder that cannot be read says nothing of its files
             return False
-        return path in found.gone_targets or any(p.is_relative_to(f) for f in under)
+        return any(p.is_relative_to(f) for f in under)
 
     missing = [
         v

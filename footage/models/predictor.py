@@ -70,11 +70,15 @@ class Predictor:
     def save(self, path: Path) -> None:
         """Writes the map to an .npz file atomically (temp file + rename)."""
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, weight=self.weight, bias=self.bias, temperature=self.config.temperature)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, weight=self.weight, bias=self.bias, temperature=self.config.temperature)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk: no half-written checkpoint left behind
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> "Predictor":

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from footage.errors import FootageError
+from footage.errors import BadValue, FootageError
 from footage.search.hits import Hit
 
 EVAL_DEPTH = 50  # hits looked at per query; a moment not among them scores 0 in MRR
@@ -38,6 +38,8 @@ class Scores:
 def read_pairs(path: str | Path) -> list[Pair]:
     """JSON Lines of {"path", "start", "end", "text"}; relative paths are taken from the file's folder. Each
     line is checked: a JSON object, finite numbers with 0 <= start <= end, some text."""
+    if not str(path).strip():
+        raise BadValue("an empty path (an unset shell variable?): name the file of pairs")
     path = Path(path)
     try:
         lines = path.read_bytes().decode("utf-8-sig").splitlines()

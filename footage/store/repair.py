@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from footage.errors import LibraryError, LibraryReadOnly, NoLibrary
 from footage.store.lock import WriteLock
-from footage.store.schema import Meta, Model, Segment, TextChunk, Video, migrate, open_engine
+from footage.store.schema import Meta, Model, Segment, TextChunk, Video, kind, migrate, open_engine
+from footage.store.store import disk_full
 
 # Tables copied, in an order that satisfies their foreign keys. Captions are a cache and are not copied.
 TABLES = ("meta", "models", "videos", "segments", "text_chunks")
@@ -271,6 +272,8 @@ def repair(path: Path) -> Repaired:
     db = path / "library.db"
     if not db.is_file():
         raise NoLibrary(f"{path}: no footage library here")
+    if kind(db) == "foreign":
+        raise LibraryError(f"{db}: not a footage library (another program's database); nothing to repair")
     problem = check(db)
     if problem is None:
         return Repaired(str(path), damaged=False)
@@ -289,9 +292,8 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
             if db.with_name(db.name + suffix).exists():
                 shutil.copyfile(db.with_name(db.name + suffix), kept.with_name(kept.name + suffix))
     except OSError as e:
-        raise LibraryError(
-            f"{db}: cannot keep a copy of the damaged database ({e.strerror}); nothing changed"
-        ) from None
+        kept.unlink(missing_ok=True)
+        raise disk_full(e, kept) from None
     rows = read_tables(kept)
 
     by_video: dict[int, list[dict]] = {}
@@ -305,8 +307,40 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
             dropped.append(os.fsdecode(video["path"]) if isinstance(video["path"], bytes) else video["path"])
 
     new = db.with_name(db.name + ".rebuilt")
-    new.unlink(missing_ok=True)
-    engine = open_engine(new)
+    try:
+        segments, chunks = _write(new, rows, keep)
+        if check(new) is not None:
+            raise LibraryError(f"{new}: the rebuilt database did not pass SQLite's check; nothing changed")
+    except BaseException:  # a full disk, most likely: the damaged library stays as it was, with no copies
+        for leftover in (new, kept, kept.with_name(kept.name + "-wal"), kept.with_name(kept.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        raise
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    os.replace(new, db)
+    (path / "vectors.faiss").unlink(missing_ok=True)  # rebuilt from SQLite on the next open
+    if (path / "thumbs").is_dir():  # the thumbnails of videos not kept, those whose rows were lost too
+        for folder in (path / "thumbs").iterdir():
+            if not (folder.name.isdigit() and int(folder.name) in keep):
+                shutil.rmtree(folder, ignore_errors=True)
+    return Repaired(
+        str(path),
+        damaged=True,
+        kept_as=str(kept),
+        videos=sum(1 for r in rows["videos"] if r["id"] in keep and r.get("status") == "indexed"),
+        segments=segments,
+        text_chunks=chunks,
+        dropped=sorted(dropped),
+        problem=problem,
+    )
+
+
+def _write(new: Path, rows: dict[str, list[dict]], keep: set[int]) -> tuple[int, int]:
+    """The rows of the videos kept, into a new database at `new` (a rollback journal, not a WAL: nothing may
+    be left in a log beside it when it is renamed into place); returns (segments, text chunks) written."""
+    for leftover in (new, new.with_name(new.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+    engine = open_engine(new, wal=False)
     try:
         migrate(engine)
         with engine.begin() as conn:
@@ -325,22 +359,7 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
                 conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"), {"t": table, "n": top})
     finally:
         engine.dispose()
-    for suffix in ("-wal", "-shm"):
-        db.with_name(db.name + suffix).unlink(missing_ok=True)
-    os.replace(new, db)
-    (path / "vectors.faiss").unlink(missing_ok=True)  # rebuilt from SQLite on the next open
-    for video_id in {r["id"] for r in rows["videos"]} - keep:
-        shutil.rmtree(path / "thumbs" / str(video_id), ignore_errors=True)
-    return Repaired(
-        str(path),
-        damaged=True,
-        kept_as=str(kept),
-        videos=sum(1 for r in rows["videos"] if r["id"] in keep and r.get("status") == "indexed"),
-        segments=len(segments),
-        text_chunks=len(chunks),
-        dropped=sorted(dropped),
-        problem=problem,
-    )
+    return len(segments), len(chunks)
 
 
 def _insert(conn, table: str, rows: list[dict]) -> None:

@@ -8,6 +8,7 @@ SQLite's own errors are turned into footage's here, once for every query: a dama
 read-only medium.
 """
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -200,10 +201,11 @@ MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def open_engine(db: Path, read_only: bool = False, immutable: bool = False) -> Engine:
+def open_engine(db: Path, read_only: bool = False, immutable: bool = False, wal: bool = True) -> Engine:
     """An engine on the library's database. Read-only opens never write (no WAL switch, no migration);
     `immutable` reads a database no process is writing, as on a read-only medium, where SQLite cannot
-    make the shared-memory file WAL readers need."""
+    make the shared-memory file WAL readers need. `wal=False` keeps a rollback journal (a database built
+    aside and then renamed into place)."""
     if read_only:
         uri = f"file:{quote(os.fsencode(db))}?mode=ro" + ("&immutable=1" if immutable else "")
 
@@ -221,7 +223,7 @@ def open_engine(db: Path, read_only: bool = False, immutable: bool = False) -> E
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         cursor = dbapi_conn.cursor()
-        if not read_only:
+        if not read_only and wal:
             cursor.execute("PRAGMA journal_mode=WAL")  # readers (search) never block the writer (index)
             cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -254,6 +256,23 @@ def _full(db: Path) -> bool:
         return shutil.disk_usage(db.parent).free < FULL_BYTES
     except OSError:
         return False
+
+
+def kind(db: Path) -> str:
+    """What a library.db holds, read without writing: "footage" (a library, of any schema version), "empty"
+    (no tables yet), "foreign" (another program's tables: never to be written) or "unreadable"."""
+    uri = f"file:{quote(os.fsencode(db))}?mode=ro"
+    for flags in ("", "&immutable=1"):  # the second on a read-only medium
+        try:
+            with contextlib.closing(sqlite3.connect(uri + flags, uri=True)) as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError:
+            continue
+        except sqlite3.DatabaseError:
+            return "unreadable"
+        return "footage" if version >= 1 else "foreign" if tables else "empty"
+    return "unreadable"
 
 
 def migrate(engine: Engine, read_only: bool = False) -> int:

@@ -39,6 +39,7 @@ from footage.store.schema import (
     Segment,
     TextChunk,
     Video,
+    kind,
     migrate,
     open_engine,
 )
@@ -224,6 +225,11 @@ class Store:
                 f"{db}: the library's database is empty, yet the library holds vectors; `footage repair` keeps a "
                 "copy and starts it again"
             )
+        what = kind(db) if db.exists() else "empty"
+        if what == "foreign":
+            raise LibraryError(f"{db}: not a footage library (another program's database); choose another --library")
+        if what == "empty" and not create:
+            raise NoLibrary(f"{self.path}: no footage library here; `footage index FOLDER` makes one")
         self.read_only = not os.access(self.path, os.W_OK) or (db.exists() and not os.access(db, os.W_OK))
         if self.read_only and not db.exists():
             raise LibraryReadOnly(f"{self.path}: cannot create a library here (read-only)")
@@ -314,8 +320,8 @@ class Store:
 
     def _load_index(self, dim: int) -> VectorIndex:
         path = self.path / "vectors.faiss"
-        if path.is_dir():
-            raise LibraryError(f"{path}: is a folder, not the vector index; move it away and footage rebuilds it")
+        if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+            raise LibraryError(f"{path}: is not a file, yet has the vector index's name; move it away (it is rebuilt)")
         try:
             return VectorIndex.load(path, dim)
         except OSError as e:
@@ -496,7 +502,7 @@ class Store:
         ids = [int(i) for i in ids]
         with self.Session() as s:
             rows = s.execute(select(*CHUNK_COLUMNS).join(Video).where(TextChunk.id.in_(ids))).all()
-        return {r.id: StoredChunk(*r) for r in rows}
+        return {r.id: StoredChunk(*r[:-1], bool(r.offline)) for r in rows}
 
     def chunks_of(self, paths) -> list[StoredChunk]:
         """The text chunks of these videos, in time order."""
@@ -504,7 +510,7 @@ class Store:
             rows = s.execute(
                 select(*CHUNK_COLUMNS).join(Video).where(Video.path.in_(list(paths))).order_by(TextChunk.start)
             ).all()
-        return [StoredChunk(*r) for r in rows]
+        return [StoredChunk(*r[:-1], bool(r.offline)) for r in rows]
 
     def segments(self, ids) -> dict[int, StoredSegment]:
         ids = [int(i) for i in ids]
@@ -622,13 +628,21 @@ class Store:
         return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.token_dim)
 
     def replace_vectors(
-        self, ids: list[int], vectors: np.ndarray, model_id: str, views: np.ndarray | None = None
+        self,
+        ids: list[int],
+        vectors: np.ndarray,
+        model_id: str,
+        views: np.ndarray | None = None,
+        meta: dict[str, str] | None = None,
     ) -> None:
         """Gives segments new vectors (and (S, V, D) views) made by another model. Segments are immutable (a
         FAISS file may still hold the old vectors under the old ids), so each becomes a new row with a new id,
-        in one transaction."""
+        in one transaction, with the settings (`meta`) that made the new model: a run stopped halfway leaves
+        both as they were, never a setting whose vectors are not there (which would decode every video again)."""
         fresh = []
         with self.Session.begin() as s:
+            for key, value in (meta or {}).items():
+                s.merge(Meta(key=key, value=value))
             model = self.model_row(s, model_id, self.index.dim)
             for i in range(0, len(ids), REPAIR_BATCH):  # SQLite caps the variables of one statement
                 chunk = ids[i : i + REPAIR_BATCH]
@@ -652,6 +666,8 @@ class Store:
                 s.flush()
                 fresh += rows
             generation = self._bump(s)
+        if meta and "views" in meta:
+            self.view_count = len(json.loads(meta["views"]))
         self._apply(generation, ids, *faiss_entries([f.id for f in fresh], vectors, views))
 
     def set_meta(self, key: str, value: str) -> None:
