@@ -22,6 +22,10 @@ class ModelError(FootageError):
     """A model could not be loaded (missing package, bad weights)."""
 
 
+class NotFound(FootageError):
+    """A video, segment or job the library does not have, or a video whose file is gone or changed."""
+
+
 class LibraryBusy(FootageError):
     """Another process is writing to the library."""
 

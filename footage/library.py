@@ -5,6 +5,7 @@ import math
 import os
 import random
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import BadValue, FootageError, LibraryError, ModelError
+from footage.errors import BadValue, FootageError, LibraryError, ModelError, NotFound
 from footage.indexer import pipeline
+from footage.indexer.clip import MAX_CLIP_SECONDS, cut
+from footage.indexer.decode import frame_of
 from footage.indexer.ocr import tesseract
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.indexer.speech import Transcriber
@@ -30,12 +33,13 @@ from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
 from footage.store.repair import Repaired
 from footage.store.repair import repair as repair_store
-from footage.store.store import MAX_VIEWS, disk_full, faiss_entries, library_path
+from footage.store.store import MAX_VIEWS, Scope, VideoRow, disk_full, faiss_entries, library_path
 
 DEFAULT_LIBRARY = Path("~/.footage")
 DEFAULT_SPEECH = "tiny"
 MAX_FPS = 60.0
 MAX_TOP_K = 10_000
+MAX_QUERY_CHARS = 1_000  # a description, not a document
 
 
 @dataclass
@@ -66,6 +70,11 @@ def cache_dir(library: Path | None = None) -> Path | None:
         except OSError:
             continue
     return None
+
+
+def _valid_id(x: int) -> bool:
+    """An id SQLite can hold (a request may carry any number)."""
+    return isinstance(x, int) and 0 <= x < 1 << 62
 
 
 def default_path() -> Path:
@@ -248,6 +257,8 @@ class Library:
         captions: bool = True,
         mode: str = "all",
         offline: bool = False,
+        under: str | Path | None = None,
+        min_score: float | None = None,
     ) -> list[Hit]:
         """The top_k best-matching time ranges, best first. `mode` is the channel searched: "visual" (the
         pictures), "speech" (what is said or subtitled, by meaning), "text" (the same words, by keyword) or
@@ -255,17 +266,141 @@ class Library:
         query-conditioned predictor (it attends to the frames the query is about: it finds a second-long
         moment inside a long segment, but did not raise MRR on the annotated sample footage). `captions`
         decodes a caption for each hit returned (cached in the library per segment). `offline` includes videos
-        whose files were missing at the last `index` (hits say `offline`)."""
+        whose files were missing at the last `index` (hits say `offline`); `under` keeps to the videos under a
+        folder; `min_score` drops hits scoring below it (a cosine for one channel, a fused score for `all`)."""
         # a query read from a command line in a C locale carries its UTF-8 bytes as surrogates
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if not text.strip():
             raise BadValue("an empty query: describe what to look for")
+        if len(text) > MAX_QUERY_CHARS:
+            raise BadValue(f"a query of {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
+        return self._search(text, None, top_k, rerank, captions, mode, self._scope(offline, under), min_score)
+
+    def search_like(
+        self,
+        segment_id: int,
+        top_k: int = 10,
+        captions: bool = True,
+        offline: bool = False,
+        under: str | Path | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        """More like this: the moments whose pictures are nearest a segment's own vector (the segment itself
+        left out). Raises NotFound for a segment the library does not have."""
+        vector = self.store.vectors([segment_id]).get(segment_id) if _valid_id(segment_id) else None
+        if vector is None:
+            raise NotFound(f"segment {segment_id}: not in the library")
+        scope = self._scope(offline, under, exclude=frozenset({segment_id}))
+        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score)
+
+    def search_image(
+        self,
+        image: bytes | str | Path,
+        top_k: int = 10,
+        captions: bool = True,
+        offline: bool = False,
+        under: str | Path | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        """The moments that look like a picture (JPEG, PNG, WebP... bytes or a file): it is embedded as a frame
+        is, by the X-encoder and the predictor, and the pictures are searched with it. Raises BadValue for
+        what is not a picture."""
+        try:
+            data = image if isinstance(image, bytes) else Path(image).expanduser().read_bytes()
+        except OSError as e:
+            raise BadValue(f"{image}: {e.strerror}") from None
+        frame = frame_of(data, self.backbone.image_size)
+        with self.backbone.threads(pipeline.INFERENCE_THREADS):
+            tokens, _ = self.backbone.embed_frames(frame[None])  # (1, T)
+        vector = self.backbone.predict([tokens])[0]  # (D,) as a one-frame segment
+        scope = self._scope(offline, under)
+        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score)
+
+    def _scope(self, offline: bool, under: str | Path | None, exclude: frozenset[int] = frozenset()) -> Scope:
+        """What a search looks through: offline videos or not, only the videos under a folder."""
+        videos = None
+        if under is not None:
+            if not str(under).strip():
+                raise BadValue("an empty folder to search under")
+            root = Path(under).expanduser().absolute()
+            roots = {root, pipeline.resolve(root)}
+            videos = frozenset(
+                v.id for v in self.store.videos().values() if any(Path(v.path).is_relative_to(r) for r in roots)
+            )
+        return Scope(offline=offline, videos=videos, exclude=exclude)
+
+    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score) -> list[Hit]:
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
             raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
-        hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode, offline=offline)
+        hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode, scope=scope, vector=vector)
+        if min_score is not None:
+            hits = [h for h in hits if h.score >= min_score]
         if captions and hits:
             caption(self.store, self.decoder, hits)
         return hits
+
+    def videos(self, offset: int = 0, limit: int = 100) -> tuple[list[VideoRow], int]:
+        """A page of the library's videos by path, and how many there are in all."""
+        return self.store.video_rows(offset, limit)
+
+    def video(self, video_id: int, timeline: bool = True) -> tuple[VideoRow, list[Event]]:
+        """One video and its timeline (the events of `describe`, read from the cached frames)."""
+        row = self.store.video_row(video_id) if _valid_id(video_id) else None
+        if row is None:
+            raise NotFound(f"video {video_id}: not in the library")
+        events = self.describe(row.path) if timeline and row.segments else []
+        return row, events
+
+    def media(self, video_id: int) -> Path:
+        """The file of an indexed video, to be served: only a regular file still at its path with the size it
+        had when indexed. Raises NotFound saying why otherwise (never follows a link swapped in since)."""
+        row = self.store.video_row(video_id) if _valid_id(video_id) else None
+        if row is None or row.status != "indexed":
+            raise NotFound(f"video {video_id}: not in the library")
+        path = Path(row.path)
+        try:
+            st = path.lstat()
+        except OSError:
+            raise NotFound(f"video {video_id}: its file is gone from {row.path}") from None
+        if not stat.S_ISREG(st.st_mode) or st.st_size != row.size:
+            raise NotFound(f"video {video_id}: its file changed since it was indexed; index it again")
+        return path
+
+    def thumbnail(self, segment_id: int) -> Path:
+        """A segment's thumbnail (a JPEG in the library); NotFound when it has none."""
+        row = self.store.segments([segment_id]).get(segment_id) if _valid_id(segment_id) else None
+        if row is None or row.thumbnail is None:
+            raise NotFound(f"segment {segment_id}: no thumbnail")
+        return Path(row.thumbnail)
+
+    def clip(self, video_id: int, start: float, end: float, to: str | Path, pad: float = 0.0) -> Path:
+        """Writes the moment start..end (widened by `pad` seconds each side, at most MAX_CLIP_SECONDS) of a
+        video as an MP4 at `to`: the stream copied when the cut falls on a keyframe, else re-encoded."""
+        if not all(math.isfinite(x) for x in (start, end, pad)) or start < 0 or end <= start or pad < 0:
+            raise BadValue(f"a clip needs 0 <= start < end and pad >= 0, not {start}, {end}, {pad}")
+        if end - start + 2 * pad > MAX_CLIP_SECONDS:
+            raise BadValue(f"a clip of {end - start + 2 * pad:.0f} s; at most {MAX_CLIP_SECONDS} s")
+        source = self.media(video_id)
+        row = self.store.video_row(video_id)
+        offset = row.start_time or 0.0  # hits count from the first frame; the file's clock may not start at 0
+        return cut(source, max(0.0, start - pad) + offset, end + pad + offset, Path(to))
+
+    def export(self, query: str, to: str | Path, top_k: int = 10, mode: str = "all", pad: float = 0.0) -> list[Path]:
+        """The top_k hits of a search, each written as a clip into the folder `to` (made if needed), named
+        NN-VIDEO-FROM-TO.mp4; hits whose files are gone are left out."""
+        folder = Path(to).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise disk_full(e, folder) from None
+        written = []
+        for rank, hit in enumerate(self.search(query, top_k=top_k, mode=mode, captions=False), 1):
+            name = f"{rank:02d}-{Path(hit.path).stem[:60]}-{hit.start:.1f}-{hit.end:.1f}.mp4"
+            try:
+                written.append(self.clip(hit.video_id, hit.start, hit.end, folder / name, pad))
+            except NotFound:
+                continue
+        return written
 
     def describe(self, path: str | Path, uniform: float | None = None) -> list[Event]:
         """A video's timeline: events (start, end, caption), one caption per stretch of stable meaning

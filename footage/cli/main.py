@@ -301,7 +301,7 @@ def index(
 @app.command()
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    query: Annotated[str | None, typer.Argument(help="What to look for, in plain words.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K, help="How many hits to show.")] = 10,
     rerank: RerankOption = False,
     captions: Annotated[
@@ -318,6 +318,16 @@ def search(
             "(the same words, by keyword), or all of them fused.",
         ),
     ] = Mode.all,
+    like: Annotated[
+        int | None,
+        typer.Option(
+            "--like", help="More like this: moments that look like this segment (a hit's segment id).", metavar="ID"
+        ),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="Moments that look like this picture (JPEG, PNG, WebP...).", metavar="FILE"),
+    ] = None,
     offline: Annotated[
         bool,
         typer.Option(
@@ -326,22 +336,56 @@ def search(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Find moments by describing them. Hits are time ranges, best first, each with a caption.
+    """Find moments by describing them, or by a moment or a picture they look like. Hits are time ranges, best
+    first, each with a caption.
 
     Example: footage search "rocket liftoff" --top-k 5 --json
     """
+    if sum(x is not None for x in (query, like, image)) != 1:
+        raise BadValue("search with words, or --like SEGMENT_ID, or --image FILE: one of them")
     with _open(ctx) as lib:
-        hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions, mode=mode.value, offline=offline)
+        if like is not None:
+            hits = lib.search_like(like, top_k=top_k, captions=captions, offline=offline)
+        elif image is not None:
+            hits = lib.search_image(image, top_k=top_k, captions=captions, offline=offline)
+        else:
+            hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions, mode=mode.value, offline=offline)
         empty = not hits and lib.stats().videos == 0
+    title = query if query is not None else f"like segment {like}" if like is not None else f"like {image}"
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:
-        _show(hits_list(query, hits) if out.is_terminal and out.width < NARROW else hits_table(query, hits))
+        _show(hits_list(title, hits) if out.is_terminal and out.width < NARROW else hits_table(title, hits))
     elif empty:
         err.print("no hits: the library is empty; run `footage index FOLDER` first", soft_wrap=True)
     else:
-        where = "" if mode == Mode.all else f" in --mode {mode.value}"
-        _say(err, "no hits", "", f" for {query!r}{where}")
+        where = "" if mode == Mode.all or query is None else f" in --mode {mode.value}"
+        _say(err, "no hits", "", f" for {title!r}{where}")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    to: Annotated[str, typer.Option("--to", help="Folder the clips are written to (made if needed).")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="How many hits to cut.")] = 10,
+    mode: Annotated[Mode, typer.Option(help="What to search, as for search.")] = Mode.all,
+    pad: Annotated[float, typer.Option(min=0, max=60, help="Seconds added before and after each moment.")] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Search, and cut each hit out as an MP4 of its own (stream copied when the cut falls on a keyframe, else
+    re-encoded).
+
+    Example: footage export "rocket liftoff" --top-k 3 --to ~/clips
+    """
+    with _open(ctx) as lib, err.status("cutting clips", spinner="dots") if not as_json else nullcontext():
+        written = lib.export(query, to, top_k=top_k, mode=mode.value, pad=pad)
+    if as_json:
+        print(json.dumps([str(p) for p in written], indent=2))
+        return
+    for path in written:
+        _say(out, "", "", path)
+    out.print(f"wrote {plural(len(written), 'clip')}", soft_wrap=True)
 
 
 @app.command()
@@ -541,6 +585,65 @@ def repair(ctx: typer.Context, as_json: JsonOption = False) -> None:
         out.print(f"{plural(len(done.dropped), 'video')} could not be recovered whole; index their folders again:")
         for path in done.dropped:
             _say(out, "  ", "", path)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FOOTAGE_TOKEN", help="Require Authorization: Bearer TOKEN on every API call.", show_default=False
+        ),
+    ] = None,
+    roots: Annotated[
+        list[str] | None,
+        typer.Option("--root", help="A folder index jobs may read (repeat for more); none: indexing over HTTP is off."),
+    ] = None,
+    cors: Annotated[
+        list[str] | None, typer.Option("--cors", help="An origin allowed to call the API from its pages (repeatable).")
+    ] = None,
+) -> None:
+    """Serve the web page, the HTTP API (/api/v1, OpenAPI at /openapi.json) and the media, until Ctrl-C.
+
+    Example: footage serve --port 8765 --root ~/Videos
+    """
+    import uvicorn
+
+    from footage.serve.app import create_app
+    from footage.serve.security import LOOPBACK, Settings
+
+    if host not in LOOPBACK and not token:
+        raise BadValue(
+            f"--host {host} would let other machines read your videos; give --token TOKEN too (every request "
+            "must then carry it), or keep the default --host 127.0.0.1"
+        )
+    settings = Settings(
+        token=token,
+        roots=[Path(r).expanduser().resolve() for r in roots or []],
+        cors=list(cors or []),
+        hosts=sorted(LOOPBACK | {host}) if not token else ["*"],
+    )
+    with _open(ctx) as lib:
+        app = create_app(lib, settings)
+        shown = f"[{host}]" if ":" in host else host
+        out.print(f"serving http://{shown}:{port}", soft_wrap=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def mcp(ctx: typer.Context) -> None:
+    """Speak the Model Context Protocol over stdin and stdout, for AI agents: tools search, similar, describe
+    and stats. Add it to an agent's MCP servers as the command `footage --library DIR mcp`.
+
+    Example: footage --library ~/.footage mcp
+    """
+    from footage.serve.mcp import create_server
+
+    with _open(ctx) as lib:
+        create_server(lib).run()
 
 
 def _on_sigterm(signum, frame) -> None:

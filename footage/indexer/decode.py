@@ -5,6 +5,7 @@ Timestamps come from the frames themselves (ffmpeg's showinfo filter), taken rel
 so files whose clocks start at 66 s still begin at 0.
 """
 
+import io
 import queue
 import re
 import subprocess
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import ffmpeg
 import numpy as np
+from PIL import Image
 
-from footage.errors import VideoError
+from footage.errors import BadValue, VideoError
 from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, with_input
 
 PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
@@ -25,6 +27,17 @@ STDERR_TAIL_LINES = 20
 TICK_SLACK = 0.001  # a frame stamped 0.9999 s still counts as on the 1 s tick
 STDERR_WAIT_SECONDS = 30  # how long a frame's timestamp may lag behind its pixels
 STALL_SECONDS = 300  # ffmpeg giving no frame for this long is stuck (a stalled network drive): it is stopped
+
+
+def frame_of(data: bytes, size: int) -> np.ndarray:
+    """A picture's bytes (JPEG, PNG, WebP...) as a frame the model reads: (S, S, 3) uint8 RGB, stretched to
+    the square as ffmpeg's scale filter stretches video frames. Raises BadValue for what is not a picture."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (size * 2, size * 2))  # a large JPEG decodes at a fraction of its size
+            return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise BadValue(f"not a picture that can be read ({type(e).__name__}: {e})") from None
 
 
 class Watchdog:

@@ -19,6 +19,7 @@ class Hit:
     channels: list[str] = field(default_factory=list)  # what matched: visual, speech, subtitles, keyword
     transcript: str | None = None  # the words said or subtitled during the hit
     offline: bool = False  # its file was missing at the last index run (a drive not mounted)
+    video_id: int | None = None  # the video's id in the library (media, its timeline)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +68,7 @@ def merge(candidates: list[Candidate]) -> list[Hit]:
                 seed.segment,
                 ["visual"],
                 offline=seed.offline,
+                video_id=seed.video,
             )
         )
     return hits

@@ -16,6 +16,7 @@ from footage.models import Backbone
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
 from footage.store.faiss_index import VectorIndex
+from footage.store.store import EVERYWHERE, Scope
 
 CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging folds several into one
 MIN_CANDIDATES = 50
@@ -39,26 +40,28 @@ STOPWORDS = frozenset(
 def search(
     store: Store,
     backbone: Backbone,
-    text: str,
+    text: str | None,
     top_k: int = 10,
     rerank: bool = False,
     index: VectorIndex | None = None,
     mode: str = "all",
-    offline: bool = False,
+    scope: Scope = EVERYWHERE,
+    vector: np.ndarray | None = None,
 ) -> list[Hit]:
-    """Hits for a query in one channel or all of them fused. `index` replaces the library's vectors (to try a
-    predictor before keeping it); `offline` includes videos whose files were missing at the last run."""
+    """Hits for a query in one channel or all of them fused, within `scope`. `vector` searches the pictures
+    with a Y-space vector instead of text (a segment's own, for "more like this", or an image's). `index`
+    replaces the library's vectors (to try a predictor before keeping it)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    query = backbone.embed_query(text)  # (D,)
+    query = vector if vector is not None else backbone.embed_query(text)  # (D,)
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
     ranked = []  # one ranked list of hits per channel searched
     if mode in ("visual", "all"):
-        ranked.append(visual(store, backbone, query, n, rerank, index, offline))
-    if mode in ("speech", "all"):
-        ranked.append(spoken(store, query, n, offline))
-    if mode in ("text", "all"):
-        ranked.append(keyword(store, text, n, offline))
+        ranked.append(visual(store, backbone, query, n, rerank, index, scope))
+    if mode in ("speech", "all") and vector is None:
+        ranked.append(spoken(store, query, n, scope))
+    if mode in ("text", "all") and vector is None:
+        ranked.append(keyword(store, text, n, scope))
     found = [hits for hits in ranked if hits]
     hits = fuse(found, top_k) if len(found) > 1 else found[0] if found else []  # one channel keeps its scores
     hits = hits[:top_k]
@@ -74,10 +77,10 @@ def search(
 
 
 def visual(
-    store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: bool, index, offline: bool = False
+    store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: bool, index, scope: Scope = EVERYWHERE
 ) -> list[Hit]:
     """The nearest segments, re-scored with the query-conditioned predictor when asked, merged into hits."""
-    ids, scores = store.search(query, n, index, offline)
+    ids, scores = store.search(query, n, index, scope)
     rows = store.segments(ids)
     candidates = [
         Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail, r.offline)
@@ -92,17 +95,17 @@ def visual(
     return merge(candidates)
 
 
-def spoken(store: Store, query: np.ndarray, n: int, offline: bool = False) -> list[Hit]:
+def spoken(store: Store, query: np.ndarray, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
     """Speech and subtitle chunks whose meaning is near the query (and not merely the least far)."""
-    ids, scores = store.search_text(query, n, offline)
+    ids, scores = store.search_text(query, n, scope)
     keep = scores >= SPEECH_MIN_SIMILARITY
     return _chunk_hits(store, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
 
 
-def keyword(store: Store, text: str, n: int, offline: bool = False) -> list[Hit]:
+def keyword(store: Store, text: str, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
     """Chunks that contain most of the query's words (stopwords aside), by BM25."""
     words = list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS))
-    hits = _chunk_hits(store, store.keyword(words, n, offline), channel="keyword")
+    hits = _chunk_hits(store, store.keyword(words, n, scope), channel="keyword")
     need = max(1, math.ceil(KEYWORD_COVER * len(words)))
     return [h for h in hits if len(set(words) & set(re.findall(r"\w+", h.transcript.lower()))) >= need]
 
@@ -110,7 +113,16 @@ def keyword(store: Store, text: str, n: int, offline: bool = False) -> list[Hit]
 def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
     chunks = store.chunks([i for i, _ in scored])
     return [
-        Hit(c.path, c.start, c.end, score, channels=[channel or c.channel], transcript=c.text, offline=c.offline)
+        Hit(
+            c.path,
+            c.start,
+            c.end,
+            score,
+            channels=[channel or c.channel],
+            transcript=c.text,
+            offline=c.offline,
+            video_id=c.video_id,
+        )
         for i, score in scored
         if (c := chunks.get(i)) is not None  # deleted since FAISS was read
     ]

@@ -40,10 +40,16 @@ class VectorIndex:
             self.index.remove_ids(np.asarray(list(ids), np.int64))
 
     def search(
-        self, query: np.ndarray, n: int, ids: tuple[int, int] | None = None, skip: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        n: int,
+        ids: tuple[int, int] | None = None,
+        skip: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(D,) query -> ids (n,), scores (n,), best first; fewer when the index is smaller. `ids` = (lo, hi)
-        searches only the vectors whose ids are in [lo, hi); `skip` leaves these ids out."""
+        searches only the vectors whose ids are in [lo, hi); `skip` leaves these ids out; `keep` searches
+        only these ids."""
         n = min(n, len(self))
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -51,7 +57,14 @@ class VectorIndex:
         if skip is not None and len(skip):
             batch = faiss.IDSelectorBatch(np.ascontiguousarray(skip, np.int64))
             selectors.append(faiss.IDSelectorNot(batch))  # `batch` stays referenced here: SWIG does not keep it
-        sel = selectors[0] if len(selectors) == 1 else faiss.IDSelectorAnd(*selectors) if selectors else None
+        if keep is not None:
+            if not len(keep):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            selectors.append(faiss.IDSelectorBatch(np.ascontiguousarray(keep, np.int64)))
+        sel = selectors[0] if selectors else None
+        for more in selectors[1:]:
+            sel = faiss.IDSelectorAnd(sel, more)
+            selectors.append(sel)  # kept referenced until the search is done
         params = faiss.SearchParameters(sel=sel) if sel is not None else None
         scores, ids = self.index.search(np.ascontiguousarray(query[None], np.float32), n, params=params)  # (1, n)
         keep = ids[0] >= 0

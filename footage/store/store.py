@@ -15,12 +15,14 @@ changes are refused with LibraryReadOnly.
 """
 
 import errno
+import functools
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +126,7 @@ class StoredChunk:
 KEYWORD_SQL = (
     "SELECT text_fts.rowid, bm25(text_fts) FROM text_fts JOIN text_chunks c ON c.id = text_fts.rowid "
     "JOIN videos v ON v.id = c.video_id WHERE text_fts MATCH :q AND v.offline <= :offline "
-    "ORDER BY bm25(text_fts) LIMIT :n"
+    "AND (:videos IS NULL OR v.id IN (SELECT value FROM json_each(:videos))) ORDER BY bm25(text_fts) LIMIT :n"
 )
 CHUNK_COLUMNS = (
     TextChunk.id,
@@ -136,6 +138,18 @@ CHUNK_COLUMNS = (
     TextChunk.text,
     Video.offline,
 )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a search looks through."""
+
+    offline: bool = False  # videos whose files were missing at the last run too
+    videos: frozenset[int] | None = None  # only these videos (None: all)
+    exclude: frozenset[int] = frozenset()  # segments left out (the one "more like this" starts from)
+
+
+EVERYWHERE = Scope()
 
 
 @dataclass
@@ -153,6 +167,26 @@ class StoredVideo:
     sidecars: str | None = None
     offline: bool = False
     warning: str | None = None
+
+
+@dataclass
+class VideoRow:
+    """A video as the library lists it."""
+
+    id: int
+    path: str
+    status: str  # "indexed" | "failed"
+    error: str | None  # why it failed
+    warning: str | None  # indexed, but not whole ("partial: ...")
+    offline: bool
+    duration: float | None  # seconds
+    size: int  # bytes, when indexed
+    segments: int
+    indexed_at: float  # unix time
+    codec: str | None
+    width: int | None
+    height: int | None
+    start_time: float | None  # container time of the first frame: a clip's cut is counted from it
 
 
 @dataclass
@@ -206,10 +240,23 @@ def _existing(path: Path) -> str | None:
     return str(path) if path.exists() else None
 
 
+def _guarded(method):
+    """Runs a Store method under its lock: FAISS in memory is one object, searched by request threads while an
+    index job changes it, and a commit and its mirror in FAISS must be seen together."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.guard:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Store:
     def __init__(self, path: Path, create: bool = False):
         """Opens the library at `path`; `create` makes one where there is none (else NoLibrary)."""
         self.path = library_path(path)
+        self.guard = threading.RLock()
         db = self.path / "library.db"
         if not db.exists():
             if not create:
@@ -297,6 +344,7 @@ class Store:
             row = s.get(Meta, key)
             return row.value if row else None
 
+    @_guarded
     def attach(self, backbone: str, dim: int, token_dim: int | None = None) -> None:
         """Binds the library to a backbone (the first time) and loads the vectors; refuses another backbone.
         dim is the width of the stored vectors, token_dim that of the cached frame tokens (dim by default)."""
@@ -337,6 +385,7 @@ class Store:
 
     # --- consistency ------------------------------------------------------------------------------------
 
+    @_guarded
     def refresh(self) -> None:
         """Brings FAISS in memory up to SQLite: reloads the saved file if it caught up, else repairs by ids."""
         generation = int(self.meta("generation") or 0)
@@ -348,6 +397,7 @@ class Store:
             return
         self.repair()
 
+    @_guarded
     def repair(self) -> None:
         """Makes FAISS hold exactly SQLite's segment ids, reading missing vectors from SQLite."""
         with self.Session() as s, s.begin():  # one read transaction: generation and ids from one snapshot
@@ -410,6 +460,7 @@ class Store:
     def _views(self, blob: bytes | None) -> np.ndarray | None:
         return None if blob is None else np.frombuffer(blob, np.float32).reshape(-1, self.index.dim)
 
+    @_guarded
     def flush(self) -> None:
         """Saves FAISS if it changed. Only the lock holder calls this."""
         if self.dirty and self.index is not None:
@@ -450,29 +501,51 @@ class Store:
             ).all()
         return {r.path: StoredVideo(*r[:11], bool(r[11]), r[12]) for r in rows}
 
+    @_guarded
     def search(
-        self, vector: np.ndarray, n: int, index: VectorIndex | None = None, offline: bool = False
+        self, vector: np.ndarray, n: int, index: VectorIndex | None = None, scope: Scope = EVERYWHERE
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The n nearest segments' ids and scores, best first; a segment with views scores as its best one.
-        `index` replaces the library's vectors (to try a predictor before keeping it); `offline` includes the
-        videos whose files were missing at the last run."""
+        """The n nearest segments' ids and scores, best first, within `scope`; a segment with views scores as
+        its best one. `index` replaces the library's vectors (to try a predictor before keeping it)."""
         if index is None:
             self.refresh()
             index = self.index
-        skip = None if offline else self.offline_ids()
-        ids, scores = index.search(vector, n * (1 + self.view_count), ids=(0, TEXT_ID_BASE), skip=skip)
+        skip, keep = self._scope(scope)
+        ids, scores = index.search(vector, n * (1 + self.view_count), ids=(0, TEXT_ID_BASE), skip=skip, keep=keep)
         segments = ids % VIEW_ID_BASE
         _, first = np.unique(segments, return_index=True)  # best first, so a segment's first entry is its best
         keep = np.sort(first)[:n]
         return segments[keep], scores[keep]
 
-    def search_text(self, vector: np.ndarray, n: int, offline: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """The n text chunks nearest a query vector: their ids and scores, best first."""
+    @_guarded
+    def search_text(self, vector: np.ndarray, n: int, scope: Scope = EVERYWHERE) -> tuple[np.ndarray, np.ndarray]:
+        """The n text chunks nearest a query vector, within `scope`: their ids and scores, best first."""
         self.refresh()
-        skip = None if offline else self.offline_ids()
-        ids, scores = self.index.search(vector, n, ids=(TEXT_ID_BASE, ID_END), skip=skip)
+        skip, keep = self._scope(scope)
+        ids, scores = self.index.search(vector, n, ids=(TEXT_ID_BASE, ID_END), skip=skip, keep=keep)
         return ids - TEXT_ID_BASE, scores
 
+    def _scope(self, scope: Scope) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """FAISS ids to leave out, and to keep to (None: all), for a scope."""
+        skip = [] if scope.offline else [self.offline_ids()]
+        skip += [faiss_ids(sorted(scope.exclude), self.view_count)] if scope.exclude else []
+        keep = self.video_faiss_ids(scope.videos) if scope.videos is not None else None
+        return (np.concatenate(skip) if skip else None), keep
+
+    def video_faiss_ids(self, video_ids) -> np.ndarray:
+        """Every FAISS id of these videos: their segments, views and text chunks."""
+        videos = json.dumps(sorted(int(v) for v in video_ids))
+        with self.Session() as s:
+            mine = text("SELECT value FROM json_each(:videos)")
+            segs = np.fromiter(
+                s.scalars(select(Segment.id).where(Segment.video_id.in_(mine)), {"videos": videos}), np.int64
+            )
+            chunks = np.fromiter(
+                s.scalars(select(TextChunk.id).where(TextChunk.video_id.in_(mine)), {"videos": videos}), np.int64
+            )
+        return np.concatenate([faiss_ids(segs, self.view_count), chunks + TEXT_ID_BASE])
+
+    @_guarded
     def offline_ids(self) -> np.ndarray:
         """The FAISS ids of offline videos (segments, views, text chunks), kept per generation: going offline
         moves the generation on."""
@@ -485,16 +558,17 @@ class Store:
             self._offline = (generation, np.concatenate([faiss_ids(segs, self.view_count), chunks + TEXT_ID_BASE]))
         return self._offline[1]
 
-    def keyword(self, words: list[str], n: int, offline: bool = False) -> list[tuple[int, float]]:
-        """Text chunks holding any of the words (FTS5), best first by BM25: (chunk id, score), higher is
-        better."""
+    def keyword(self, words: list[str], n: int, scope: Scope = EVERYWHERE) -> list[tuple[int, float]]:
+        """Text chunks holding any of the words (FTS5) within `scope`, best first by BM25: (chunk id, score),
+        higher is better."""
         terms = [f'"{w}"' for w in (w.replace('"', "") for w in words) if w]
         if not terms:
             return []
+        videos = None if scope.videos is None else json.dumps(sorted(int(v) for v in scope.videos))
         with self.Session() as s:
             rows = s.execute(
                 text(KEYWORD_SQL),
-                {"q": " OR ".join(terms), "n": n, "offline": int(offline)},
+                {"q": " OR ".join(terms), "n": n, "offline": int(scope.offline), "videos": videos},
             ).all()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -563,6 +637,27 @@ class Store:
             rows = s.execute(select(Segment.id, Segment.frame_vectors).where(Segment.id.in_(ids))).all()
         return {r.id: self._tokens(r.frame_vectors) for r in rows}
 
+    def video_rows(self, offset: int = 0, limit: int = 100, video_id: int | None = None) -> tuple[list[VideoRow], int]:
+        """A page of videos by path (or the one `video_id`), and how many there are in all."""
+        count = select(func.count(Segment.id)).where(Segment.video_id == Video.id).scalar_subquery()
+        columns = [getattr(Video, f.name) for f in fields(VideoRow) if f.name != "segments"]
+        query = select(*columns, count).order_by(Video.path)
+        if video_id is not None:
+            query = query.where(Video.id == video_id)
+        with self.Session() as s:
+            total = s.scalar(select(func.count(Video.id))) or 0
+            rows = s.execute(query.offset(offset).limit(limit)).all()
+        names = [f.name for f in fields(VideoRow) if f.name != "segments"]
+        out = []
+        for r in rows:
+            values = dict(zip(names, r[:-1]))
+            out.append(VideoRow(**{**values, "offline": bool(values["offline"]), "segments": r[-1]}))
+        return out, total
+
+    def video_row(self, video_id: int) -> VideoRow | None:
+        rows, _ = self.video_rows(0, 1, video_id)
+        return rows[0] if rows else None
+
     def vectors(self, ids) -> dict[int, np.ndarray]:
         """Segments' stored (D,) vectors by id."""
         with self.Session() as s:
@@ -627,6 +722,7 @@ class Store:
         """A segment's frame_vectors column -> (N, D) float32."""
         return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.token_dim)
 
+    @_guarded
     def replace_vectors(
         self,
         ids: list[int],
@@ -714,6 +810,7 @@ class Store:
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------
 
+    @_guarded
     def save_video(
         self,
         facts: FileFacts,
@@ -780,6 +877,7 @@ class Store:
         self._apply(generation, old_ids, ids, vectors, old_chunks)
         return video.id
 
+    @_guarded
     def save_failure(self, facts: FileFacts, reason: str) -> None:
         """Records why a file could not be indexed; a file that changed into a broken one loses its old segments."""
         with self.Session.begin() as s:
@@ -832,6 +930,7 @@ class Store:
         with self.Session.begin() as s:
             s.execute(update(Video), [{"id": i, **{k: getattr(f, k) for k in keys}} for i, f in files])
 
+    @_guarded
     def set_offline(self, video_ids: list[int], offline: bool) -> None:
         """Marks videos whose files are missing (a drive not mounted) as offline, or back online. Their rows and
         vectors stay; search leaves offline ones out."""
@@ -844,6 +943,7 @@ class Store:
             generation = self._bump(s)  # searches read which ids to leave out anew
         self._apply(generation, [])
 
+    @_guarded
     def remove(self, video_ids: list[int]) -> int:
         """Drops videos with their segments and thumbnails; returns how many were dropped."""
         if not video_ids:
@@ -890,6 +990,7 @@ class Store:
         if self._copy is not None:
             self._copy.cleanup()
 
+    @_guarded
     def consistent(self) -> bool:
         """True when FAISS in memory holds exactly SQLite's segments and views (what a crash must never break)."""
         with self.Session() as s:

@@ -1,0 +1,116 @@
+"""create_app(library, settings): the FastAPI app. The CLI builds one over the real library; tests build one
+over a temporary library.
+
+Every error is JSON in RFC 9457's shape (`{"type", "title", "status", "detail"}`, with `error` as a short
+name), with the status that fits: 404 for what the library does not have or whose file is gone, 400 for a
+value it cannot take, 409 while another index run holds the library, 507 for a full disk."""
+
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.staticfiles import StaticFiles
+
+from footage import __version__
+from footage.errors import (
+    BadValue,
+    DiskFull,
+    FootageError,
+    LibraryBusy,
+    LibraryDamaged,
+    LibraryReadOnly,
+    NoLibrary,
+    NotFound,
+    VideoError,
+)
+from footage.library import Library
+from footage.serve.jobs import Jobs
+from footage.serve.routes import jobs, media, search, videos
+from footage.serve.security import Settings
+
+STATIC = Path(__file__).parent / "static"
+STATUS = [  # the first class an error is an instance of gives its status
+    (NotFound, 404, "not found"),
+    (NoLibrary, 404, "no library"),
+    (BadValue, 400, "bad value"),
+    (VideoError, 422, "not a readable video"),
+    (LibraryBusy, 409, "busy"),
+    (LibraryReadOnly, 403, "read-only"),
+    (DiskFull, 507, "disk full"),
+    (LibraryDamaged, 500, "library damaged"),
+    (FootageError, 500, "error"),
+]
+HEADERS = {  # the page talks only to this server; nothing may frame it or guess a type
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def problem(status: int, title: str, detail) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "error": title}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="footage",
+        version=__version__,
+        summary="Semantic search over a video library: find moments by describing them.",
+        docs_url=None,  # the page is the UI; the OpenAPI document stays at /openapi.json
+        redoc_url=None,
+    )
+    app.state.library, app.state.settings, app.state.jobs = library, settings, Jobs(library)
+    for router in (search.router, videos.router, media.router, jobs.router):
+        app.include_router(router)
+
+    @app.exception_handler(FootageError)
+    def footage_error(request: Request, e: FootageError) -> JSONResponse:
+        status, title = next((s, t) for kind, s, t in STATUS if isinstance(e, kind))
+        return problem(status, title, str(e))
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        response = problem(e.status_code, _title(e.status_code), e.detail)
+        response.headers.update(e.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        where = [{"where": ".".join(map(str, err["loc"])), "why": err["msg"]} for err in e.errors()]
+        return problem(422, "invalid request", where)
+
+    @app.exception_handler(Exception)
+    def internal(request: Request, e: Exception) -> JSONResponse:
+        return problem(500, "internal error", f"{type(e).__name__}: {e}")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts)  # no DNS rebinding onto localhost
+    if settings.cors:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"]
+        )
+    return app
+
+
+def _title(status: int) -> str:
+    return {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
+            409: "conflict", 413: "too large", 416: "range not satisfiable"}.get(status, "error")  # fmt: skip

@@ -1,0 +1,95 @@
+"""The JSON the API answers with: Pydantic models mirroring the library's dataclasses, with the URLs a page
+or a media tool needs to show and play what was found."""
+
+import os
+
+from pydantic import BaseModel, Field
+
+
+def shown(path: str | None) -> str | None:
+    """A path as JSON can carry it: bytes of a name that are not UTF-8 (caf\\xe9.mp4) as \\xNN. The API names
+    videos by id; the path is for people to read."""
+    return None if path is None else os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+class HitOut(BaseModel):
+    """A moment: the fields of `footage search --json`, and where to get its pictures."""
+
+    path: str
+    start: float = Field(description="seconds from the video's first frame")
+    end: float
+    score: float
+    caption: str | None
+    thumbnail: str | None = Field(description="the thumbnail's file in the library folder")
+    segments: list[int]
+    segment: int | None
+    channels: list[str]
+    transcript: str | None
+    offline: bool
+    video_id: int | None
+    segment_id: int | None = Field(description="the best segment: `like=` it for more like this")
+    thumbnail_url: str | None
+    play_url: str | None = Field(description="the video, with a #t=START,END media fragment: plays just the moment")
+    clip_url: str | None = Field(description="the moment cut as an MP4 of its own")
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last")
+
+
+class EventOut(BaseModel):
+    start: float
+    end: float
+    caption: str
+
+
+class VideoOut(BaseModel):
+    id: int
+    path: str
+    status: str
+    error: str | None
+    warning: str | None
+    offline: bool
+    duration: float | None
+    size: int
+    segments: int
+    indexed_at: float
+    codec: str | None
+    width: int | None
+    height: int | None
+    media_url: str | None
+
+
+class VideoDetail(VideoOut):
+    timeline: list[EventOut]
+
+
+class VideoPage(BaseModel):
+    videos: list[VideoOut]
+    total: int
+    next_offset: int | None
+
+
+class ProgressOut(BaseModel):
+    files_done: int
+    files_total: int
+    video_seconds: float
+    wall_seconds: float
+    current: str | None
+    stage: str
+
+
+class JobOut(BaseModel):
+    id: str
+    paths: list[str]
+    state: str = Field(description="running, done, failed or cancelled")
+    progress: ProgressOut | None
+    report: dict | None = Field(description="the IndexReport, once done")
+    error: str | None
+    started_at: float
+    ended_at: float | None
+
+
+class IndexRequest(BaseModel):
+    paths: list[str] = Field(min_length=1, max_length=100, description="folders or files under a --root")

@@ -1,0 +1,99 @@
+"""One file sent whole or in part (HTTP range requests, RFC 9110 section 14), so a browser seeks in a video
+without downloading it. The file is opened once, without following a link, and everything after that reads
+the open descriptor: what was checked is what is sent."""
+
+import mimetypes
+import os
+import re
+import stat
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+from starlette.responses import Response, StreamingResponse
+
+CHUNK_BYTES = 256 << 10
+RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+TYPES = {".mkv": "video/x-matroska", ".webm": "video/webm", ".m4v": "video/mp4", ".ts": "video/mp2t",
+         ".mts": "video/mp2t", ".m2ts": "video/mp2t", ".mov": "video/quicktime", ".ogv": "video/ogg"}  # fmt: skip
+
+
+class Unsatisfiable(Exception):
+    pass
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte a Range header asks for, or None for the whole file. One range only; a header
+    that is malformed, asks for several ranges or lies past the end raises Unsatisfiable."""
+    if header is None:
+        return None
+    m = RANGE.fullmatch(header.strip())
+    if not m or m.group(1) == m.group(2) == "":
+        raise Unsatisfiable
+    first, last = m.groups()
+    if first == "":  # the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise Unsatisfiable
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise Unsatisfiable
+    return start, end
+
+
+def content_type(path: Path) -> str:
+    return TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def send_file(request: Request, path: Path, kind: str | None = None, name: str | None = None) -> Response:
+    """The file at `path` (never through a link), whole or the range asked for, with its ETag."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise HTTPException(404, "the file cannot be opened now") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise HTTPException(404, "not a regular file")
+    etag = f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
+    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=3600"}
+    if name:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(name)}"
+    wanted = request.headers.get("range")
+    if request.headers.get("if-range") not in (None, etag):  # changed since the part the browser holds
+        wanted = None
+    try:
+        part = byte_range(wanted, st.st_size)
+    except Unsatisfiable:
+        os.close(fd)
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{st.st_size}"})
+    first, last = part or (0, st.st_size - 1)
+    headers["Content-Length"] = str(last - first + 1)
+    status = 200
+    if part is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{st.st_size}"
+    media_type = kind or content_type(path)
+    if request.method == "HEAD":
+        os.close(fd)
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(_read(fd, first, last), status_code=status, headers=headers, media_type=media_type)
+
+
+def _read(fd: int, first: int, last: int):
+    try:
+        at = first
+        while at <= last:
+            chunk = os.pread(fd, min(CHUNK_BYTES, last - at + 1), at)
+            if not chunk:
+                break
+            yield chunk
+            at += len(chunk)
+    finally:
+        os.close(fd)
+
+
+def _quote(name: str) -> str:
+    return quote(name.encode("utf-8", "surrogateescape"), safe="")

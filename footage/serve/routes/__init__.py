@@ -1,0 +1,1 @@
+"""One router per resource: search, videos (and stats), media, jobs."""

@@ -1,0 +1,51 @@
+"""The files: /media/{video_id} (with range requests), /media/{video_id}/clip, /thumbs/{segment_id}.
+
+A file is looked up by id in the library and nothing else: no part of a request becomes a path."""
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.background import BackgroundTask
+
+from footage.serve.ranges import send_file
+from footage.serve.security import check_signature
+
+router = APIRouter(dependencies=[Depends(check_signature)], tags=["media"])
+
+
+@router.get("/media/{video_id}")
+@router.head("/media/{video_id}", include_in_schema=False)
+def media(request: Request, video_id: int):
+    """The video file, whole or the byte range asked for (a browser seeks with ranges)."""
+    return send_file(request, request.app.state.library.media(video_id))
+
+
+@router.get("/media/{video_id}/clip")
+def clip(
+    request: Request,
+    video_id: int,
+    start: Annotated[float, Query(ge=0)],
+    end: Annotated[float, Query(gt=0)],
+    pad: Annotated[float, Query(ge=0, le=60)] = 0.0,
+):
+    """The moment start..end (seconds from the first frame, `pad` more on each side) as an MP4 of its own,
+    at most 10 minutes long."""
+    lib = request.app.state.library
+    folder = tempfile.TemporaryDirectory(prefix="footage-clip-")
+    try:
+        out = lib.clip(video_id, start, end, Path(folder.name) / "clip.mp4", pad)
+    except BaseException:
+        folder.cleanup()
+        raise
+    name = f"{Path(lib.media(video_id)).stem}-{start:.1f}-{end:.1f}.mp4"
+    response = send_file(request, out, "video/mp4", name=name)
+    response.background = BackgroundTask(folder.cleanup)
+    return response
+
+
+@router.get("/thumbs/{segment_id}")
+def thumbnail(request: Request, segment_id: int):
+    """A segment's thumbnail (JPEG)."""
+    return send_file(request, request.app.state.library.thumbnail(segment_id), "image/jpeg")

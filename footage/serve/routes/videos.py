@@ -1,0 +1,53 @@
+"""GET /api/v1/videos, /api/v1/videos/{id} (with its timeline) and /api/v1/stats."""
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from footage.serve.models import EventOut, VideoDetail, VideoOut, VideoPage, shown
+from footage.serve.security import check_token, sign
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=["videos"])
+
+
+def video_out(request: Request, row) -> dict:
+    media = sign(request.app.state.settings, f"/media/{row.id}") if row.status == "indexed" else None
+    fields = {k: v for k, v in asdict(row).items() if k != "start_time"}
+    return {**fields, "path": shown(row.path), "media_url": media}
+
+
+@router.get("/videos", response_model=VideoPage)
+def videos(
+    request: Request,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> VideoPage:
+    """The library's videos by path, a page at a time: indexed, offline, partial and failed ones."""
+    rows, total = request.app.state.library.videos(offset, limit)
+    after = offset + len(rows)
+    return VideoPage(
+        videos=[VideoOut(**video_out(request, r)) for r in rows],
+        total=total,
+        next_offset=after if after < total else None,
+    )
+
+
+@router.get("/videos/{video_id}", response_model=VideoDetail)
+def video(request: Request, video_id: int) -> VideoDetail:
+    """One video and its timeline: the events `footage describe` finds, from the library's cached frames."""
+    row, events = request.app.state.library.video(video_id)
+    return VideoDetail(**video_out(request, row), timeline=[EventOut(**e.to_dict()) for e in events])
+
+
+@router.get("/stats")
+def stats(request: Request) -> dict:
+    """What the library holds, as `footage stats --json`, and the running index job if there is one."""
+    out = asdict(request.app.state.library.stats())
+    out["library"] = shown(out["library"])
+    out["offline"] = [shown(p) for p in out["offline"]]
+    out["failures"] = [(shown(p), why) for p, why in out["failures"]]
+    out["partial"] = [(shown(p), why) for p, why in out["partial"]]
+    job = request.app.state.jobs.running()
+    out["job"] = job.id if job else None
+    return out
