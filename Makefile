@@ -29,15 +29,17 @@ ffmpeg:
 	         "macOS: brew install ffmpeg) and run make again"; exit 1; \
 	  fi; }
 
-# The tests speak sentences with espeak-ng and read on-screen text with Tesseract (footage --ocr).
+# The tests speak sentences with espeak-ng, read on-screen text with Tesseract (footage --ocr) and drive the
+# web page in Debian's Chromium with Playwright (browser downloads are not possible here).
 test-tools:
-	@command -v espeak-ng >/dev/null && command -v tesseract >/dev/null || { \
+	@command -v espeak-ng >/dev/null && command -v tesseract >/dev/null && [ -x /usr/bin/chromium ] || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing espeak-ng and tesseract-ocr with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng tesseract-ocr >/dev/null; \
+	    echo "installing espeak-ng, tesseract-ocr and chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng tesseract-ocr \
+	      chromium >/dev/null; \
 	  else \
-	    echo "the tests need espeak-ng and tesseract: install them (Debian/Ubuntu: sudo apt-get install" \
-	         "espeak-ng tesseract-ocr; macOS: brew install espeak-ng tesseract) and run make again"; exit 1; \
+	    echo "the tests need espeak-ng, tesseract and chromium: install them (Debian/Ubuntu: sudo apt-get install" \
+	         "espeak-ng tesseract-ocr chromium) and run make again"; exit 1; \
 	  fi; }
 
 samples: $(BIN)/footage
@@ -63,6 +65,7 @@ lint: $(BIN)/footage
 bench: install samples
 	$(BIN)/python bench/index_speed.py $(SAMPLES)
 	$(BIN)/python bench/search_latency.py
+	cd bench && ../$(BIN)/python serve.py
 
 clean:
 	rm -rf $(LIBRARY) build *.egg-info

@@ -60,6 +60,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     try:
         lib = Library(tmp / "lib")
+        lib.index([])  # makes the library
         t = time.perf_counter()
         vectors = fill(lib, args.segments, rng)
         print(

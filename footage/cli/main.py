@@ -10,6 +10,7 @@ import io
 import json
 import os
 import signal
+import socket
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -628,9 +629,19 @@ def serve(
     )
     with _open(ctx) as lib:
         app = create_app(lib, settings)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # bound before the line is printed: whoever reads it can connect at once
+            listening.bind((host, port))
+            listening.listen(128)
+        except OSError as e:
+            raise FootageError(f"{host}:{port}: cannot listen there ({e.strerror})") from None
         shown = f"[{host}]" if ":" in host else host
         out.print(f"serving http://{shown}:{port}", soft_wrap=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        sys.stdout.flush()
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        server.run(sockets=[listening])
 
 
 @app.command()

@@ -95,6 +95,7 @@ function group(hit) {
     title.textContent = baseName(hit.path);
     const where = document.createElement("small");
     where.textContent = clean(hit.path) + (hit.offline ? " (offline)" : "");
+    where.title = clean(hit.path);
     title.append(where);
     const cards = document.createElement("div");
     cards.className = "cards";
@@ -300,6 +301,7 @@ document.addEventListener("keydown", (event) => {
   if (typing || $("#player").open) return;
   if (event.key.startsWith("Arrow")) { event.preventDefault(); moveFocus(event.key); }
   else if (event.key === "Enter" && document.activeElement.classList.contains("card")) {
+    event.preventDefault();  // else the same Enter presses the player's first button, which closes it
     play(state.hits[Number(document.activeElement.dataset.index)]);
   }
 });
