@@ -100,6 +100,17 @@ def test_more_like_this_and_search_by_picture(client, served, tmp_path):
     assert (found.json()["hits"][0]["start"], found.json()["hits"][0]["end"]) == (6.0, 11.0)
     not_picture = client.post("/api/v1/search", files={"image": ("x.jpg", b"not a picture", "image/jpeg")})
     assert "not a picture" in is_problem(not_picture, 400)["detail"]
+    huge = client.post("/api/v1/search", files={"image": ("big.jpg", b"\0" * (22 << 20), "image/jpeg")})
+    is_problem(huge, 413)  # refused before the upload is parsed
+
+    def stream():  # no Content-Length: counted as it comes
+        for _ in range(30):
+            yield b"\0" * (1 << 20)
+
+    chunked = client.post(
+        "/api/v1/search", content=stream(), headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    is_problem(chunked, 413)
 
 
 def test_videos_a_video_with_its_timeline_and_stats(client):
@@ -151,6 +162,16 @@ def test_a_clip_is_cut_as_an_mp4(client, tmp_path):
     is_problem(client.get(f"/media/{photos}/clip", params={"start": 0, "end": 700}), 400)  # too long
     is_problem(client.get(f"/media/{photos}/clip", params={"start": 9, "end": 3}), 400)
     is_problem(client.get(f"/media/{photos}/clip", params={"start": -1, "end": 3}), 422)
+    from footage.serve.routes import media
+
+    for _ in range(2):  # two clips being cut already: a third waits its turn
+        media.CUTTING.acquire()
+    try:
+        busy = client.get(f"/media/{photos}/clip", params={"start": 6, "end": 11})
+        assert is_problem(busy, 503) and busy.headers["retry-after"] == "5"
+    finally:
+        media.CUTTING.release()
+        media.CUTTING.release()
 
 
 def test_no_path_from_a_request_is_ever_opened(client, served):

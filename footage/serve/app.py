@@ -7,10 +7,11 @@ value it cannot take, 409 while another index run holds the library, 507 for a f
 
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
@@ -51,6 +52,47 @@ HEADERS = {  # the page talks only to this server; nothing may frame it or guess
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+
+MAX_BODY_BYTES = 21 << 20  # a request's body: the largest picture search, and its multipart framing
+
+
+class BodyLimit:
+    """Refuses a request body larger than MAX_BODY_BYTES with 413, before anything parses it (an upload is
+    spooled to disk by the multipart parser, whatever the route would then read of it)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return await problem(413, "too large", f"a request body of at most {MAX_BODY_BYTES >> 20} MB")(
+                scope, receive, send
+            )
+        if length is not None:
+            return await self.app(scope, receive, send)
+        body, more = [], True  # sent without a length: read here, up to the limit, then handed on
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body.append(message.get("body", b""))
+            more = message.get("more_body", False)
+            if sum(map(len, body)) > MAX_BODY_BYTES:
+                return await problem(413, "too large", f"a request body of at most {MAX_BODY_BYTES >> 20} MB")(
+                    scope, receive, send
+                )
+        whole = {"type": "http.request", "body": b"".join(body), "more_body": False}
+
+        async def replay():
+            nonlocal whole
+            message, whole = whole, None
+            return message or await receive()
+
+        return await self.app(scope, replay, send)
 
 
 def problem(status: int, title: str, detail) -> JSONResponse:
@@ -103,6 +145,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts)  # no DNS rebinding onto localhost
     if settings.cors:
         app.add_middleware(
@@ -111,6 +154,9 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     return app
 
 
+TITLES = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
+          409: "conflict", 413: "too large", 416: "range not satisfiable", 503: "busy"}  # fmt: skip
+
+
 def _title(status: int) -> str:
-    return {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
-            409: "conflict", 413: "too large", 416: "range not satisfiable"}.get(status, "error")  # fmt: skip
+    return TITLES.get(status, "error")

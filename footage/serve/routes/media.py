@@ -3,16 +3,18 @@
 A file is looked up by id in the library and nothing else: no part of a request becomes a path."""
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.background import BackgroundTask
 
 from footage.serve.ranges import send_file
 from footage.serve.security import check_signature
 
 router = APIRouter(dependencies=[Depends(check_signature)], tags=["media"])
+CUTTING = threading.BoundedSemaphore(2)  # clips cut at once: each is an ffmpeg process on a small machine
 
 
 @router.get("/media/{video_id}")
@@ -33,12 +35,16 @@ def clip(
     """The moment start..end (seconds from the first frame, `pad` more on each side) as an MP4 of its own,
     at most 10 minutes long."""
     lib = request.app.state.library
+    if not CUTTING.acquire(blocking=False):
+        raise HTTPException(503, "busy cutting other clips; try again in a moment", headers={"Retry-After": "5"})
     folder = tempfile.TemporaryDirectory(prefix="footage-clip-")
     try:
         out = lib.clip(video_id, start, end, Path(folder.name) / "clip.mp4", pad)
     except BaseException:
         folder.cleanup()
         raise
+    finally:
+        CUTTING.release()
     name = f"{Path(lib.media(video_id)).stem}-{start:.1f}-{end:.1f}.mp4"
     response = send_file(request, out, "video/mp4", name=name)
     response.background = BackgroundTask(folder.cleanup)
