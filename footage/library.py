@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import BadValue, FootageError, LibraryError, ModelError, NotFound
+from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NotFound
 from footage.indexer import pipeline
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
 from footage.indexer.decode import frame_of
@@ -40,6 +40,27 @@ DEFAULT_SPEECH = "tiny"
 MAX_FPS = 60.0
 MAX_TOP_K = 10_000
 MAX_QUERY_CHARS = 1_000  # a description, not a document
+
+
+@dataclass
+class Media:
+    """An indexed video's file, open and checked to be the one indexed; a context manager that closes it."""
+
+    path: Path
+    fd: int
+    size: int
+    start_time: float  # container time of its first frame
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "Media":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass
@@ -192,6 +213,7 @@ class Library:
         ocr: bool | None = None,
         views: list[str] | None = None,
         prune: bool = False,
+        within: list[Path] | None = None,
     ) -> IndexReport:
         """Indexes files and folders (recursively), making the library if there is none. Unchanged files are
         skipped, changed ones and ones that failed before are read again, files deleted from an indexed
@@ -203,17 +225,13 @@ class Library:
         multilingual; or "off"), `ocr` reads on-screen text with Tesseract; changing either reads every video
         again. `views` sets indexing prompts ([] drops them): each segment also gets a vector pooled with
         attention on each prompt, and search scores a segment by its best vector; changing them recomputes
-        every vector from the cached frame tokens (no decoding).
+        every vector from the cached frame tokens (no decoding). `within` confines the run to these folders:
+        links that lead out of them are not followed (an index job started over HTTP).
 
         Raises LibraryBusy if another process is indexing, LibraryReadOnly on a read-only library."""
         if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
             raise FootageError("footage needs ffmpeg and ffprobe on the PATH (Debian/Ubuntu: apt-get install ffmpeg)")
-        paths = list(paths)
-        if any(not str(p).strip() for p in paths):
-            raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
-        inside = [p for p in paths if pipeline.resolve(Path(p).expanduser().absolute()).is_relative_to(self.path)]
-        if inside:
-            raise BadValue(f"{inside[0]}: is inside the library's own folder; index your videos, not the library")
+        paths = self.check_paths(paths)
         if views is not None and len(views) > MAX_VIEWS:
             raise BadValue(f"at most {MAX_VIEWS} views, not {len(views)}")
         if views is not None and (any(not v.strip() for v in views) or len(set(views)) < len(views)):
@@ -247,7 +265,32 @@ class Library:
             self.backbone.speech, self.backbone.ocr = use_speech, use_ocr
             if views is not None and views != self.backbone.views:
                 self._set_views(views)
-            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress, transcriber, prune)
+            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress, transcriber, prune, within)
+
+    def check_paths(self, paths: Iterable[str | Path]) -> list[str | Path]:
+        """The paths an index run is given, refused with BadValue when one is empty (an unset shell variable),
+        holds a NUL byte, or lies inside the library's own folder."""
+        paths = list(paths)
+        for p in paths:
+            if not str(p).strip() or "\0" in str(p):
+                raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
+            if pipeline.resolve(Path(p).expanduser().absolute()).is_relative_to(self.path):
+                raise BadValue(f"{p}: is inside the library's own folder; index your videos, not the library")
+        return paths
+
+    def writer(self) -> None:
+        """Raises why the library cannot be indexed now: read-only, a full disk, another process writing."""
+        if self._store is None:
+            return
+        if self._store.cannot_write:
+            raise self._store.cannot_write
+        try:
+            free = self._store.lock.acquire()
+        except OSError:
+            free = True  # the run says why
+        if not free:
+            raise LibraryBusy(f"{self.path}: another footage process (pid {self._store.lock.holder()}) is writing")
+        self._store.lock.release()
 
     def search(
         self,
@@ -320,7 +363,7 @@ class Library:
         """What a search looks through: offline videos or not, only the videos under a folder."""
         videos = None
         if under is not None:
-            if not str(under).strip():
+            if not str(under).strip() or "\0" in str(under):
                 raise BadValue("an empty folder to search under")
             root = Path(under).expanduser().absolute()
             roots = {root, pipeline.resolve(root)}
@@ -351,20 +394,27 @@ class Library:
         events = self.describe(row.path) if timeline and row.segments else []
         return row, events
 
-    def media(self, video_id: int) -> Path:
-        """The file of an indexed video, to be served: only a regular file still at its path with the size it
-        had when indexed. Raises NotFound saying why otherwise (never follows a link swapped in since)."""
+    def media(self, video_id: int) -> Media:
+        """The file of an indexed video, opened to be served: the very file that was indexed, at its path with no
+        link on the way (it was stored with links resolved), with the same inode, size, mtime and ctime.
+        Raises NotFound saying why otherwise: a file moved, deleted, edited in place, replaced (rsync, a hard
+        link), or reached through a link swapped in since. The caller closes it."""
         row = self.store.video_row(video_id) if _valid_id(video_id) else None
         if row is None or row.status != "indexed":
             raise NotFound(f"video {video_id}: not in the library")
         path = Path(row.path)
+        if os.path.realpath(path) != str(path):
+            raise NotFound(f"video {video_id}: a link now stands on the way to its file; index it again")
         try:
-            st = path.lstat()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             raise NotFound(f"video {video_id}: its file is gone from {row.path}") from None
-        if not stat.S_ISREG(st.st_mode) or st.st_size != row.size:
+        st = os.fstat(fd)
+        indexed = (row.size, row.mtime, row.inode or st.st_ino, row.ctime or st.st_ctime)
+        if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime, st.st_ino, st.st_ctime) != indexed:
+            os.close(fd)
             raise NotFound(f"video {video_id}: its file changed since it was indexed; index it again")
-        return path
+        return Media(path, fd, st.st_size, row.start_time or 0.0)
 
     def thumbnail(self, segment_id: int) -> Path:
         """A segment's thumbnail (a JPEG in the library); NotFound when it has none."""
@@ -380,10 +430,12 @@ class Library:
             raise BadValue(f"a clip needs 0 <= start < end and pad >= 0, not {start}, {end}, {pad}")
         if end - start + 2 * pad > MAX_CLIP_SECONDS:
             raise BadValue(f"a clip of {end - start + 2 * pad:.0f} s; at most {MAX_CLIP_SECONDS} s")
-        source = self.media(video_id)
-        row = self.store.video_row(video_id)
-        offset = row.start_time or 0.0  # hits count from the first frame; the file's clock may not start at 0
-        return cut(source, max(0.0, start - pad) + offset, end + pad + offset, Path(to))
+        row = self.store.video_row(video_id) if _valid_id(video_id) else None
+        if row is not None and row.duration is not None and start >= row.duration:
+            raise BadValue(f"a clip from {start:g} s: video {video_id} ends at {row.duration:.1f} s")
+        with self.media(video_id) as source:  # ffmpeg reads the file checked, by its descriptor
+            offset = source.start_time  # hits count from the first frame; the file's clock may not start at 0
+            return cut(source.fd, max(0.0, start - pad) + offset, end + pad + offset, Path(to))
 
     def export(self, query: str, to: str | Path, top_k: int = 10, mode: str = "all", pad: float = 0.0) -> list[Path]:
         """The top_k hits of a search, each written as a clip into the folder `to` (made if needed), named

@@ -100,6 +100,9 @@ def test_more_like_this_and_search_by_picture(client, served, tmp_path):
     assert (found.json()["hits"][0]["start"], found.json()["hits"][0]["end"]) == (6.0, 11.0)
     not_picture = client.post("/api/v1/search", files={"image": ("x.jpg", b"not a picture", "image/jpeg")})
     assert "not a picture" in is_problem(not_picture, 400)["detail"]
+    bomb = io.BytesIO()
+    Image.new("L", (13_300, 13_300)).save(bomb, "PNG")  # 170 KB that would decode to 177 million pixels
+    is_problem(client.post("/api/v1/search", files={"image": ("bomb.png", bomb.getvalue(), "image/png")}), 400)
     huge = client.post("/api/v1/search", files={"image": ("big.jpg", b"\0" * (22 << 20), "image/jpeg")})
     is_problem(huge, 413)  # refused before the upload is parsed
 
@@ -148,6 +151,11 @@ def test_media_is_streamed_with_ranges(client, served):
         assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{len(data)}", bad
     stale = client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"old"'})
     assert stale.status_code == 200 and stale.content == data  # changed since: the whole file
+    assert is_problem(client.get(url, headers={"Range": "bytes=9999999-"}), 416)
+    before = len(os.listdir("/proc/self/fd"))
+    for huge in (f"bytes={'1' * 4400}-", f"bytes=0-{'9' * 4400}", f"bytes=-{'9' * 4400}"):
+        assert client.get(url, headers={"Range": huge}).status_code == 416
+    assert len(os.listdir("/proc/self/fd")) <= before  # no descriptor left open
 
 
 def test_a_clip_is_cut_as_an_mp4(client, tmp_path):
@@ -162,6 +170,7 @@ def test_a_clip_is_cut_as_an_mp4(client, tmp_path):
     is_problem(client.get(f"/media/{photos}/clip", params={"start": 0, "end": 700}), 400)  # too long
     is_problem(client.get(f"/media/{photos}/clip", params={"start": 9, "end": 3}), 400)
     is_problem(client.get(f"/media/{photos}/clip", params={"start": -1, "end": 3}), 422)
+    is_problem(client.get(f"/media/{photos}/clip", params={"start": 100, "end": 101}), 400)  # after the end
     from footage.serve.routes import media
 
     for _ in range(2):  # two clips being cut already: a third waits its turn
@@ -197,23 +206,38 @@ def test_no_path_from_a_request_is_ever_opened(client, served):
         assert b"root:" not in response.content and secret not in response.content, path
 
 
-def test_files_that_moved_vanished_or_were_swapped_for_a_link(tmp_path):
+def test_only_the_very_file_indexed_is_served(tmp_path):
     videos = tmp_path / "videos"
-    videos.mkdir()
-    for name in ("moved", "gone", "swapped"):
+    (videos / "folder").mkdir(parents=True)
+    names = ("moved", "gone", "swapped", "edited", "linked", "replaced", "folder/inside")
+    for name in names:
         pattern_video(videos / f"{name}.mp4", seconds=2)
+    size = (videos / "edited.mp4").stat().st_size
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes((b"private " * size)[:size])  # the size of the videos it stands in for
     with Library(tmp_path / "lib") as lib, TestClient(create_app(lib), base_url=LOCAL) as client:
         lib.index([videos], speech="off")
-        ids = {Path(v["path"]).stem: v["id"] for v in client.get("/api/v1/videos").json()["videos"]}
+        ids = {v["path"][len(str(videos)) + 1 : -4]: v["id"] for v in client.get("/api/v1/videos").json()["videos"]}
         (videos / "moved.mp4").rename(tmp_path / "elsewhere.mp4")
         (videos / "gone.mp4").unlink()
-        (tmp_path / "secret.txt").write_bytes(b"private" * (videos / "swapped.mp4").stat().st_size)
         (videos / "swapped.mp4").unlink()
-        (videos / "swapped.mp4").symlink_to(tmp_path / "secret.txt")
-        for name, reason in (("moved", "gone"), ("gone", "gone"), ("swapped", "changed")):
-            body = is_problem(client.get(f"/media/{ids[name]}"), 404)
-            assert reason in body["detail"], body
-        assert b"private" not in client.get(f"/media/{ids['swapped']}", headers={"Range": "bytes=0-10"}).content
+        (videos / "swapped.mp4").symlink_to(secret)  # a link in its place
+        with open(videos / "edited.mp4", "r+b") as f:  # the same file, edited in place, same size
+            f.write(b"OVERWRITTEN")
+        (videos / "linked.mp4").unlink()
+        os.link(secret, videos / "linked.mp4")  # a hard link to another file
+        shutil.copy(secret, tmp_path / "incoming")
+        (tmp_path / "incoming").rename(videos / "replaced.mp4")  # renamed over it
+        (videos / "folder").rename(videos / "folder.real")
+        (tmp_path / "fake").mkdir()
+        shutil.copy(secret, tmp_path / "fake" / "inside.mp4")
+        (videos / "folder").symlink_to(tmp_path / "fake")  # a link on the way to it
+        why = {"moved": "gone", "gone": "gone", "swapped": "link", "folder/inside": "link"}
+        for name in names:
+            body = is_problem(client.get(f"/media/{ids[name]}", headers={"Range": "bytes=0-10"}), 404)
+            assert why.get(name, "changed") in body["detail"], (name, body)
+            clip = client.get(f"/media/{ids[name]}/clip", params={"start": 0, "end": 1})
+            assert clip.status_code == 404 and b"private" not in clip.content
 
 
 def test_a_token_guards_the_api_and_media_urls_are_signed(served):
@@ -234,6 +258,10 @@ def test_a_token_guards_the_api_and_media_urls_are_signed(served):
         expired = media.split("exp=")[0] + "exp=1&" + media.split("&")[1]
         is_problem(client.get(expired), 401)
         assert client.get(f"/media/{hit['video_id']}", headers=auth).status_code == 200
+        assert client.get("/api/v1/stats", headers={"Authorization": "bearer s3cret"}).status_code == 200
+        assert client.get(hit["clip_url"]).status_code == 200
+        widened = hit["clip_url"].replace("start=", "pad=60&start=")  # a signature covers its parameters
+        is_problem(client.get(widened), 401)
 
 
 def test_headers_hosts_cors_and_the_openapi_document(served):
@@ -244,7 +272,18 @@ def test_headers_hosts_cors_and_the_openapi_document(served):
         assert "default-src 'self'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
         assert client.get("/static/app.js").status_code == 200
-        assert client.get("/api/v1/stats", headers={"Host": "evil.example"}).status_code == 400  # DNS rebinding
+        rebound = client.get("/api/v1/stats", headers={"Host": "evil.example"})  # DNS rebinding
+        assert is_problem(rebound, 400) and rebound.headers["x-content-type-options"] == "nosniff"
+        assert client.get("/api/v1/stats", headers={"Host": "localhost:8765"}).status_code == 200
+        too_big = client.post("/api/v1/search", headers={"Content-Length": "99999999999"})
+        assert is_problem(too_big, 413) and "default-src" in too_big.headers["content-security-policy"]
+        photos = client.get("/api/v1/videos").json()["videos"][0]["id"]
+        other_site = client.get(f"/media/{photos}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert is_problem(other_site, 403)  # another page's <video> cannot show or measure your files
+        assert client.get(f"/media/{photos}", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+        assert page.headers["cross-origin-resource-policy"] == "same-origin"
+        is_problem(client.get("/api/v1/search", params={"q": "cat", "path": "/tmp/\0x"}), 400)
+        is_problem(client.get("/api/v1/videos", params={"offset": 2**63}), 422)
         assert "access-control-allow-origin" not in client.get("/api/v1/stats", headers={"Origin": "http://x"}).headers
         paths = client.get("/openapi.json").json()["paths"]
         assert {"/api/v1/search", "/api/v1/videos", "/api/v1/videos/{video_id}", "/api/v1/stats",
@@ -264,8 +303,13 @@ def test_index_jobs_run_report_and_cancel(tmp_path):
         with TestClient(create_app(lib), base_url=LOCAL) as off:
             is_problem(off.post("/api/v1/jobs/index", json={"paths": [str(videos)]}), 403)
         settings = Settings(roots=[tmp_path / "videos"])
+        (tmp_path / "outside" / "stolen.mp4").write_bytes((videos / "0.mp4").read_bytes())
+        (videos / "out").symlink_to(tmp_path / "outside")  # links inside the root that lead out of it
+        (videos / "out.mp4").symlink_to(tmp_path / "outside" / "stolen.mp4")
         with TestClient(create_app(lib, settings), base_url=LOCAL) as client:
             is_problem(client.post("/api/v1/jobs/index", json={"paths": [str(tmp_path / "outside")]}), 403)
+            is_problem(client.post("/api/v1/jobs/index", json={"paths": [str(videos / "out")]}), 403)
+            is_problem(client.post("/api/v1/jobs/index", json={"paths": [str(videos / "a\0b")]}), 400)
             is_problem(client.post("/api/v1/jobs/index", json={"paths": [str(videos / ".." / "outside")]}), 403)
             is_problem(client.post("/api/v1/jobs/index", json={"paths": []}), 422)
             job = client.post("/api/v1/jobs/index", json={"paths": [str(videos)]})
@@ -275,7 +319,15 @@ def test_index_jobs_run_report_and_cancel(tmp_path):
                 done["state"] == "done" and len(done["report"]["indexed"]) == 2 and done["progress"]["files_done"] == 2
             )
             assert client.get("/api/v1/search", params={"q": "a test pattern"}).json()["hits"]
+            assert not any("outside" in v["path"] for v in client.get("/api/v1/videos").json()["videos"])
             is_problem(client.get("/api/v1/jobs/nope"), 404)
+            is_problem(client.delete(f"/api/v1/jobs/{done['id']}"), 409)  # already done
+            other = Library(lib.path)  # another process holds the library: refused now, not later
+            assert other.store.lock.acquire()
+            try:
+                is_problem(client.post("/api/v1/jobs/index", json={"paths": [str(videos)]}), 409)
+            finally:
+                other.close()
 
             for k in range(2, 12):  # enough to cancel in the middle
                 pattern_video(videos / f"{k}.mp4", seconds=20, size="128x96", rate=5)
@@ -297,6 +349,13 @@ def wait(client, job_id: str, timeout: float = 120) -> dict:
             return job
         time.sleep(0.1)
     raise AssertionError("the job did not end")
+
+
+def test_host_names_with_ports():
+    from footage.serve.app import host_name
+
+    headers = ("127.0.0.1:8765", "[::1]:8765", "[::1]", "LocalHost", "::1")
+    assert [host_name(h) for h in headers] == ["127.0.0.1", "::1", "::1", "localhost", "::1"]
 
 
 def free_port() -> int:

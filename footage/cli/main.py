@@ -640,7 +640,9 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         out.print(f"serving http://{shown}:{port}", soft_wrap=True)
         sys.stdout.flush()
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        # a bounded number of connections at once, idle ones closed soon: one laptop's server, not a farm
+        config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=64, timeout_keep_alive=5)
+        server = uvicorn.Server(config)
         server.run(sockets=[listening])
 
 

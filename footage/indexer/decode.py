@@ -11,6 +11,7 @@ import re
 import subprocess
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,18 +27,28 @@ PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
 STDERR_TAIL_LINES = 20
 TICK_SLACK = 0.001  # a frame stamped 0.9999 s still counts as on the 1 s tick
 STDERR_WAIT_SECONDS = 30  # how long a frame's timestamp may lag behind its pixels
+MAX_PICTURE_PIXELS = 40_000_000  # a picture to search with: 8K is 33 million; a 13,300 px square bomb, 177
 STALL_SECONDS = 300  # ffmpeg giving no frame for this long is stuck (a stalled network drive): it is stopped
 
 
 def frame_of(data: bytes, size: int) -> np.ndarray:
     """A picture's bytes (JPEG, PNG, WebP...) as a frame the model reads: (S, S, 3) uint8 RGB, stretched to
-    the square as ffmpeg's scale filter stretches video frames. Raises BadValue for what is not a picture."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (size * 2, size * 2))  # a large JPEG decodes at a fraction of its size
-            return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise BadValue(f"not a picture that can be read ({type(e).__name__}: {e})") from None
+    the square as ffmpeg's scale filter stretches video frames. Raises BadValue for what is not a picture, or
+    one too large: its size is known before it is decoded, and a small file may hold a huge picture."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked here instead
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise BadValue(f"not a picture that can be read ({type(e).__name__}: {e})") from None
+        with image:
+            if image.width * image.height > MAX_PICTURE_PIXELS:
+                raise BadValue(f"a picture of {image.width}x{image.height}; at most {MAX_PICTURE_PIXELS:,} pixels")
+            try:
+                image.draft("RGB", (size * 2, size * 2))  # a large JPEG decodes at a fraction of its size
+                return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+            except (OSError, ValueError) as e:
+                raise BadValue(f"not a picture that can be read ({type(e).__name__}: {e})") from None
 
 
 class Watchdog:

@@ -130,7 +130,7 @@ def resolve(path: Path) -> Path:
     return _resolve(path) or path
 
 
-def _entry(path: Path, found: Scan, files: dict[Path, None]) -> None:
+def _entry(path: Path, found: Scan, files: dict[Path, None], within: list[Path] | None = None) -> None:
     """One file: taken if it is a regular file (through links), else skipped with the reason. Opening anything
     else could hang (a FIFO) or read forever (a device)."""
     try:
@@ -154,52 +154,68 @@ def _entry(path: Path, found: Scan, files: dict[Path, None]) -> None:
     real = _resolve(path)
     if real is None:
         found.skipped.append((str(path), "symbolic link loop"))
+    elif within is not None and not any(real.is_relative_to(w) for w in within):
+        found.skipped.append((str(path), f"a link out of the folders this run may read, to {real}"))
     else:
         files[real] = None
 
 
-def scan(paths: Iterable[str | Path], skip: Path) -> Scan:
+def scan(paths: Iterable[str | Path], skip: Path, within: list[Path] | None = None) -> Scan:
     """Expands arguments into files and folders: files named on the command line are taken whatever their
-    extension; inside folders, video extensions only, hidden entries and the library itself left out."""
+    extension; inside folders, video extensions only, hidden entries and the library itself left out.
+    `within`: links leading out of these folders are not followed."""
     found = Scan()
     files: dict[Path, None] = {}
     for arg in paths:
-        p = Path(arg).expanduser().absolute()
-        real = _resolve(p)
-        if p.is_symlink() and not p.exists() and real is not None:  # a link to a drive not mounted
-            found.missing.append(str(p))
-            found.gone_targets.add(str(real))
-        elif p.is_dir():
-            root_real = _resolve(p) or p
-            found.folders.append(root_real)
-            walked = {root_real}  # symlinked folders are followed, each once: a link loop must not hang us
-
-            def cannot_read(e: OSError) -> None:
-                found.unreadable.append((str(e.filename), e.strerror or "cannot read"))
-
-            for root, dirs, names in os.walk(p, followlinks=True, onerror=cannot_read):
-                keep = []
-                for d in sorted(dirs):
-                    real = _resolve(Path(root, d))
-                    if not d.startswith(".") and real is not None and real != skip and real not in walked:
-                        walked.add(real)
-                        keep.append(d)
-                        if Path(root, d).is_symlink():  # its videos are stored under where it leads
-                            found.folders.append(real)
-                dirs[:] = keep
-                for name in sorted(names):
-                    if name.startswith("."):
-                        continue
-                    if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                        _entry(Path(root, name), found, files)
-                    elif Path(root, name).is_symlink() and not Path(root, name).exists():  # a folder gone?
-                        found.gone_targets.add(os.path.realpath(Path(root, name)))
-        elif os.path.lexists(p):
-            _entry(p, found, files)
-        else:
-            found.missing.append(str(p))
+        try:
+            _scan_one(Path(arg).expanduser().absolute(), skip, within, found, files)
+        except OSError as e:  # a name too long, a drive gone in the middle of the walk
+            if e.errno in (errno.ENOENT, errno.ENAMETOOLONG):
+                found.missing.append(str(arg))
+            else:
+                found.unreadable.append((str(arg), e.strerror or "cannot read"))
     found.files = list(files)
     return found
+
+
+def _scan_one(p: Path, skip: Path, within: list[Path] | None, found: Scan, files: dict[Path, None]) -> None:
+    real = _resolve(p)
+    if p.is_symlink() and not p.exists() and real is not None:  # a link to a drive not mounted
+        found.missing.append(str(p))
+        found.gone_targets.add(str(real))
+    elif p.is_dir():
+        root_real = real or p
+        found.folders.append(root_real)
+        walked = {root_real}  # symlinked folders are followed, each once: a link loop must not hang us
+
+        def allowed(folder: Path) -> bool:
+            return within is None or any(folder.is_relative_to(w) for w in within)
+
+        def cannot_read(e: OSError) -> None:
+            found.unreadable.append((str(e.filename), e.strerror or "cannot read"))
+
+        for root, dirs, names in os.walk(p, followlinks=True, onerror=cannot_read):
+            keep = []
+            for d in sorted(dirs):
+                folder = _resolve(Path(root, d))
+                if d.startswith(".") or folder is None or folder == skip or folder in walked or not allowed(folder):
+                    continue
+                walked.add(folder)
+                keep.append(d)
+                if Path(root, d).is_symlink():  # its videos are stored under where it leads
+                    found.folders.append(folder)
+            dirs[:] = keep
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                    _entry(Path(root, name), found, files, within)
+                elif Path(root, name).is_symlink() and not Path(root, name).exists():  # a folder gone?
+                    found.gone_targets.add(os.path.realpath(Path(root, name)))
+    elif os.path.lexists(p):
+        _entry(p, found, files, within)
+    else:
+        found.missing.append(str(p))
 
 
 class _Decoded:
@@ -329,12 +345,14 @@ def index(
     on_progress: Callable[[Progress], None] | None = None,
     transcriber: Callable[[Path], list] | None = None,
     prune: bool = False,
+    within: list[Path] | None = None,
 ) -> IndexReport:
     """Indexes files and folders into the store: pictures, subtitles and (with a transcriber) speech. The
-    caller holds the store's write lock. `prune` drops missing files that would otherwise be kept offline."""
+    caller holds the store's write lock. `prune` drops missing files that would otherwise be kept offline;
+    `within` confines the run to these folders."""
     started = time.monotonic()
     report = IndexReport()
-    found = scan(paths, skip=store.path)
+    found = scan(paths, skip=store.path, within=within)
     report.missing = found.missing
     report.warnings += [(folder, f"cannot read this folder ({why}); what is under it is left as it was")
                         for folder, why in found.unreadable]  # fmt: skip

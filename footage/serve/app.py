@@ -5,6 +5,7 @@ Every error is JSON in RFC 9457's shape (`{"type", "title", "status", "detail"}`
 name), with the status that fits: 404 for what the library does not have or whose file is gone, 400 for a
 value it cannot take, 409 while another index run holds the library, 507 for a full disk."""
 
+import traceback
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from footage import __version__
@@ -29,6 +29,7 @@ from footage.errors import (
 )
 from footage.library import Library
 from footage.serve.jobs import Jobs
+from footage.serve.models import problem
 from footage.serve.routes import jobs, media, search, videos
 from footage.serve.security import Settings
 
@@ -44,13 +45,14 @@ STATUS = [  # the first class an error is an instance of gives its status
     (LibraryDamaged, 500, "library damaged"),
     (FootageError, 500, "error"),
 ]
-HEADERS = {  # the page talks only to this server; nothing may frame it or guess a type
+HEADERS = {  # the page talks only to this server; nothing may frame it, guess a type or embed its media
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
     "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",  # another site's <img> or <video> cannot show your files
 }
 
 
@@ -95,11 +97,6 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
-def problem(status: int, title: str, detail) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "error": title}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
 def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -109,7 +106,8 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # the page is the UI; the OpenAPI document stays at /openapi.json
         redoc_url=None,
     )
-    app.state.library, app.state.settings, app.state.jobs = library, settings, Jobs(library)
+    app.state.library, app.state.settings = library, settings
+    app.state.jobs = Jobs(library, settings.roots)  # an index job reads nothing outside the roots
     for router in (search.router, videos.router, media.router, jobs.router):
         app.include_router(router)
 
@@ -129,29 +127,67 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
         where = [{"where": ".".join(map(str, err["loc"])), "why": err["msg"]} for err in e.errors()]
         return problem(422, "invalid request", where)
 
-    @app.exception_handler(Exception)
-    def internal(request: Request, e: Exception) -> JSONResponse:
-        return problem(500, "internal error", f"{type(e).__name__}: {e}")
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts)  # no DNS rebinding onto localhost
     if settings.cors:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"]
         )
+    app.add_middleware(Guard, hosts=settings.hosts)  # outermost: every answer passes through it
     return app
+
+
+class Guard:
+    """The outermost layer: answers only requests for this machine's names (no DNS rebinding onto localhost),
+    puts the security headers on every response, errors included, and turns an unexpected exception into a
+    JSON 500 that says nothing of the server's insides (the traceback goes to the server's stderr)."""
+
+    def __init__(self, app, hosts: list[str]):
+        self.app, self.hosts = app, {h.lower() for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def secured(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [
+                    (k.lower().encode(), v.encode()) for k, v in HEADERS.items() if k.lower().encode() not in names
+                ]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        if (
+            "*" not in self.hosts
+            and host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1")) not in self.hosts
+        ):
+            return await problem(400, "bad host", "this server answers only requests for its own names")(
+                scope, receive, secured
+            )
+        try:
+            await self.app(scope, receive, secured)
+        except Exception:
+            traceback.print_exc()
+            if not started:
+                await problem(500, "internal error", "the server failed on this request; its log says why")(
+                    scope, receive, secured
+                )
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port: "127.0.0.1:8765", "[::1]:8765" -> "::1"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 TITLES = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",

@@ -34,8 +34,8 @@ class Job:
 class Jobs:
     """The server's index runs."""
 
-    def __init__(self, library: Library):
-        self.library = library
+    def __init__(self, library: Library, roots: list | None = None):
+        self.library, self.roots = library, roots
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
 
@@ -58,7 +58,7 @@ class Jobs:
                 raise Cancelled
 
         try:
-            report = self.library.index(job.paths, on_progress=on_progress)
+            report = self.library.index(job.paths, on_progress=on_progress, within=self.roots)
             job.report, job.state = asdict(report), "done"
         except Cancelled:
             job.state = "cancelled"

@@ -4,6 +4,13 @@ or a media tool needs to show and play what was found."""
 import os
 
 from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+
+def problem(status: int, title: str, detail) -> JSONResponse:
+    """An error in RFC 9457's shape, with `error` as its short name."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "error": title}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def shown(path: str | None) -> str | None:

@@ -12,8 +12,10 @@ from urllib.parse import quote
 from fastapi import HTTPException, Request
 from starlette.responses import Response, StreamingResponse
 
+from footage.serve.models import problem
+
 CHUNK_BYTES = 256 << 10
-RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")  # 19 digits: any size a file can have, no more
 TYPES = {".mkv": "video/x-matroska", ".webm": "video/webm", ".m4v": "video/mp4", ".ts": "video/mp2t",
          ".mts": "video/mp2t", ".m2ts": "video/mp2t", ".mov": "video/quicktime", ".ogv": "video/ogg"}  # fmt: skip
 
@@ -50,17 +52,29 @@ def content_type(path: Path) -> str:
 def send_file(request: Request, path: Path, kind: str | None = None, name: str | None = None) -> Response:
     """The file at `path` (never through a link), whole or the range asked for, with its ETag."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         raise HTTPException(404, "the file cannot be opened now") from None
+    return send_fd(request, fd, path, kind, name)
+
+
+def send_fd(request: Request, fd: int, path: Path, kind: str | None = None, name: str | None = None) -> Response:
+    """The open file `fd` (named `path`), whole or the range asked for; the descriptor is closed when sent."""
+    try:
+        return _send(request, fd, path, kind, name)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _send(request: Request, fd: int, path: Path, kind: str | None, name: str | None) -> Response:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
         raise HTTPException(404, "not a regular file")
     etag = f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=3600"}
     if name:
-        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(name)}"
+        headers["Content-Disposition"] = f"attachment; filename=\"clip.mp4\"; filename*=UTF-8''{_quote(name)}"
     wanted = request.headers.get("range")
     if request.headers.get("if-range") not in (None, etag):  # changed since the part the browser holds
         wanted = None
@@ -68,7 +82,9 @@ def send_file(request: Request, path: Path, kind: str | None = None, name: str |
         part = byte_range(wanted, st.st_size)
     except Unsatisfiable:
         os.close(fd)
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{st.st_size}"})
+        refused = problem(416, "range not satisfiable", f"this file has bytes 0-{st.st_size - 1}; one range of them")
+        refused.headers.update({**headers, "Content-Range": f"bytes */{st.st_size}"})
+        return refused
     first, last = part or (0, st.st_size - 1)
     headers["Content-Length"] = str(last - first + 1)
     status = 200
@@ -96,4 +112,5 @@ def _read(fd: int, first: int, last: int):
 
 
 def _quote(name: str) -> str:
-    return quote(name.encode("utf-8", "surrogateescape"), safe="")
+    """A file name for Content-Disposition: UTF-8, bytes that are not (a Latin-1 name) written as \\xNN."""
+    return quote(os.fsencode(name).decode("utf-8", "backslashreplace").encode("utf-8"), safe="")

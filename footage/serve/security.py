@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import HTTPException, Request
 
@@ -33,35 +33,45 @@ def check_token(request: Request) -> None:
     token = request.app.state.settings.token
     if token is None:
         return
-    given = request.headers.get("authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise HTTPException(401, "this server needs Authorization: Bearer TOKEN (the token footage serve was given)")
 
 
-def sign(settings: Settings, path: str) -> str:
-    """`path` with the query string that lets it be fetched without a header (nothing when there is no token)."""
+def sign(settings: Settings, url: str) -> str:
+    """`url` (a path, and its query) with the query string that lets it be fetched without a header: the
+    signature covers the path and every parameter, so a clip's URL cuts that clip only. Unchanged when there
+    is no token."""
     if settings.token is None:
-        return path
+        return url
+    path, _, query = url.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
     expires = int(time.time()) + URL_SECONDS
-    return f"{path}?{urlencode({'exp': expires, 'sig': _mac(settings, path, expires)})}"
+    signature = _mac(settings, path, params, expires)
+    return f"{path}?{urlencode([*params, ('exp', expires), ('sig', signature)])}"
 
 
 def check_signature(request: Request) -> None:
-    """A dependency of the media routes: a valid, unexpired signature for this path, or the bearer token."""
+    """A dependency of the media routes. Another site's page may not load them (its <img> or <video> would
+    show or measure your files); with a token, a valid, unexpired signature for this very URL, or the token."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise HTTPException(403, "media are served to this server's own page only")
     settings = request.app.state.settings
     if settings.token is None:
         return
     if request.headers.get("authorization"):
         check_token(request)
         return
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("exp", "sig")]
     try:
         expires = int(request.query_params.get("exp", ""))
     except ValueError:
         raise HTTPException(401, "a media URL needs the exp and sig the API gave with it") from None
     signature = request.query_params.get("sig", "")
-    if expires < time.time() or not hmac.compare_digest(signature, _mac(settings, request.url.path, expires)):
+    if expires < time.time() or not hmac.compare_digest(signature, _mac(settings, request.url.path, params, expires)):
         raise HTTPException(401, "this media URL is not signed or has expired; search again for a new one")
 
 
-def _mac(settings: Settings, path: str, expires: int) -> str:
-    return hmac.new(settings.secret, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
+def _mac(settings: Settings, path: str, params: list[tuple[str, str]], expires: int) -> str:
+    message = "\n".join([path, urlencode(sorted(params)), str(expires)])
+    return hmac.new(settings.secret, message.encode(), hashlib.sha256).hexdigest()

@@ -187,6 +187,9 @@ class VideoRow:
     width: int | None
     height: int | None
     start_time: float | None  # container time of the first frame: a clip's cut is counted from it
+    mtime: float = 0.0  # the file as indexed: what is served must still be it
+    ctime: float | None = None
+    inode: int | None = None
 
 
 @dataclass

@@ -25,11 +25,14 @@ def start(request: Request, body: IndexRequest) -> JobOut:
     roots = request.app.state.settings.roots
     if not roots:
         raise HTTPException(403, "indexing over HTTP is off; start footage serve with --root FOLDER to allow it")
-    for path in body.paths:
-        real = resolve(Path(path).expanduser().absolute()) if path.strip() else None
-        if real is None or not any(real.is_relative_to(root) for root in roots):
+    lib = request.app.state.library
+    paths = lib.check_paths(body.paths)  # empty, a NUL byte, inside the library: 400
+    for path in paths:
+        real = resolve(Path(path).expanduser().absolute())
+        if not any(real.is_relative_to(root) for root in roots):
             raise HTTPException(403, f"{path}: not under a folder this server may index (--root)")
-    return job_out(request.app.state.jobs.start(body.paths))
+    lib.writer()  # read-only (403), another process indexing (409): said now, not by a job that fails
+    return job_out(request.app.state.jobs.start(paths))
 
 
 @router.get("/jobs", response_model=list[JobOut])
@@ -48,7 +51,9 @@ def job(request: Request, job_id: str) -> JobOut:
 @router.delete("/jobs/{job_id}", response_model=JobOut, status_code=202)
 def cancel(request: Request, job_id: str) -> JobOut:
     """Asks a running job to stop after its current batch; what it indexed is kept."""
-    found = request.app.state.jobs.cancel(job_id)
+    found = request.app.state.jobs.get(job_id)
     if found is None:
         raise HTTPException(404, f"job {job_id}: no such job")
-    return job_out(found)
+    if found.state != "running":
+        raise HTTPException(409, f"job {job_id}: already {found.state}")
+    return job_out(request.app.state.jobs.cancel(job_id))

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.background import BackgroundTask
 
-from footage.serve.ranges import send_file
+from footage.serve.ranges import send_fd, send_file
 from footage.serve.security import check_signature
 
 router = APIRouter(dependencies=[Depends(check_signature)], tags=["media"])
@@ -20,8 +20,10 @@ CUTTING = threading.BoundedSemaphore(2)  # clips cut at once: each is an ffmpeg 
 @router.get("/media/{video_id}")
 @router.head("/media/{video_id}", include_in_schema=False)
 def media(request: Request, video_id: int):
-    """The video file, whole or the byte range asked for (a browser seeks with ranges)."""
-    return send_file(request, request.app.state.library.media(video_id))
+    """The video file, whole or the byte range asked for (a browser seeks with ranges): the file as indexed,
+    read through the descriptor the library checked it on."""
+    found = request.app.state.library.media(video_id)
+    return send_fd(request, found.fd, found.path)
 
 
 @router.get("/media/{video_id}/clip")
@@ -45,7 +47,7 @@ def clip(
         raise
     finally:
         CUTTING.release()
-    name = f"{Path(lib.media(video_id)).stem}-{start:.1f}-{end:.1f}.mp4"
+    name = f"{Path(lib.video(video_id, timeline=False)[0].path).stem}-{start:.1f}-{end:.1f}.mp4"
     response = send_file(request, out, "video/mp4", name=name)
     response.background = BackgroundTask(folder.cleanup)
     return response

@@ -33,8 +33,7 @@ def hit_out(request: Request, hit: Hit) -> HitOut:
 
 
 def _clip(settings, video: int, hit: Hit) -> str:
-    url = sign(settings, f"/media/{video}/clip")
-    return f"{url}{'&' if '?' in url else '?'}start={hit.start:.2f}&end={hit.end:.2f}"
+    return sign(settings, f"/media/{video}/clip?start={hit.start:.2f}&end={hit.end:.2f}")
 
 
 def _page(request: Request, hits: list[Hit], offset: int, limit: int) -> SearchOut:

@@ -20,7 +20,7 @@ def video_out(request: Request, row) -> dict:
 @router.get("/videos", response_model=VideoPage)
 def videos(
     request: Request,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1 << 62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> VideoPage:
     """The library's videos by path, a page at a time: indexed, offline, partial and failed ones."""
