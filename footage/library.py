@@ -27,7 +27,7 @@ from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
 from footage.search import Hit, search, timeline
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
-from footage.search.search import caption
+from footage.search.search import PER_VIDEO, caption
 from footage.search.timeline import Event
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
@@ -302,6 +302,7 @@ class Library:
         offline: bool = False,
         under: str | Path | None = None,
         min_score: float | None = None,
+        per_video: int | None = PER_VIDEO,
     ) -> list[Hit]:
         """The top_k best-matching time ranges, best first. `mode` is the channel searched: "visual" (the
         pictures), "speech" (what is said or subtitled, by meaning), "text" (the same words, by keyword) or
@@ -310,14 +311,16 @@ class Library:
         moment inside a long segment, but did not raise MRR on the annotated sample footage). `captions`
         decodes a caption for each hit returned (cached in the library per segment). `offline` includes videos
         whose files were missing at the last `index` (hits say `offline`); `under` keeps to the videos under a
-        folder; `min_score` drops hits scoring below it (a cosine for one channel, a fused score for `all`)."""
+        folder; `min_score` drops hits scoring below it (a cosine for one channel, a fused score for `all`);
+        `per_video` keeps at most that many hits of one video (None: all), the rest counted in `Hit.more`."""
         # a query read from a command line in a C locale carries its UTF-8 bytes as surrogates
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if not text.strip():
             raise BadValue("an empty query: describe what to look for")
         if len(text) > MAX_QUERY_CHARS:
             raise BadValue(f"a query of {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
-        return self._search(text, None, top_k, rerank, captions, mode, self._scope(offline, under), min_score)
+        scope = self._scope(offline, under)
+        return self._search(text, None, top_k, rerank, captions, mode, scope, min_score, per_video)
 
     def search_like(
         self,
@@ -334,7 +337,7 @@ class Library:
         if vector is None:
             raise NotFound(f"segment {segment_id}: not in the library")
         scope = self._scope(offline, under, exclude=frozenset({segment_id}))
-        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score)
+        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score, None)
 
     def search_image(
         self,
@@ -357,7 +360,7 @@ class Library:
             tokens, _ = self.backbone.embed_frames(frame[None])  # (1, T)
         vector = self.backbone.predict([tokens])[0]  # (D,) as a one-frame segment
         scope = self._scope(offline, under)
-        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score)
+        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score, PER_VIDEO)
 
     def _scope(self, offline: bool, under: str | Path | None, exclude: frozenset[int] = frozenset()) -> Scope:
         """What a search looks through: offline videos or not, only the videos under a folder."""
@@ -372,14 +375,18 @@ class Library:
             )
         return Scope(offline=offline, videos=videos, exclude=exclude)
 
-    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score) -> list[Hit]:
+    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video) -> list[Hit]:
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
             raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
-        hits = search(self.store, self.backbone, text, top_k, rerank, mode=mode, scope=scope, vector=vector)
+        if per_video is not None and not (isinstance(per_video, int) and per_video >= 1):
+            raise BadValue(f"per_video must be 1 or more (None: no limit), not {per_video}")
+        hits = search(
+            self.store, self.backbone, text, top_k, rerank, mode=mode, scope=scope, vector=vector, per_video=per_video
+        )
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         if captions and hits:
-            caption(self.store, self.decoder, hits)
+            caption(self.store, self.decoder, hits, self.backbone)
         return hits
 
     def videos(self, offset: int = 0, limit: int = 100) -> tuple[list[VideoRow], int]:
@@ -478,12 +485,17 @@ class Library:
             spans, chosen = timeline.selective(times, vectors, end)
         return [Event(a, b, text) for (a, b), text in zip(spans, self.decoder(chosen))]
 
-    def evaluate(self, pairs: str | Path | list[Pair], rerank: bool = False, mode: str = "all") -> Scores:
+    def evaluate(
+        self, pairs: str | Path | list[Pair], rerank: bool = False, mode: str = "all", per_video: int | None = PER_VIDEO
+    ) -> Scores:
         """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list). Pairs of
         videos the library has not indexed are left out and named in `Scores.skipped`."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
         kept, skipped = self._indexed_pairs(pairs)
-        scores = evaluate(kept, lambda text, k: self.search(text, top_k=k, rerank=rerank, captions=False, mode=mode))
+        scores = evaluate(
+            kept,
+            lambda text, k: self.search(text, top_k=k, rerank=rerank, captions=False, mode=mode, per_video=per_video),
+        )
         scores.skipped = skipped
         return scores
 

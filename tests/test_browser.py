@@ -149,6 +149,14 @@ def test_search_play_more_like_this_and_deep_links(server, page, tmp_path):
     until(page, "() => document.querySelector('#player').open")
     page.keyboard.press("Escape")
 
+    page.goto(f"{base}/?q=a+cup+of+coffee&mode=visual&per_video=1")  # one moment per video, the rest a click away
+    until(page, "() => document.querySelectorAll('.group').length == document.querySelectorAll('.card').length")
+    page.locator(".group .all").first.click()
+    page.wait_for_url("**per_video=0**")
+    until(
+        page, "() => document.querySelectorAll('.group').length == 1 && document.querySelectorAll('.card').length > 1"
+    )
+
     page.goto(f"{base}/?view=library")
     until(page, "() => document.querySelectorAll('#videos tbody tr').length == 2")
     assert painted < 5  # the 300 ms target is measured in bench/serve.py, not asserted here

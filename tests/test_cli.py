@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 from conftest import run_cli
@@ -85,3 +86,21 @@ def test_every_command_has_help_with_an_example():
 
 def test_hms():
     assert hms(0) == "0:00:00" and hms(65.4) == "0:01:05" and hms(3725) == "1:02:05" and hms(65.4, 1) == "0:01:05.4"
+
+
+def test_search_table_fits_80_columns(indexed, photos, footage_cli):
+    narrow = {**os.environ, "COLUMNS": "80", "TTY_COMPATIBLE": "1", "NO_COLOR": "1"}  # laid out as on a terminal
+    done = run_cli(footage_cli, "search", "a cat", "-k", "3", "--per-video", "0", library=indexed, env=narrow)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)  # bold and dim
+    rows = [line for line in out.splitlines() if "photos.mp4" in line]
+    assert len(rows) == 3 and all(len(line) <= 80 for line in out.splitlines())  # one line per hit, name whole
+    assert str(photos[0].parent) not in out  # the file name in the table; the full path is in --json
+    capped = run_cli(footage_cli, "search", "a cat", "-k", "3", "--per-video", "1", library=indexed, env=narrow)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", capped.stdout)
+    assert len([line for line in text.splitlines() if "photos.mp4" in line]) == 1 and "photos.mp4 +4" in text  # of 5
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_an_empty_query_is_a_one_line_error(indexed, footage_cli, query):
+    done = run_cli(footage_cli, "search", query, library=indexed, check=False)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "empty query" in done.stderr

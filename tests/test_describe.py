@@ -123,3 +123,16 @@ def test_cli_describe_and_search_print_captions(photos, photo_library, footage_c
         run_cli(footage_cli, "search", "a cat", "--json", "--no-caption", library=photo_library.path).stdout
     )
     assert bare[0]["caption"] is None
+
+
+def test_a_shot_is_captioned_by_what_most_of_its_frames_show(photo_library):
+    """Two frames of a cat (with a little of a shuttle in them) and one of a shuttle: the mean vector is
+    nearer the shuttle, but the shot is of a cat."""
+    decoder = photo_library.decoder
+    texts = [p.text for p in decoder.phrases]
+    cat, shuttle = decoder.vectors[texts.index("a tabby cat")], decoder.vectors[texts.index("a space shuttle")]
+    mostly_cat = (cat + 0.8 * shuttle) / np.linalg.norm(cat + 0.8 * shuttle)
+    frames = np.stack([mostly_cat, mostly_cat, shuttle])  # (3, D)
+    assert [texts[i] for i in (frames @ decoder.vectors.T).argmax(1)] == ["a tabby cat"] * 2 + ["a space shuttle"]
+    assert decoder(frames.mean(0, keepdims=True))[0].startswith("A space shuttle")  # one vector: the mixture
+    assert decoder.segments([frames])[0].startswith("A tabby cat")

@@ -5,8 +5,9 @@ import sqlite3
 import pytest
 
 from footage import Hit
-from footage.errors import NoLibrary
+from footage.errors import BadValue, NoLibrary
 from footage.search.hits import Candidate, merge
+from footage.search.search import diversify
 
 QUERIES = {
     "cat": "a cat",
@@ -78,3 +79,20 @@ def test_merge_does_not_bridge_a_gap():
 def test_merge_grows_both_ways_from_the_best():
     hits = merge([candidate(1, 0, 0.49), candidate(2, 10, 0.50), candidate(3, 20, 0.485), candidate(4, 30, 0.2)])
     assert [(h.start, h.end, h.segments) for h in hits] == [(0, 30, [1, 2, 3]), (30, 40, [4])]
+
+
+def test_one_video_takes_at_most_per_video_hits_and_counts_the_rest(photo_library, photos):
+    every = photo_library.search("a photo", top_k=5, per_video=None)
+    assert len(every) >= 3 and all(h.more == 0 for h in every)
+    capped = photo_library.search("a photo", top_k=5, per_video=1)
+    assert [(h.start, h.end) for h in capped] == [(every[0].start, every[0].end)]
+    assert capped[0].more == len(every) - 1  # the others are counted on the video's best hit
+    with pytest.raises(BadValue, match="per_video"):
+        photo_library.search("a photo", per_video=0)
+
+
+def test_diversify_keeps_the_best_of_each_video_in_order():
+    hits = [Hit(path, i, i + 1, 1 - i / 10) for i, path in enumerate("aabaacb")]
+    kept = diversify(hits, 2)
+    assert [(h.path, h.start) for h in kept] == [("a", 0), ("a", 1), ("b", 2), ("c", 5), ("b", 6)]
+    assert kept[0].more == 2 and kept[2].more == 0

@@ -6,6 +6,7 @@ an escape sequence must not clear the screen. `--json` prints the raw values; JS
 """
 
 import re
+from pathlib import Path
 
 from rich.console import Group
 from rich.table import Table
@@ -54,19 +55,35 @@ def _number_column(table: Table, name: str, width: int) -> None:
     table.add_column(name, justify="right", no_wrap=True, min_width=width, overflow="ignore")
 
 
+def short_names(paths: list[str]) -> dict[str, str]:
+    """Each path by its file name, with as many parent folders as it takes to tell it from the others shown
+    ("clip.mp4", or "2019/clip.mp4" and "2020/clip.mp4"); the full paths are in --json."""
+    parts = {p: Path(p).parts for p in set(paths)}
+    out = {}
+    for p, mine in parts.items():
+        n = 1
+        while n < len(mine) and any(q != p and parts[q][-n:] == mine[-n:] for q in parts):
+            n += 1
+        out[p] = "/".join(mine[-n:])
+    return out
+
+
 def hits_table(query: str, hits: list[Hit]) -> Table:
     table = Table(title=plain(query, "bold"), title_justify="left", show_edge=False)
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     _number_column(table, "score", 5)
     _number_column(table, "from", 7)
     _number_column(table, "to", 7)
-    table.add_column("video", overflow="fold", ratio=3)
+    table.add_column("video", overflow="fold", ratio=2)
     table.add_column("found by", overflow="fold", ratio=1)
     captions = any(hit.caption for hit in hits)
     if captions:
-        table.add_column("caption", overflow="fold", ratio=3)
+        table.add_column("caption", overflow="fold", ratio=4)
+    names = short_names([hit.path for hit in hits])
     for rank, hit in enumerate(hits, 1):
-        video = plain(hit.path)
+        video = plain(names[hit.path])
+        if hit.more:
+            video.append(f" +{hit.more}", style="dim")
         if hit.offline:
             video.append(" (offline)", style="yellow")
         row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), video, ", ".join(hit.channels)]

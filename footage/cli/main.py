@@ -29,7 +29,7 @@ from footage.cli.format import NARROW, clean, events_table, hits_list, hits_tabl
 from footage.errors import BadValue, FootageError
 from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
-from footage.search.search import MODES
+from footage.search.search import MODES, PER_VIDEO
 
 SPEECH = (*MODELS, "off")
 
@@ -335,6 +335,14 @@ def search(
             "--offline", help="Include videos whose files were missing at the last index (a drive not mounted)."
         ),
     ] = False,
+    per_video: Annotated[
+        int,
+        typer.Option(
+            "--per-video",
+            min=0,
+            help="Hits of one video shown at most (0: no limit); the rest are counted as +N beside its best hit.",
+        ),
+    ] = PER_VIDEO,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them, or by a moment or a picture they look like. Hits are time ranges, best
@@ -350,7 +358,15 @@ def search(
         elif image is not None:
             hits = lib.search_image(image, top_k=top_k, captions=captions, offline=offline)
         else:
-            hits = lib.search(query, top_k=top_k, rerank=rerank, captions=captions, mode=mode.value, offline=offline)
+            hits = lib.search(
+                query,
+                top_k=top_k,
+                rerank=rerank,
+                captions=captions,
+                mode=mode.value,
+                offline=offline,
+                per_video=per_video or None,
+            )
         empty = not hits and lib.stats().videos == 0
     title = query if query is not None else f"like segment {like}" if like is not None else f"like {image}"
     if as_json:

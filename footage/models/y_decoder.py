@@ -41,7 +41,7 @@ def class_phrase(c: imagenet.ImageNetClass) -> Phrase:
 
 
 class PhraseDecoder:
-    version = "phrases-v1"  # bump when captions change for the same bank
+    version = "phrases-v2"  # bump when captions change for the same bank
 
     def __init__(self, phrases: list[Phrase], vectors: np.ndarray):
         """phrases and their (P, D) unit Y vectors."""
@@ -54,6 +54,21 @@ class PhraseDecoder:
         """(B, D) Y vectors -> B captions."""
         scores = vectors @ self.vectors.T  # (B, P)
         return [self.compose(row) for row in scores]
+
+    def segments(self, frame_sets: list[np.ndarray]) -> list[str]:
+        """Segments' per-frame Y vectors [(N_i, D)] -> captions by agreement over the frames: the class phrase
+        that is nearest on the most frames leads (a shot is named for what stays in it, not for the mixture
+        its mean vector is), the rest is composed from the frames' mean scores."""
+        out = []
+        for frames in frame_sets:
+            scores = frames @ self.vectors.T  # (N, P)
+            class_scores = np.where(self.is_class, scores, -np.inf)
+            votes = np.bincount(class_scores.argmax(1), minlength=len(self.phrases))  # (P,)
+            mean = scores.mean(0)  # (P,)
+            leader = int(np.lexsort((mean, votes))[-1])  # most frames, then the best mean score
+            mean[leader] = max(mean[leader], np.where(self.is_class, mean, -np.inf).max() + 1e-6)
+            out.append(self.compose(mean))
+        return out
 
     def compose(self, scores: np.ndarray) -> str:
         """One vector's phrase scores (P,) -> "A tabby cat or an Egyptian cat, with a carton", led by the

@@ -20,6 +20,7 @@ class Hit:
     transcript: str | None = None  # the words said or subtitled during the hit
     offline: bool = False  # its file was missing at the last index run (a drive not mounted)
     video_id: int | None = None  # the video's id in the library (media, its timeline)
+    more: int = 0  # further hits of the same video left out of this list (per-video limit)
 
     def to_dict(self) -> dict:
         return asdict(self)

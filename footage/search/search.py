@@ -9,6 +9,7 @@
 
 import math
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -24,6 +25,8 @@ MODES = ("visual", "speech", "text", "all")
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009): rank 1 is worth 1/61
 SPEECH_MIN_SIMILARITY = 0.35  # MiniLM cosine: unrelated sentences sit at 0-0.2, paraphrases at 0.5 and up
 SPEECH_CONFIDENT = 0.5  # ... and counts double in fusion from here: picture queries never reached 0.3 on speech
+PER_VIDEO = 3  # hits of one video on a page: measured in bench/retrieval.py
+VIDEO_WEIGHT = 0.0  # share of a segment's score that is its whole video's: measured in bench/retrieval.py
 SPOKEN_IN_CAPTION = 100  # characters of the transcript a caption quotes
 KEYWORD_COVER = 0.5  # a keyword hit must hold at least this share of the query's words ("rabbit ... belly"
 # must not match a sentence for its "around")
@@ -47,24 +50,29 @@ def search(
     mode: str = "all",
     scope: Scope = EVERYWHERE,
     vector: np.ndarray | None = None,
+    per_video: int | None = PER_VIDEO,
+    video_weight: float = VIDEO_WEIGHT,
 ) -> list[Hit]:
     """Hits for a query in one channel or all of them fused, within `scope`. `vector` searches the pictures
     with a Y-space vector instead of text (a segment's own, for "more like this", or an image's). `index`
-    replaces the library's vectors (to try a predictor before keeping it)."""
+    replaces the library's vectors (to try a predictor before keeping it). `per_video` keeps at most that many
+    hits of one video (None: no limit), the others counted in its best hit's `more`; `video_weight` mixes each
+    segment's score with its whole video's (a short clip that matches throughout rises above one scene of a
+    long film)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     query = vector if vector is not None else backbone.embed_query(text)  # (D,)
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
     ranked = []  # one ranked list of hits per channel searched
     if mode in ("visual", "all"):
-        ranked.append(visual(store, backbone, query, n, rerank, index, scope))
+        ranked.append(visual(store, backbone, query, n, rerank, index, scope, video_weight))
     if mode in ("speech", "all") and vector is None:
         ranked.append(spoken(store, query, n, scope))
     if mode in ("text", "all") and vector is None:
         ranked.append(keyword(store, text, n, scope))
     found = [hits for hits in ranked if hits]
     hits = fuse(found, top_k) if len(found) > 1 else found[0] if found else []  # one channel keeps its scores
-    hits = hits[:top_k]
+    hits = diversify(hits, per_video)[:top_k]
     chunks = store.chunks_of({h.path for h in hits})  # one query for every hit's words
     for h in hits:
         said = [c.text for c in chunks if c.path == h.path and c.start < h.end and h.start < c.end]
@@ -76,10 +84,34 @@ def search(
     return hits
 
 
+def diversify(hits: list[Hit], per_video: int | None) -> list[Hit]:
+    """At most `per_video` hits of one video, best first; the ones left out are counted in the `more` of that
+    video's best hit (a search `under` its path lists them all)."""
+    if per_video is None:
+        return hits
+    kept, best, shown = [], {}, Counter()
+    for hit in hits:
+        best.setdefault(hit.path, hit)
+        if shown[hit.path] < per_video:
+            kept.append(hit)
+            shown[hit.path] += 1
+        else:
+            best[hit.path].more += 1
+    return kept
+
+
 def visual(
-    store: Store, backbone: Backbone, query: np.ndarray, n: int, rerank: bool, index, scope: Scope = EVERYWHERE
+    store: Store,
+    backbone: Backbone,
+    query: np.ndarray,
+    n: int,
+    rerank: bool,
+    index,
+    scope: Scope = EVERYWHERE,
+    video_weight: float = 0.0,
 ) -> list[Hit]:
-    """The nearest segments, re-scored with the query-conditioned predictor when asked, merged into hits."""
+    """The nearest segments, re-scored with the query-conditioned predictor when asked and mixed with their
+    whole videos' scores, merged into hits."""
     ids, scores = store.search(query, n, index, scope)
     rows = store.segments(ids)
     candidates = [
@@ -92,7 +124,13 @@ def visual(
         conditioned = backbone.predict([tokens[c.segment] for c in candidates], query)  # (C, D)
         for c, vector in zip(candidates, conditioned):
             c.score = float(vector @ query)
-    return merge(candidates)
+    hits = merge(candidates)  # on the segments' own scores: the moment's range is the segments' business
+    if video_weight and hits:
+        whole = store.video_vectors({h.video_id for h in hits})  # (D,) each: the mean of its segments
+        for h in hits:
+            h.score = (1 - video_weight) * h.score + video_weight * float(whole[h.video_id] @ query)
+        hits.sort(key=lambda h: -h.score)
+    return hits
 
 
 def spoken(store: Store, query: np.ndarray, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
@@ -170,17 +208,24 @@ def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
     return sorted(moments, key=lambda m: -m.score)
 
 
-def caption(store: Store, decoder, hits: list[Hit]) -> None:
-    """Sets each hit's caption, decoded from its best segment's vector; decoded once per segment and
-    decoder, then read from the library's cache."""
+def caption(store: Store, decoder, hits: list[Hit], backbone: Backbone | None = None) -> None:
+    """Sets each hit's caption, decoded from its best segment: from the segment's frames by agreement when the
+    decoder can (the bundled one), else from its vector. Decoded once per segment and decoder, then read from
+    the library's cache."""
     ids = list({h.segment for h in hits if h.segment is not None})
     captions = store.captions(ids, decoder.id)
     missing = [i for i in ids if i not in captions]
     if missing:
-        vectors = store.vectors(missing)
-        missing = [i for i in missing if i in vectors]  # deleted since the search
-        if missing:
-            new = dict(zip(missing, decoder(np.stack([vectors[i] for i in missing]))))
+        if backbone is not None and hasattr(decoder, "segments"):
+            tokens = store.frame_tokens(missing)
+            missing = [i for i in missing if i in tokens]  # deleted since the search
+            frames = [backbone.predict([t[None] for t in tokens[i]]) for i in missing]  # (N, D) each frame alone
+            new = dict(zip(missing, decoder.segments(frames))) if missing else {}
+        else:
+            vectors = store.vectors(missing)
+            missing = [i for i in missing if i in vectors]
+            new = dict(zip(missing, decoder(np.stack([vectors[i] for i in missing])))) if missing else {}
+        if new:
             store.save_captions(new, decoder.id)
             captions.update(new)
     for h in hits:

@@ -314,6 +314,7 @@ class Store:
         self.dirty = False  # FAISS in memory is ahead of the file
         self.repaired = (0, 0)  # (ids removed, ids added) by the last repair
         self._offline: tuple[int, np.ndarray] | None = None  # (generation, FAISS ids of offline videos)
+        self._video_vectors: tuple[int, dict[int, np.ndarray]] = (-2, {})  # (generation, video id -> vector)
 
     def writing(self) -> WriteLock:
         """The write lock, to hold while changing the library; raises why it cannot be changed, if it cannot."""
@@ -660,6 +661,31 @@ class Store:
     def video_row(self, video_id: int) -> VideoRow | None:
         rows, _ = self.video_rows(0, 1, video_id)
         return rows[0] if rows else None
+
+    def video_vectors(self, video_ids) -> dict[int, np.ndarray]:
+        """Each video's vector: the mean of its segments' vectors, weighted by their length, unit length.
+        Kept per generation: a long film has hundreds of segments, and every search asks again."""
+        generation = self.index.generation if self.index is not None else -1
+        if self._video_vectors[0] != generation:
+            self._video_vectors = (generation, {})
+        cache = self._video_vectors[1]
+        wanted = [int(v) for v in video_ids if int(v) not in cache]
+        if wanted:
+            sums: dict[int, np.ndarray] = {}
+            with self.Session() as s:
+                for i in range(0, len(wanted), REPAIR_BATCH):
+                    rows = s.execute(
+                        select(Segment.video_id, Segment.start, Segment.end, Segment.vector).where(
+                            Segment.video_id.in_(wanted[i : i + REPAIR_BATCH])
+                        )
+                    )
+                    for r in rows:
+                        weight = max(r.end - r.start, 1e-3)
+                        v = np.frombuffer(r.vector, np.float32) * weight
+                        sums[r.video_id] = sums[r.video_id] + v if r.video_id in sums else v.copy()
+            for vid, total in sums.items():
+                cache[vid] = total / max(float(np.linalg.norm(total)), 1e-12)
+        return {int(v): cache[int(v)] for v in video_ids if int(v) in cache}
 
     def vectors(self, ids) -> dict[int, np.ndarray]:
         """Segments' stored (D,) vectors by id."""

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 
 from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
-from footage.search.search import MODES
+from footage.search.search import MODES, PER_VIDEO
 from footage.serve.models import HitOut, SearchOut, shown
 from footage.serve.security import check_token, sign
 
@@ -64,6 +64,7 @@ def search(
     min_score: Annotated[float | None, Query(description="drop hits scoring below this")] = None,
     path: Annotated[str | None, Query(description="only videos under this folder")] = None,
     offline: bool = False,
+    per_video: Annotated[int, Query(ge=0, le=MAX_DEPTH, description="hits of one video at most; 0: all")] = PER_VIDEO,
     cursor: str | None = None,
 ) -> SearchOut:
     """Moments matching words (`q`), or like a segment (`like`), best first, a page at a time."""
@@ -75,7 +76,9 @@ def search(
     if like is not None:
         hits = lib.search_like(like, top_k=top_k, offline=offline, under=path, min_score=min_score)
     else:
-        hits = lib.search(q, top_k=top_k, mode=mode, offline=offline, under=path, min_score=min_score)
+        hits = lib.search(
+            q, top_k=top_k, mode=mode, offline=offline, under=path, min_score=min_score, per_video=per_video or None
+        )
     return _page(request, hits, offset, limit)
 
 

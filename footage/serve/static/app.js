@@ -45,6 +45,7 @@ function searchUrl(cursor) {
   const q = new URLSearchParams({ limit: "24" });
   if (p.get("like")) q.set("like", p.get("like"));
   else { q.set("q", p.get("q") || ""); q.set("mode", p.get("mode") || "all"); }
+  for (const name of ["path", "per_video"]) if (p.get(name)) q.set(name, p.get(name));
   if (cursor) q.set("cursor", cursor);
   return `/api/v1/search?${q}`;
 }
@@ -97,6 +98,13 @@ function group(hit) {
     where.textContent = clean(hit.path) + (hit.offline ? " (offline)" : "");
     where.title = clean(hit.path);
     title.append(where);
+    if (hit.more) {  // the API shows a few moments per video: the rest are one click away
+      const all = document.createElement("button");
+      all.className = "all";
+      all.textContent = `${hit.more} more from this video`;
+      all.addEventListener("click", () => go({ q: state.query, mode: $("#mode").value, path: hit.path, per_video: 0 }));
+      title.append(all);
+    }
     const cards = document.createElement("div");
     cards.className = "cards";
     section.append(title, cards);
