@@ -1,18 +1,23 @@
-"""What is said and written: speech (espeak-ng voices transcribed by Whisper), subtitle files and streams,
-CEA-608 closed captions, and their fusion with the pictures in search."""
+"""What is said and written: speech (espeak-ng voices, and a film's dialogue scene, transcribed by Whisper),
+subtitle files and streams, CEA-608 closed captions, and their fusion with the pictures in search."""
 
+import json
 import random
+import re
 import shutil
 import subprocess
 import tarfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 from media import ffmpeg
 
 from footage import Library
 from footage.indexer import subtitles, text
-from footage.indexer.speech import Transcriber
+from footage.indexer.speech import Transcriber, audio, words_in
 from footage.indexer.subtitles import Cue, parse
+from footage.library import DEFAULT_SPEECH
 
 SENTENCE = "The treasure is buried under the old oak tree near the river."
 SPOKEN_AT = 4.0  # seconds of silence before the sentence
@@ -99,6 +104,70 @@ def test_text_chunks_leave_with_their_video(said, tmp_path):
         (copy / "vectors.faiss").unlink()
     with Library(copy) as repaired:  # the text vectors come back from SQLite
         assert repaired.store.consistent() and repaired.search("where is the treasure hidden", mode="speech")
+
+
+# Every line of the film scene, timed from a Whisper base transcript (bench/speech.py scores the models on it)
+DIALOGUE = Path(__file__).parents[1] / "bench" / "data" / "dialogue.jsonl"
+SCENE = "usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+FETCH_TIMEOUT = 300  # seconds for apt-get (a 96 MB package)
+FUNCTION_WORDS = set("a an the and or but of to by its on you your them their that's don't well oh".split())
+
+
+@pytest.fixture(scope="module")
+def dialogue_scene(tmp_path_factory):
+    """Debian's opencv-doc ships an 11 s scene of an animated film (Megamind): English dialogue over a score,
+    AC-3 sound in an AVI whose first audio frame is cut. Fetched as scripts/fetch_samples.py does (apt-get
+    download, then the clip out of dpkg-deb's data: it is near the front, so the stream is read only that far)."""
+    folder = tmp_path_factory.mktemp("film")
+
+    def apt(*args):
+        subprocess.run(["apt-get", *args], cwd=folder, check=True, capture_output=True, timeout=FETCH_TIMEOUT)
+
+    try:
+        apt("download", "opencv-doc")
+    except subprocess.CalledProcessError:
+        apt("update", "-qq")  # a new machine has no package lists yet
+        apt("download", "opencv-doc")
+    deb = next(folder.glob("opencv-doc_*.deb"))
+    clip = folder / "scene.avi"
+    data = ["dpkg-deb", "--fsys-tarfile", str(deb)]
+    with subprocess.Popen(data, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as unpack:
+        with tarfile.open(fileobj=unpack.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.name.removeprefix("./") == SCENE:
+                    clip.write_bytes(tar.extractfile(member).read())
+                    break
+        unpack.kill()  # the rest of the package is not needed
+    deb.unlink()
+    assert clip.exists(), f"{SCENE} is not in {deb.name}"
+    return clip
+
+
+def test_every_line_of_a_film_dialogue_is_found(dialogue_scene, tmp_path):
+    cues = Transcriber(DEFAULT_SPEECH, tmp_path)(dialogue_scene)  # PyAV's reader got no sound out of it at all
+    for line in map(json.loads, DIALOGUE.read_text().splitlines()):
+        said = " ".join(c.text for c in cues if c.start < line["end"] + 1 and c.end > line["start"] - 1).lower()
+        wanted = set(re.findall(r"[a-z']+", line["text"].lower())) - FUNCTION_WORDS  # most of these must be said
+        assert len(wanted & set(re.findall(r"[a-z']+", said))) >= 0.6 * len(wanted), (line, [c.text for c in cues])
+
+
+def test_a_film_mix_is_heard_from_its_centre_channel(tmp_path):
+    """In 5.1 the dialogue is in the centre and the score in the surrounds: the mono mix favours the centre
+    (ffmpeg's own puts the two surrounds together above it); stereo is (L+R)/2 as ever."""
+    levels = {}
+    for name, where in (("centre", "0|0|s|0|0|0"), ("surround", "0|0|0|0|s|0"), ("left", "s|0")):
+        layout = "stereo" if name == "left" else "5.1(side)"
+        graph = f"aevalsrc={where.replace('s', '0.5*sin(2*PI*440*t)')}:c={layout}:s=48000:d=1"
+        ffmpeg("-f", "lavfi", "-i", graph, "-c:a", "ac3", str(tmp_path / f"{name}.mkv"))
+        samples = audio(tmp_path / f"{name}.mkv")[4000:]
+        levels[name] = float(np.sqrt((samples**2).mean())) / (0.5 / np.sqrt(2))
+    assert levels["centre"] > 4 * levels["surround"] and levels["centre"] > 0.5, levels
+    assert levels["left"] == pytest.approx(0.5, abs=0.03), levels
+
+
+def test_hums_and_interjections_are_not_words():
+    assert not any(map(words_in, ["Hmm.", "Oh!", "uh, um...", "Mm-hmm", ""]))
+    assert all(map(words_in, ["Oh, that's a relief to hear.", "Thank you.", "No."]))
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,26 @@
 
 Music and noise must not become text: a plain run writes "Thank you" or "Oh" over a film's soundtrack. Voice
 activity detection (Silero, bundled with faster-whisper) keeps only stretches with a voice, and Whisper's own
-signals drop what is left of doubtful segments (bench/speech.py measures both on a music-only film).
+signals drop what is left of doubtful segments (bench/speech.py measures both on a music-only film, and that
+every line of a film's dialogue scene is still found).
+
+The audio track is decoded by ffmpeg, not by faster-whisper's PyAV reader: PyAV stops at the first packet it
+cannot decode, so a track whose first AC-3 frame is cut (as in a scene cut out of a film) gave no samples at
+all, and no text. ffmpeg skips the bad packet and reads on. A track with a centre channel (5.1, 7.1) is
+mixed down with the centre, where films put dialogue, ahead of the surrounds, where score and effects go.
 """
 
+import os
+import re
 import shutil
+import subprocess
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from footage.errors import BadValue, ModelError
+from footage.indexer.probe import ffmpeg_reason
 from footage.indexer.subtitles import Cue
 
 MODELS = ("tiny", "base")
@@ -21,6 +33,33 @@ NO_SPEECH_MAX = 0.6  # a segment Whisper itself thinks is silence (and is unsure
 LOGPROB_MIN = -1.0  # ... when its mean token log-probability is this low (Whisper's own thresholds)
 COMPRESSION_MAX = 2.4  # "la la la la la": repetitive hallucination
 MIN_SILENCE_MS = 500  # VAD: a pause this long splits speech
+RATE = 16000  # Whisper's sample rate
+# Down to mono with the centre channel (dialogue in a film's 5.1 or 7.1 mix) at twice its default level and the
+# surrounds (score, effects) at a quarter; a stereo or mono track is mixed exactly as before (L+R)/2.
+DOWNMIX = "aresample=clev=2:slev=0.25"
+DECODE_TIMEOUT = 1800  # seconds to decode a whole audio track (ffmpeg reads hours of audio in a minute)
+# A cue made only of these is a sigh or a hum, not words (Whisper writes "Hmm" for a cartoon's yawn): nothing to
+# search for, and the first thing music turns into
+NON_WORDS = {"hmm", "hm", "mm", "mmm", "mhm", "uh", "um", "uhm", "ah", "ahh", "aah", "oh", "ooh", "huh", "eh", "er"}
+
+
+def audio(path: Path) -> np.ndarray:
+    """The file's first audio track as 16 kHz mono float32 (empty when it has none). Packets that cannot be
+    decoded are skipped, as ffmpeg does, rather than ending the track. Raises OSError when ffmpeg fails."""
+    args = [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-i", os.fsencode(Path(path).absolute()), b"-map", b"0:a:0?",
+            b"-af", DOWNMIX.encode(), b"-ac", b"1", b"-ar", str(RATE).encode(), b"-f", b"s16le", b"-"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, timeout=DECODE_TIMEOUT, stdin=subprocess.DEVNULL)
+    if done.returncode != 0 and b"does not contain any stream" in done.stderr:
+        return np.zeros(0, np.float32)  # no audio track
+    if done.returncode != 0:
+        raise OSError(f"ffmpeg could not read the audio track ({ffmpeg_reason(done.stderr, 'no reason given')})")
+    samples = np.frombuffer(done.stdout, np.int16)
+    return samples.astype(np.float32) / 32768.0  # as faster-whisper's own reader: s16, then float
+
+
+def words_in(text: str) -> bool:
+    """Whether a cue says anything: at least one word that is not a hum or an interjection."""
+    return any(w not in NON_WORDS for w in re.findall(r"\w+", text.lower()))
 
 
 def check(name: str) -> None:
@@ -73,8 +112,11 @@ class Transcriber:
     def __call__(self, path: Path, heard=None) -> list[Cue]:
         """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
         `heard()` is called after each segment (progress, and a chance to stop)."""
+        samples = audio(path)
+        if not len(samples):
+            return []
         segments, _ = self.whisper.transcribe(
-            str(path),
+            samples,
             language="en" if self.name == "tiny" else None,
             beam_size=1,
             vad_filter=True,
@@ -86,6 +128,6 @@ class Transcriber:
             if heard:
                 heard()
             doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
-            if s.text.strip() and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
+            if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
                 cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
         return cues
