@@ -98,6 +98,10 @@ def test_search_table_fits_80_columns(indexed, photos, footage_cli):
     capped = run_cli(footage_cli, "search", "a cat", "-k", "3", "--per-video", "1", library=indexed, env=narrow)
     text = re.sub(r"\x1b\[[0-9;]*m", "", capped.stdout)
     assert len([line for line in text.splitlines() if "photos.mp4" in line]) == 1 and "photos.mp4 +4" in text  # of 5
+    every = run_cli(footage_cli, "search", "a cat", "--under", photos[0], "--per-video", "0", "--json", library=indexed)
+    assert len(json.loads(every.stdout)) == 5  # the video's other moments: all of them
+    elsewhere = run_cli(footage_cli, "search", "a cat", "--under", photos[0].parent / "nothing", library=indexed)
+    assert "no hits for 'a cat' under" in elsewhere.stderr
 
 
 @pytest.mark.parametrize("query", ["", "   "])

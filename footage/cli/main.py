@@ -343,6 +343,10 @@ def search(
             help="Hits of one video shown at most (0: no limit); the rest are counted as +N beside its best hit.",
         ),
     ] = PER_VIDEO,
+    under: Annotated[
+        str | None,
+        typer.Option("--under", help="Only the videos under this folder, or this one file.", metavar="PATH"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them, or by a moment or a picture they look like. Hits are time ranges, best
@@ -354,9 +358,9 @@ def search(
         raise BadValue("search with words, or --like SEGMENT_ID, or --image FILE: one of them")
     with _open(ctx) as lib:
         if like is not None:
-            hits = lib.search_like(like, top_k=top_k, captions=captions, offline=offline)
+            hits = lib.search_like(like, top_k=top_k, captions=captions, offline=offline, under=under)
         elif image is not None:
-            hits = lib.search_image(image, top_k=top_k, captions=captions, offline=offline)
+            hits = lib.search_image(image, top_k=top_k, captions=captions, offline=offline, under=under)
         else:
             hits = lib.search(
                 query,
@@ -365,6 +369,7 @@ def search(
                 captions=captions,
                 mode=mode.value,
                 offline=offline,
+                under=under,
                 per_video=per_video or None,
             )
         empty = not hits and lib.stats().videos == 0
@@ -377,6 +382,7 @@ def search(
         err.print("no hits: the library is empty; run `footage index FOLDER` first", soft_wrap=True)
     else:
         where = "" if mode == Mode.all or query is None else f" in --mode {mode.value}"
+        where += f" under {under}" if under else ""
         _say(err, "no hits", "", f" for {title!r}{where}")
 
 
