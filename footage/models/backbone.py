@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.models import imagenet
+from footage.models import colour, imagenet
 from footage.models.predictor import Predictor, pad
 from footage.models.y_decoder import Phrase, PhraseDecoder, class_phrase
 from footage.models.y_encoder import YEncoder
 
 # name -> EfficientNet-Lite variant; lite1 and lite2 need their weights packages installed.
 BACKBONES = {"bundled": "lite0", "bundled-lite1": "lite1", "bundled-lite2": "lite2"}
-PREDICTOR_VERSION = "conse-v2"  # bump when the predictor's output changes for the same inputs
+PREDICTOR_VERSION = "conse-v3"  # bump when the predictor's output changes for the same inputs
 MODEL_BATCH = 4  # frames per forward pass: on 2 CPU cores batches of 4 ran at 10 ms/frame, of 16 at 20+ (cache)
 
 
@@ -168,10 +168,14 @@ class Bundled(Backbone):
 
         return ConSE(torch.from_numpy(self.class_embeddings())).eval()
 
+    @cached_property
+    def colour_vectors(self) -> np.ndarray:
+        return self.y([colour.TEXT.format(c) for c in colour.COLOURS])  # (len(COLOURS), D)
+
     def embed_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB frames (B, S, S, 3) at S = image_size -> frame tokens (B, D), unit vectors in Y space
-        (the predictor's input, kept per frame in the store), and the X-encoder's (B, F) unit features (for
-        cutting the stream into shots)."""
+        (the predictor's input, kept per frame in the store): the classes' ConSE vector with the frame's
+        dominant colours mixed in; and the X-encoder's (B, F) unit features (for cutting the stream into shots)."""
         import torch
 
         tokens, xs = [], []
@@ -180,4 +184,4 @@ class Bundled(Backbone):
                 features, logits = self.x(frames[i : i + MODEL_BATCH])
                 tokens.append(self.conse(logits).numpy())
                 xs.append(features.numpy())
-        return np.concatenate(tokens), np.concatenate(xs)
+        return colour.mix(np.concatenate(tokens), frames, self.colour_vectors), np.concatenate(xs)

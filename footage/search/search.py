@@ -23,10 +23,14 @@ CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging fo
 MIN_CANDIDATES = 50
 MODES = ("visual", "speech", "text", "all")
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009): rank 1 is worth 1/61
-SPEECH_MIN_SIMILARITY = 0.35  # MiniLM cosine: unrelated sentences sit at 0-0.2, paraphrases at 0.5 and up
-SPEECH_CONFIDENT = 0.5  # ... and counts double in fusion from here: picture queries never reached 0.3 on speech
-PER_VIDEO = 3  # hits of one video on a page: measured in bench/retrieval.py
-VIDEO_WEIGHT = 0.0  # share of a segment's score that is its whole video's: measured in bench/retrieval.py
+# MiniLM cosine: unrelated sentences sit at 0-0.2. Chosen on bench/data/moments.jsonl's tuning half (0.35 before:
+# the gist of a film's lines in other words scores 0.25-0.35, and a slide's picture query finds what is said over it)
+SPEECH_MIN_SIMILARITY = 0.25
+SPEECH_CONFIDENT = 0.5  # ... and counts double in fusion from here: picture queries reached 0.42 at most on speech
+PER_VIDEO = 3  # hits of one video on a page (bench/retrieval.py: it costs picture queries 0.03 MRR on the tuning
+# half, moments ranked 4th and lower in a long film drop out of the list, counted in `more`)
+VIDEO_WEIGHT = 0.5  # share of a segment's score that is its whole video's: chosen on the tuning half, where MRR
+# rose with it up to 0.5 and stayed within one moment of that to 0.9 (a long film's mean says little of a moment)
 SPOKEN_IN_CAPTION = 100  # characters of the transcript a caption quotes
 KEYWORD_COVER = 0.5  # a keyword hit must hold at least this share of the query's words ("rabbit ... belly"
 # must not match a sentence for its "around")
@@ -51,17 +55,18 @@ def search(
     scope: Scope = EVERYWHERE,
     vector: np.ndarray | None = None,
     per_video: int | None = PER_VIDEO,
-    video_weight: float = VIDEO_WEIGHT,
+    video_weight: float | None = None,
 ) -> list[Hit]:
     """Hits for a query in one channel or all of them fused, within `scope`. `vector` searches the pictures
     with a Y-space vector instead of text (a segment's own, for "more like this", or an image's). `index`
     replaces the library's vectors (to try a predictor before keeping it). `per_video` keeps at most that many
     hits of one video (None: no limit), the others counted in its best hit's `more`; `video_weight` mixes each
     segment's score with its whole video's (a short clip that matches throughout rises above one scene of a
-    long film)."""
+    long film; None: VIDEO_WEIGHT)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     query = vector if vector is not None else backbone.embed_query(text)  # (D,)
+    video_weight = VIDEO_WEIGHT if video_weight is None else video_weight
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
     ranked = []  # one ranked list of hits per channel searched
     if mode in ("visual", "all"):
