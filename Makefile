@@ -29,17 +29,16 @@ ffmpeg:
 	         "macOS: brew install ffmpeg) and run make again"; exit 1; \
 	  fi; }
 
-# The tests speak sentences with espeak-ng, read on-screen text with Tesseract (footage --ocr) and drive the
-# web page in Debian's Chromium with Playwright (browser downloads are not possible here).
+# The tests speak sentences with espeak-ng and drive the web page in Debian's Chromium with Playwright (browser
+# downloads are not possible here). On-screen text needs nothing from apt: PP-OCR ships in a PyPI wheel.
 test-tools:
-	@command -v espeak-ng >/dev/null && command -v tesseract >/dev/null && [ -x /usr/bin/chromium ] || { \
+	@command -v espeak-ng >/dev/null && [ -x /usr/bin/chromium ] || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing espeak-ng, tesseract-ocr and chromium with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng tesseract-ocr \
-	      chromium >/dev/null; \
+	    echo "installing espeak-ng and chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium >/dev/null; \
 	  else \
-	    echo "the tests need espeak-ng, tesseract and chromium: install them (Debian/Ubuntu: sudo apt-get install" \
-	         "espeak-ng tesseract-ocr chromium) and run make again"; exit 1; \
+	    echo "the tests need espeak-ng and chromium: install them (Debian/Ubuntu: sudo apt-get install" \
+	         "espeak-ng chromium) and run make again"; exit 1; \
 	  fi; }
 
 samples: $(BIN)/footage

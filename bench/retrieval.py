@@ -95,6 +95,24 @@ def speech_floor(lib: Library, pairs, kinds) -> tuple[float, float]:
     return min(own, default=float("nan")), max(picture, default=float("nan"))
 
 
+def steps(lib: Library, pairs, kinds, mode: str, search) -> None:
+    """The search-time changes of issue 11 added one at a time, from the settings before them."""
+    shipped = search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT, search.PER_VIDEO
+    rows = [
+        ("speech floor 0.35, no video weight, no per-video limit", 0.35, 0.0, None),
+        ("+ speech floor 0.25", 0.25, 0.0, None),
+        ("+ video weight 0.5", 0.25, 0.5, None),
+        ("+ at most 3 per video", 0.25, 0.5, 3),
+    ]
+    print("| search settings | pictures MRR | text | dialogue | paraphrase | all MRR |\n|---|---|---|---|---|---|")
+    for name, floor, weight, per_video in rows:
+        search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT = floor, weight
+        s = evaluate(lib, pairs, kinds, mode=mode, per_video=per_video)
+        cells = " | ".join(f"{s[k][2]:.3f}" for k in ("pictures", "text", "dialogue", "paraphrase", "all"))
+        print(f"| {name} | {cells} |", flush=True)
+    search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT, _ = shipped
+
+
 def table(title: str, off: dict, on: dict) -> None:
     print(f"\n{title}\n| kind | n | R@1 | R@5 | MRR | with --rerank: MRR |\n|---|---|---|---|---|---|")
     for kind, (r1, r5, mrr, n) in off.items():
@@ -108,6 +126,7 @@ def main() -> None:
     parser.add_argument("--library", type=Path, help="index here, or reuse what is indexed here")
     parser.add_argument("--mode", default="all", help="the channel searched (default: all, as footage search)")
     parser.add_argument("--sweep", action="store_true", help="video weight, per-video limit, rerank, speech floor")
+    parser.add_argument("--steps", action="store_true", help="each search-time change's effect, one at a time")
     args = parser.parse_args()
     pairs, kinds, clips = load_moments(args.folder, args.split)
     print(f"{len(pairs)} moments ({args.split} half) over {len(clips)} clips", file=sys.stderr)
@@ -129,6 +148,8 @@ def main() -> None:
             search.VIDEO_WEIGHT = chosen
             own, picture = speech_floor(lib, pairs, kinds)
             print(f"\nspeech floor: paraphrases' own chunks >= {own:.3f}; picture queries' best chunk <= {picture:.3f}")
+        if args.steps:
+            steps(lib, pairs, kinds, args.mode, search)
         off = evaluate(lib, pairs, kinds, mode=args.mode)
         on = evaluate(lib, pairs, kinds, mode=args.mode, rerank=True)
         table(f"{args.split} half, mode {args.mode}, as shipped", off, on)

@@ -18,7 +18,7 @@ from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, Mo
 from footage.indexer import pipeline
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
 from footage.indexer.decode import frame_of
-from footage.indexer.ocr import tesseract
+from footage.indexer.ocr import check as check_ocr
 from footage.indexer.pipeline import IndexReport, Progress
 from footage.indexer.speech import Transcriber
 from footage.indexer.speech import check as check_speech
@@ -37,6 +37,7 @@ from footage.store.store import MAX_VIEWS, Scope, VideoRow, disk_full, faiss_ent
 
 DEFAULT_LIBRARY = Path("~/.footage")
 DEFAULT_SPEECH = "tiny"
+DEFAULT_OCR = "on"  # on-screen text: titles, credits, slides and signs are what people type
 MAX_FPS = 60.0
 MAX_TOP_K = 10_000
 MAX_QUERY_CHARS = 1_000  # a description, not a document
@@ -165,7 +166,7 @@ class Library:
             self.backbone.predictor_version = version
         self.backbone.views = json.loads(store.meta("views") or "[]")
         self.backbone.speech = store.meta("speech") or DEFAULT_SPEECH
-        self.backbone.ocr = store.meta("ocr") == "on"
+        self.backbone.ocr = (store.meta("ocr") or DEFAULT_OCR) == "on"
 
     @property
     def store(self) -> Store:
@@ -222,8 +223,8 @@ class Library:
 
         Settings, stored in the library and changed only here, under the write lock, once they are known to
         work: `speech` picks the Whisper model that transcribes audio ("tiny", English, the default; "base",
-        multilingual; or "off"), `ocr` reads on-screen text with Tesseract; changing either reads every video
-        again. `views` sets indexing prompts ([] drops them): each segment also gets a vector pooled with
+        multilingual; or "off"), `ocr` reads on-screen text (PP-OCR; on by default); changing either reads every
+        video again. `views` sets indexing prompts ([] drops them): each segment also gets a vector pooled with
         attention on each prompt, and search scores a segment by its best vector; changing them recomputes
         every vector from the cached frame tokens (no decoding). `within` confines the run to these folders:
         links that lead out of them are not followed (an index job started over HTTP).
@@ -250,17 +251,17 @@ class Library:
         transcriber = None
         try:  # a setting that cannot work is refused before it is stored
             if use_ocr:
-                tesseract()
+                check_ocr()
             if use_speech != "off":
                 transcriber = Transcriber(use_speech, cache_dir(self.path), pipeline.INFERENCE_THREADS)
         except ModelError as e:
             was = "this run's" if (speech, ocr) != (None, None) else "the library's"
-            way = "--no-ocr" if use_ocr and "Tesseract" in str(e) else "--speech tiny or --speech off"
+            way = "--no-ocr" if use_ocr and "rapidocr" in str(e) else "--speech tiny or --speech off"
             raise ModelError(f"{e}; {was} setting needs it (index with {way} to change it)") from None
         with self.store.writing():
             if use_speech != stored_speech:
                 self.store.set_meta("speech", use_speech)
-            if use_ocr != (self.store.meta("ocr") == "on"):
+            if use_ocr != ((self.store.meta("ocr") or DEFAULT_OCR) == "on"):
                 self.store.set_meta("ocr", "on" if use_ocr else "off")
             self.backbone.speech, self.backbone.ocr = use_speech, use_ocr
             if views is not None and views != self.backbone.views:

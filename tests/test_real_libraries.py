@@ -10,6 +10,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_a_refused_run_changes_no_setting(tmp_path, clip):
     try:
         with Library(tmp_path / "lib") as lib:
             with pytest.raises(LibraryBusy):
-                lib.index([tmp_path / "videos"], speech="off", ocr=True, views=["a view"])
+                lib.index([tmp_path / "videos"], speech="off", ocr=False, views=["a view"])
             with pytest.raises(LibraryBusy):
                 lib.train(pairs * 4, epochs=1, holdout=0)
         assert stored(tmp_path / "lib", "speech") is None and stored(tmp_path / "lib", "ocr") is None
@@ -446,14 +447,13 @@ def test_a_setting_that_cannot_work_is_not_stored_and_says_how_to_go_back(tmp_pa
         db.execute("INSERT INTO meta (key, value) VALUES ('speech', 'base')")
     with Library(tmp_path / "lib") as lib, pytest.raises(ModelError, match="library's setting.*--speech tiny"):
         lib.index([tmp_path / "videos"])
-    tools = tmp_path / "bin"  # a PATH with ffmpeg and no Tesseract
-    tools.mkdir()
-    for tool in ("ffmpeg", "ffprobe"):
-        (tools / tool).symlink_to(shutil.which(tool))
-    monkeypatch.setenv("PATH", str(tools))
-    with Library(tmp_path / "lib") as lib, pytest.raises(ModelError, match="Tesseract.*--no-ocr"):
+    monkeypatch.setattr("footage.indexer.ocr._loaded", None)  # as if the OCR package were not installed
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)
+    with database(tmp_path / "lib") as db:
+        db.execute("INSERT INTO meta (key, value) VALUES ('ocr', 'off')")
+    with Library(tmp_path / "lib") as lib, pytest.raises(ModelError, match="rapidocr-onnxruntime.*--no-ocr"):
         lib.index([tmp_path / "videos"], speech="off", ocr=True)
-    assert stored(tmp_path / "lib", "ocr") is None and stored(tmp_path / "lib", "speech") == "base"
+    assert stored(tmp_path / "lib", "ocr") == "off" and stored(tmp_path / "lib", "speech") == "base"
 
 
 def test_subtitle_files_added_or_edited_later_are_read(tmp_path, clip):

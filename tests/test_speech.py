@@ -55,7 +55,7 @@ def said(tmp_path_factory):
            "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(folder / "music.mp4"))  # fmt: skip
     lib = Library(tmp_path_factory.mktemp("said-library"))
     seen = set()
-    report = lib.index([folder], on_progress=lambda p: seen.add((p.stage, p.current)))
+    report = lib.index([folder], ocr=False, on_progress=lambda p: seen.add((p.stage, p.current)))
     assert len(report.indexed) == 4 and not report.failed and not report.warnings, report
     assert ("speech", str(folder / "spoken.mp4")) in seen  # progress goes on while Whisper listens
     yield lib, folder
@@ -252,23 +252,26 @@ def test_subtitle_streams_are_listed_by_probe(said):
     assert subtitles.sidecars(folder / "sidecar.mp4") == [folder / "sidecar.srt"]
 
 
-def test_on_screen_text_is_read_when_asked(tmp_path):
+def test_on_screen_text_is_read_unless_turned_off(tmp_path):
     from PIL import Image, ImageDraw, ImageFont
+    from skimage import data
 
     title = Image.new("RGB", (640, 360), (30, 60, 120))
     ImageDraw.Draw(title).text((40, 140), "GRAND OPENING SALE", fill="white", font=ImageFont.load_default(size=48))
     title.save(tmp_path / "title.png")
+    Image.fromarray(data.chelsea()).resize((640, 360)).save(tmp_path / "cat.png")
+    Image.fromarray(data.coffee()).resize((640, 360)).save(tmp_path / "coffee.png")
     folder = tmp_path / "videos"
     folder.mkdir()
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=640x360:rate=10:d=4", "-loop", "1", "-t", "6", "-i",
-           str(tmp_path / "title.png"), "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=10:d=4", "-filter_complex",
-           "[1]fps=10,format=yuv420p[t];[0][t][2]concat=n=3", "-c:v", "libx264", "-preset", "ultrafast",
-           str(folder / "title.mp4"))  # fmt: skip
-    with Library(tmp_path / "plain") as plain:  # off by default
-        plain.index([folder])
+    inputs = [a for name, seconds in (("cat", 4), ("title", 6), ("coffee", 4))
+              for a in ("-loop", "1", "-t", str(seconds), "-i", str(tmp_path / f"{name}.png"))]  # fmt: skip
+    ffmpeg(*inputs, "-filter_complex", "[0][1][2]concat=n=3,fps=10,format=yuv420p", "-c:v", "libx264",
+           "-preset", "ultrafast", str(folder / "title.mp4"))  # fmt: skip
+    with Library(tmp_path / "plain") as plain:
+        plain.index([folder], ocr=False)
         assert not plain.search("opening sale", mode="text")
-    with Library(tmp_path / "lib") as lib:
-        assert lib.index([folder], ocr=True).indexed == [str(folder / "title.mp4")]
+    with Library(tmp_path / "lib") as lib:  # on by default
+        assert lib.index([folder]).indexed == [str(folder / "title.mp4")]
         hit = lib.search("opening sale", mode="text")[0]
         assert (hit.start, hit.end, hit.transcript) == (4.0, 10.0, "GRAND OPENING SALE")
         assert lib.search("a shop announcing its opening", mode="speech")[0].channels == ["on-screen"]

@@ -170,8 +170,8 @@ def index(
         bool | None,
         typer.Option(
             "--ocr/--no-ocr",
-            help="Read on-screen text (titles, signs, slides) with Tesseract: about 6x real time, so off by "
-            "default. Stored in the library; switching it reads every video again.",
+            help="Read on-screen text (titles, credits, slides, signs) with PP-OCR; on by default. Stored in the "
+            "library; switching it reads every video again.",
             show_default=False,
         ),
     ] = None,

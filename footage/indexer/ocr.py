@@ -1,96 +1,390 @@
-"""On-screen text (titles, signs, slides) as timed text: Tesseract (Debian's tesseract-ocr) on sampled frames.
+"""On-screen text (titles, credits, slides, signs) as timed text, read only where the picture changed.
 
-Text needs pixels: the model's 224 px frames are too small, so ffmpeg samples frames of its own, 960 px wide,
-every OCR_SECONDS. Tesseract reads anything as letters in a natural picture, so only confident words that
-look like words are kept, and a text must show on two sampled frames in a row to count; consecutive frames
-showing the same text become one cue spanning them.
+The engine is PP-OCRv4 (a DBNet text detector and a CTC recogniser, ONNX) from the rapidocr-onnxruntime
+wheel, run on one thread with onnxruntime: the model that embeds frames has the other cores. Nothing is
+downloaded; the weights ship inside the wheel.
+
+Frames: ffmpeg samples a frame at most every OCR_SECONDS, 960 px wide, grey. A file whose keyframes come at
+least every KEYFRAME_GAP seconds is sampled at its keyframes only: the demuxer hands the decoder nothing else
+(on a 597 s film, 0.8 s of ffmpeg instead of 8.5 s), and encoders put a keyframe at each cut, where a title
+card or a slide starts. (Packets are discarded, not frames: the H.264 decoder told to skip non-keyframes stamps
+each keyframe with the next one's time; and ffmpeg ignores -discard on a stream fed to -filter_complex, so the
+command is built by hand, not with ffmpeg-python. Even so, a keyframe's time may be off by a frame or three.)
+Other files (a keyframe every 10 s or more) are decoded whole,
+non-reference frames skipped.
+
+Each sample is compared with the last one looked at on a 64 px wide grey thumbnail: where no block has moved
+by CHANGED grey levels, nothing runs (same picture, same text). Otherwise the text detector looks at a
+DETECT_WIDTH copy (about 35 ms on one core); no box, no text. A box where the last frame read had one, with
+the same pixels (a slide under a moving pointer, credits over a still backdrop), keeps its reading; the others
+are recognised on the 960 px frame (about 30 ms per 320 px of line), with the recogniser's alphabet cut down
+to Latin script. A line counts when the recogniser is sure of it (MIN_SCORE) and it has a run of three letters
+or digits: PP-OCR does not find letters in foliage as Tesseract did, so the two-frames-agree rule is gone, and
+a title shown on a single keyframe counts (bench/ocr.py: no false word on the sample clips). The recogniser
+sometimes runs capitals together ("MUSICANDSOUNDDESIGN"); inside a run of six or more characters, a space is
+put back where two characters sit SPACE_GAP times further apart than the line's usual spacing. Consecutive
+samples showing the same text become one cue spanning them.
 """
 
 import re
-import shutil
 import subprocess
+import threading
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
 from footage.errors import ModelError
-from footage.indexer.decode import Watchdog
-from footage.indexer.probe import INPUT, VideoInfo, with_input
+from footage.indexer.decode import PTS_TIME, Watchdog
+from footage.indexer.probe import VideoInfo
 from footage.indexer.subtitles import Cue
 
-OCR_SECONDS = 2.0  # one frame read every this many seconds
-WIDTH = 960
-MIN_CONFIDENCE = 75  # Tesseract's per-word confidence, 0-100
-WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9'&.,:!?-]*[A-Za-z0-9.!?]$|^[A-Za-z0-9]$")
-SAME_TEXT = 0.5  # word overlap (Jaccard) at which two frames show the same text
+OCR_SECONDS = 2.0  # at most one frame read every this many seconds
+WIDTH = 960  # frames are read this wide
+KEYFRAME_GAP = 6.0  # keyframes at least this often: read keyframes only
+KEYFRAME_WINDOW = 600  # seconds of packets looked at to tell
+THUMB_WIDTH = 64  # change detection: block means on a thumbnail this wide
+CHANGED = 10.0  # grey levels (0-255) a thumbnail block must move by for the picture to count as changed
+DETECT_WIDTH = 480  # the detector's input width (height in proportion)
+DETECT_THRESHOLD = 0.3  # DBNet's pixel threshold
+BOX_THRESHOLD = 0.6  # mean text probability inside a box
+MAX_BOXES = 40  # per frame, largest first (a frame of small print is read in part)
+MIN_SCORE = 0.75  # the recogniser's mean character probability for a line to count
+SPACE_GAP = 1.6  # a gap this many times the usual character spacing is a space
+REC_HEIGHT = 48
+SAME_TEXT = 0.5  # word overlap (Jaccard) at which two samples show the same text
+WORD = re.compile(r"[^\W_]{3,}")  # a line needs a run of three letters or digits
 
 
-def tesseract() -> str:
-    found = shutil.which("tesseract")
-    if not found:
-        raise ModelError("on-screen text needs Tesseract: install it (Debian/Ubuntu: apt-get install tesseract-ocr)")
-    return found
+def check() -> None:
+    """Raises ModelError when on-screen text cannot be read (the engine's package is missing)."""
+    try:
+        _models()
+    except ImportError:
+        raise ModelError(
+            "on-screen text needs the PyPI package rapidocr-onnxruntime (pip install rapidocr-onnxruntime)"
+        ) from None
 
 
-def frames(path: Path, info: VideoInfo):
-    """(time, RGB frame) every OCR_SECONDS, WIDTH wide."""
+# ---------------------------------------------------------------------------------------------------- frames
+
+
+def keyframes_suffice(path: Path, info: VideoInfo) -> bool:
+    """Whether the file's keyframes come at least every KEYFRAME_GAP seconds (its first KEYFRAME_WINDOW
+    seconds, from the container's packet flags: nothing is decoded)."""
+    args = ["ffprobe", "-v", "error", "-select_streams", str(info.stream), "-read_intervals", f"%+{KEYFRAME_WINDOW}"]
+    args += ["-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)]
+    try:
+        out = subprocess.run(args, capture_output=True, timeout=120, stdin=subprocess.DEVNULL).stdout
+    except subprocess.TimeoutExpired:
+        return False
+    keys, last = [], None
+    for line in out.decode(errors="replace").splitlines():
+        time, _, flags = line.partition(",")
+        try:
+            t = float(time)
+        except ValueError:
+            continue
+        last = t if last is None else max(last, t)
+        if "K" in flags:
+            keys.append(t)
+    if len(keys) < 2 or last is None:
+        return False
+    keys.sort()
+    end = min(last, keys[0] + (info.duration or last))
+    return max(np.diff(keys + [end])) <= KEYFRAME_GAP
+
+
+def frames(path: Path, info: VideoInfo, keyframes: bool | None = None):
+    """(time, grey frame (H, WIDTH) uint8) at most every OCR_SECONDS: the first frame at or after each tick,
+    stamped with its own time relative to the first frame, as the indexer's frames are. Keyframes only when
+    they suffice (or `keyframes` says so)."""
+    if keyframes is None:
+        keyframes = keyframes_suffice(path, info)
     height = max(2, round(WIDTH * (info.height or 9) / (info.width or 16) / 2) * 2)
-    args = with_input(
-        ffmpeg.input(INPUT)[str(info.stream)]
-        .filter("fps", 1 / OCR_SECONDS)
-        .filter("scale", WIDTH, height)
-        .output("pipe:", format="rawvideo", pix_fmt="gray")
-        .global_args("-nostdin", "-v", "error")
-        .compile(),
-        path,
-    )
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if keyframes:  # at least 0.75 OCR_SECONDS apart (their times are a frame or three off: see above)
+        keep = f"isnan(prev_selected_t)+gte(t-prev_selected_t,{0.75 * OCR_SECONDS})"
+    else:
+        tick = f"floor(t/{OCR_SECONDS}+0.001)"
+        keep = f"isnan(prev_selected_t)+gt({tick},floor(prev_selected_t/{OCR_SECONDS}+0.001))"
+    skip = ["-discard", "nokey"] if keyframes else ["-skip_frame", "noref"]  # per stream: no -filter_complex
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", *skip, "-skip_loop_filter", "all", "-i"]
+    args += [
+        str(path),
+        "-map",
+        f"0:{info.stream}",
+        "-vf",
+        f"select='{keep}',scale={WIDTH}:{height}:flags=area,showinfo",
+    ]
+    args += ["-f", "rawvideo", "-pix_fmt", "gray", "-vsync", "passthrough", "pipe:"]
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    times: list[float] = []
+    got_time = threading.Condition()
+
+    def read_times() -> None:
+        for line in process.stderr:
+            if m := PTS_TIME.search(line):
+                with got_time:
+                    times.append(float(m.group(1)))
+                    got_time.notify()
+        with got_time:
+            times.append(float("nan"))  # the log ended
+            got_time.notify()
+
+    threading.Thread(target=read_times, daemon=True).start()
     watchdog = Watchdog(process)
     size = WIDTH * height
     try:
-        k = 0
+        k, first = 0, None
         while len(buf := process.stdout.read(size)) == size:
             watchdog.fed()
-            yield k * OCR_SECONDS, np.frombuffer(buf, np.uint8).reshape(height, WIDTH)
+            with got_time:  # showinfo logs a frame before ffmpeg writes it out
+                got_time.wait_for(lambda k=k: len(times) > k, timeout=30)
+                t = times[k] if len(times) > k else float("nan")
+            if t != t:  # no timestamp: the sampling clock stands in
+                t = (first or 0.0) + k * OCR_SECONDS
+            first = t if first is None else first
+            yield t - first, np.frombuffer(buf, np.uint8).reshape(height, WIDTH)
             k += 1
     finally:
         process.kill()
         process.wait()
 
 
-def read_words(exe: str, frame: np.ndarray) -> list[str]:
-    """Tesseract on one grey frame (as PGM on stdin): the confident, word-like words, in reading order."""
-    header = f"P5 {frame.shape[1]} {frame.shape[0]} 255\n".encode()
-    done = subprocess.run(
-        [exe, "-", "-", "--psm", "11", "tsv"], input=header + frame.tobytes(), capture_output=True, timeout=120
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """Block means of a grey frame, THUMB_WIDTH blocks across."""
+    block = max(1, frame.shape[1] // THUMB_WIDTH)
+    h, w = frame.shape[0] // block * block, frame.shape[1] // block * block
+    return frame[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3), dtype=np.float32)
+
+
+def changed(a: np.ndarray | None, b: np.ndarray) -> bool:
+    return a is None or a.shape != b.shape or float(np.abs(a - b).max()) > CHANGED
+
+
+# ---------------------------------------------------------------------------------------------------- engine
+
+
+@dataclass
+class _Models:
+    det: object  # onnxruntime.InferenceSession
+    rec: object
+    alphabet: list[str]  # the recogniser's classes: 0 is CTC's blank
+    latin: np.ndarray  # indices of the classes kept (blank, space, Latin script, digits, punctuation)
+    post: object  # DBPostProcess
+
+
+_models_lock = threading.Lock()
+_loaded: _Models | None = None
+
+
+def _models() -> _Models:
+    """The ONNX sessions, loaded once per process (about 0.3 s)."""
+    global _loaded
+    with _models_lock:
+        if _loaded is None:
+            import onnxruntime
+            import rapidocr_onnxruntime
+            from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
+
+            folder = Path(rapidocr_onnxruntime.__file__).parent / "models"
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            cpu = ["CPUExecutionProvider"]
+            det = onnxruntime.InferenceSession(str(folder / "ch_PP-OCRv4_det_infer.onnx"), options, providers=cpu)
+            rec = onnxruntime.InferenceSession(str(folder / "ch_PP-OCRv4_rec_infer.onnx"), options, providers=cpu)
+            chars = rec.get_modelmeta().custom_metadata_map["character"].splitlines()
+            alphabet = ["", *chars, " "]
+            latin = np.array([i for i, c in enumerate(alphabet) if i == 0 or _latin(c)])
+            post = DBPostProcess(DETECT_THRESHOLD, BOX_THRESHOLD, 1000, 1.6, "fast", True)
+            _loaded = _Models(det, rec, alphabet, latin, post)
+        return _loaded
+
+
+def _latin(c: str) -> bool:
+    if c.isascii():
+        return c.isprintable()
+    return c.isalpha() and "LATIN" in unicodedata.name(c, "")
+
+
+def detect(frame: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Text boxes (x0, y0, x1, y1) in the grey frame's pixels, largest first, at most MAX_BOXES."""
+    m = _models()
+    h, w = frame.shape
+    dw = DETECT_WIDTH
+    dh = max(32, round(h * dw / w / 32) * 32)
+    import cv2
+
+    small = cv2.resize(frame, (dw, dh), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1.0
+    x = np.repeat(small[None, None], 3, axis=1)
+    prob = m.det.run(None, {m.det.get_inputs()[0].name: x})[0]
+    boxes, _ = m.post(prob, (h, w))
+    out = []
+    for box in boxes:
+        x0, y0 = np.floor(box.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(box.max(axis=0)).astype(int)
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if x1 - x0 >= 8 and y1 - y0 >= 6:
+            out.append((int(x0), int(y0), int(x1), int(y1)))
+    out.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+    return out[:MAX_BOXES]
+
+
+def recognise(frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[tuple[str, float]]:
+    """(text, mean character probability) of each box, in the order given."""
+    import cv2
+
+    m = _models()
+    crops = []
+    for x0, y0, x1, y1 in boxes:
+        crop = frame[y0:y1, x0:x1]
+        width = max(REC_HEIGHT // 2, min(2000, round(crop.shape[1] * REC_HEIGHT / crop.shape[0])))
+        crops.append(cv2.resize(crop, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR))
+    out: list[tuple[str, float] | None] = [None] * len(crops)
+    order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1])
+    for start in range(0, len(order), 6):  # batches of similar widths, padded to the widest
+        batch = order[start : start + 6]
+        width = max(320, max(crops[i].shape[1] for i in batch))
+        x = np.zeros((len(batch), 3, REC_HEIGHT, width), np.float32)
+        for j, i in enumerate(batch):
+            x[j, :, :, : crops[i].shape[1]] = crops[i].astype(np.float32) / 127.5 - 1.0
+        probs = m.rec.run(None, {m.rec.get_inputs()[0].name: x})[0]
+        for j, i in enumerate(batch):
+            out[i] = _decode(probs[j], m)
+    return out  # type: ignore[return-value]
+
+
+def _decode(probs: np.ndarray, m: _Models) -> tuple[str, float]:
+    """CTC greedy decoding over the Latin classes; spaces put back where characters sit far apart."""
+    kept = probs[:, m.latin]
+    best = kept.argmax(axis=1)
+    idx, p = m.latin[best], kept[np.arange(len(best)), best]
+    chars: list[tuple[int, str, float]] = []  # (time step, character, probability)
+    prev = 0
+    for t, (i, q) in enumerate(zip(idx, p)):
+        if i != 0 and i != prev:
+            chars.append((t, m.alphabet[i], float(q)))
+        prev = i
+    if not chars:
+        return "", 0.0
+    score = float(np.mean([q for _, _, q in chars]))
+    steps = [b[0] - a[0] for a, b in zip(chars, chars[1:]) if a[1] != " " and b[1] != " "]
+    usual = float(np.median(steps)) if len(steps) >= 4 else 0.0
+    text = ""
+    for word in _words(chars):  # runs of characters between the spaces the recogniser wrote
+        if len(word) >= 6 and usual:  # a long run: split it where the characters sit far apart
+            cut = [k for k in range(2, len(word) - 1) if word[k][0] - word[k - 1][0] >= SPACE_GAP * usual]
+            cut = [k for i, k in enumerate(cut) if k - ([0, *cut][i]) >= 2]  # no one-letter pieces
+            word = [(t, c + " " if k + 1 in cut else c, q) for k, (t, c, q) in enumerate(word)]
+        text += "".join(c for _, c, _ in word) + " "
+    return " ".join(text.split()), score
+
+
+class Reader:
+    """PP-OCR on the frames of one video, in order: grey frame -> its confident lines of text, top to bottom.
+    A box found where the previous frame had one, holding the same pixels (a title over moving footage, a
+    slide under a moving pointer), keeps that box's reading instead of being read again."""
+
+    def __init__(self):
+        self.frame: np.ndarray | None = None  # the last frame read
+        self.previous: list[tuple[tuple[int, int, int, int], tuple[str, float]]] = []  # its boxes' readings
+
+    def __call__(self, frame: np.ndarray) -> list[str]:
+        readings: list[tuple[str, float] | None] = []
+        for box in (boxes := detect(frame)):
+            readings.append(next((r for b, r in self.previous if _iou(b, box) >= 0.8 and self._same(b, frame)), None))
+        todo = [k for k, r in enumerate(readings) if r is None]
+        for k, reading in zip(todo, recognise(frame, [boxes[k] for k in todo])):
+            readings[k] = reading
+        self.frame, self.previous = frame, list(zip(boxes, readings))
+        lines = [(b[1], b[0], t) for b, (t, score) in self.previous if score >= MIN_SCORE and WORD.search(t)]
+        return [text for _, _, text in sorted(lines)]
+
+    def _same(self, box: tuple[int, int, int, int], frame: np.ndarray) -> bool:
+        """Whether the box's pixels are the same in the last frame read and this one."""
+        if self.frame is None or self.frame.shape != frame.shape:
+            return False
+        return not changed(_crop_thumb(self.frame, box), _crop_thumb(frame, box))
+
+
+def _words(chars: list[tuple[int, str, float]]) -> list[list[tuple[int, str, float]]]:
+    words: list[list[tuple[int, str, float]]] = [[]]
+    for ch in chars:
+        if ch[1] == " ":
+            words.append([])
+        else:
+            words[-1].append(ch)
+    return [w for w in words if w]
+
+
+def read_frame(frame: np.ndarray) -> list[str]:
+    """The confident lines of text in one grey frame, top to bottom."""
+    return Reader()(frame)
+
+
+def _crop_thumb(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    crop = frame[y0:y1, x0:x1]
+    step = max(1, (y1 - y0) // 8)
+    return (
+        crop[: crop.shape[0] // step * step, : crop.shape[1] // step * step]
+        .reshape(crop.shape[0] // step, step, crop.shape[1] // step, step)
+        .mean(axis=(1, 3), dtype=np.float32)
     )
-    words = []
-    for line in done.stdout.decode(errors="replace").splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) == 12 and cols[11].strip() and float(cols[10]) >= MIN_CONFIDENCE and WORD.match(cols[11].strip()):
-            words.append(cols[11].strip())
-    return words
 
 
-def read(path: Path, info: VideoInfo) -> list[Cue]:
-    """The text shown on screen, as cues: one per stretch of frames that show the same words."""
-    exe = tesseract()
-    cues: list[Cue] = []
-    run: tuple[float, float, list[str]] | None = None  # (start, last seen, words) of the text on screen
-    seen = 0
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+# ---------------------------------------------------------------------------------------------------- cues
+
+
+def read(path: Path, info: VideoInfo, reader=None, stop: threading.Event | None = None) -> list[Cue]:
+    """The text shown on screen, as cues: one per stretch of samples that show the same words. `reader`
+    (grey frame -> lines) stands in for PP-OCR (the benchmark's other engines); `stop` ends the reading early
+    (what was read so far is returned)."""
+    if reader is None:
+        check()
+        reader = Reader()
+    samples: list[tuple[float, list[str]]] = []
+    last_thumb, lines = None, []
     for t, frame in frames(path, info):
-        words = read_words(exe, frame)
-        same = run is not None and _overlap(run[2], words) >= SAME_TEXT
-        if same:
-            run, seen = (run[0], t, words if len(words) > len(run[2]) else run[2]), seen + 1
+        if stop is not None and stop.is_set():
+            break
+        thumb = thumbnail(frame)
+        if changed(last_thumb, thumb):
+            lines, last_thumb = reader(frame), thumb
+        samples.append((t, lines))
+    return cues(samples, info.duration)
+
+
+def cues(samples: list[tuple[float, list[str]]], duration: float | None = None) -> list[Cue]:
+    """Samples (time, lines) -> cues: consecutive samples whose words overlap by SAME_TEXT join (the longer
+    reading is kept); a cue ends when the next sample no longer shows it."""
+    out: list[Cue] = []
+    run: tuple[float, list[str]] | None = None  # (start, words) of the text on screen
+    for t, lines in samples:
+        words = " ".join(lines).split()
+        if run is not None and _overlap(run[1], words) >= SAME_TEXT:
+            if len(words) > len(run[1]):
+                run = (run[0], words)
             continue
-        if run is not None and seen >= 2:
-            cues.append(Cue(run[0], run[1] + OCR_SECONDS, " ".join(run[2])))
-        run, seen = ((t, t, words), 1) if len(words) >= 2 else (None, 0)
-    if run is not None and seen >= 2:
-        cues.append(Cue(run[0], run[1] + OCR_SECONDS, " ".join(run[2])))
-    return cues
+        if run is not None:
+            out.append(Cue(run[0], t, " ".join(run[1])))
+        run = (t, words) if words else None
+    if run is not None:
+        last = samples[-1][0]
+        end = last + OCR_SECONDS if duration is None else max(last, min(duration, last + OCR_SECONDS))
+        out.append(Cue(run[0], end, " ".join(run[1])))
+    return out
 
 
 def _overlap(a: list[str], b: list[str]) -> float:

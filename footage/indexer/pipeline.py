@@ -235,7 +235,7 @@ class _Decoded:
     class Done:
         path: Path
         subtitles: list  # the file's subtitle cues
-        on_screen: list  # its on-screen text cues (when read)
+        on_screen: Future | None  # its on-screen text: (cues, warnings), read in a thread of its own
         warnings: list[str]  # what could not be read
 
     @dataclass
@@ -247,25 +247,37 @@ class _Decoded:
 def _decode_all(
     paths: list[Path], fps: float, size: int, out: queue.Queue, stop: threading.Event, read_screen: bool
 ) -> None:
-    """Decodes the files' frames, then reads their subtitles and on-screen text (ffmpeg and Tesseract work
-    that overlaps the model's, like decoding). The next file is probed while this one decodes: on short
-    clips ffprobe's start-up was a third of the time the model waited for frames."""
-    with ThreadPoolExecutor(max_workers=1) as prober:
+    """Decodes the files' frames, then reads their subtitles (ffmpeg work that overlaps the model's). The next
+    file is probed while this one decodes: on short clips ffprobe's start-up was a third of the time the model
+    waited for frames. On-screen text is read in a thread of its own from the moment a file is probed, beside
+    its decoding, embedding and transcription: run after decoding, it held the next file's frames back, and
+    OCR made indexing 1.37x slower instead of 1.2x (bench/ocr.py --index)."""
+    with ThreadPoolExecutor(max_workers=1) as prober, ThreadPoolExecutor(max_workers=1) as reader:
         probes = [prober.submit(probe, path) for path in paths[:1]]
         for i, path in enumerate(paths):
             if stop.is_set():
                 break
             if i + 1 < len(paths):
                 probes.append(prober.submit(probe, paths[i + 1]))
-            _decode_one(path, probes[i], fps, size, out, stop, read_screen)
+            _decode_one(path, probes[i], fps, size, out, stop, reader if read_screen else None)
     out.put(None)
 
 
-def _decode_one(path: Path, probed: Future, fps, size, out: queue.Queue, stop: threading.Event, read_screen):
-    """One file's messages: Start, its Frames batches, then Done; or Failed with the reason."""
+def _read_screen(path: Path, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
+    """A file's on-screen text cues, and the warning when it could not be read."""
+    try:
+        return ocr.read(path, info, stop=stop), []
+    except (OSError, subprocess.SubprocessError) as e:
+        return [], [f"on-screen text: {type(e).__name__}: {e}"]
+
+
+def _decode_one(path: Path, probed: Future, fps, size, out: queue.Queue, stop: threading.Event, reader):
+    """One file's messages: Start, its Frames batches, then Done; or Failed with the reason. `reader` (an
+    executor) reads the on-screen text, when asked to."""
     try:
         info = probed.result()
         out.put(_Decoded.Start(path, info))
+        on_screen = reader.submit(_read_screen, path, info, stop) if reader is not None else None
         decoder = Decoder(path, info, fps, size, batch=DECODE_BATCH)
         for times, frames in decoder:
             if stop.is_set():
@@ -274,12 +286,6 @@ def _decode_one(path: Path, probed: Future, fps, size, out: queue.Queue, stop: t
             out.put(_Decoded.Frames(times, frames))
         else:
             cues, warnings = subtitles.read(path, info)
-            on_screen = []
-            if read_screen:
-                try:
-                    on_screen = ocr.read(path, info)
-                except (OSError, subprocess.SubprocessError) as e:
-                    warnings.append(f"on-screen text: {type(e).__name__}: {e}")
             out.put(_Decoded.Done(path, cues, on_screen, warnings))
     except VideoError as e:
         out.put(_Decoded.Failed(path, e.reason))
@@ -657,12 +663,16 @@ def _text_chunks(
     cues, cut = subtitles.cap(done.subtitles, duration)
     if cut:
         report.warnings.append((str(path), f"subtitles: {cut}"))
-    chunks = text.chunk(cues, "subtitles") + text.chunk(done.on_screen, "on-screen")
+    chunks = text.chunk(cues, "subtitles")
     if transcriber is not None and info.has_audio:
         try:
             chunks += text.chunk(transcriber(path, heard), "speech")
         except Exception as e:  # a damaged audio track must not cost the pictures
             report.warnings.append((str(path), f"speech: {type(e).__name__}: {e}"))
+    if done.on_screen is not None:  # read meanwhile
+        on_screen, warnings = done.on_screen.result()
+        chunks += text.chunk(on_screen, "on-screen")
+        report.warnings += [(str(path), w) for w in warnings]
     if not chunks:
         return []
     vectors = backbone.y([c.text for c in chunks])
