@@ -27,6 +27,9 @@ RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009): rank 1 is
 # the gist of a film's lines in other words scores 0.25-0.35, and a slide's picture query finds what is said over it)
 SPEECH_MIN_SIMILARITY = 0.25
 SPEECH_CONFIDENT = 0.5  # ... and counts double in fusion from here: picture queries reached 0.42 at most on speech
+# On-screen text by meaning only this close: titles and credits are names, which the keyword channel finds; looser,
+# a film's title card ("Big Buck Bunny") answered every query about a rabbit (tuning half: picture MRR 0.165 -> 0.194)
+ON_SCREEN_MIN_SIMILARITY = 0.5
 PER_VIDEO = 3  # hits of one video on a page (bench/retrieval.py: it costs picture queries 0.03 MRR on the tuning
 # half, moments ranked 4th and lower in a long film drop out of the list, counted in `more`)
 VIDEO_WEIGHT = 0.5  # share of a segment's score that is its whole video's: chosen on the tuning half, where MRR
@@ -139,10 +142,12 @@ def visual(
 
 
 def spoken(store: Store, query: np.ndarray, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
-    """Speech and subtitle chunks whose meaning is near the query (and not merely the least far)."""
+    """Speech, subtitle and on-screen text chunks whose meaning is near the query (and not merely the least
+    far)."""
     ids, scores = store.search_text(query, n, scope)
     keep = scores >= SPEECH_MIN_SIMILARITY
-    return _chunk_hits(store, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
+    hits = _chunk_hits(store, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
+    return [h for h in hits if h.channels != ["on-screen"] or h.score >= ON_SCREEN_MIN_SIMILARITY]
 
 
 def keyword(store: Store, text: str, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
