@@ -5,9 +5,11 @@
 Prints seconds of video, and for each way of doing the work its wall time and video-seconds per wall-second:
   decode only   ffprobe + the indexer's ffmpeg command, frames piped to Python and dropped
   model only    the backbone on those same frames (X-encoder + predictor), in the indexer's batches and
-                threads (and once more on all cores, for reference)
+                threads: the X-encoder on ONNX Runtime (as footage runs it) and on PyTorch; and once more on
+                all cores, for reference
   plain loop    decode a whole file, then run the model on it, file after file (no overlap), same threads
-  footage       Library.index on a new library (models loaded beforehand, as in a long run)
+  footage       Library.index on a new library (models loaded beforehand, as in a long run): pictures and
+                subtitles only, then with the defaults (speech, on-screen text)
 and indexer / max(decode, model): 1.0 would mean decoding and inference overlap perfectly.
 """
 
@@ -23,6 +25,17 @@ from footage import Library
 from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
+from footage.models.x_encoder import VARIANTS, XEncoder
+
+
+class TorchX:
+    """The PyTorch X-encoder behind the ONNX one's call, to time the two on the same frames."""
+
+    def __init__(self, variant: str):
+        self.x = XEncoder(VARIANTS[variant])
+
+    def __call__(self, frames, threads=1):
+        return self.x(frames)
 
 
 def decode(files, fps, size):
@@ -45,7 +58,7 @@ def main() -> None:
         lib = Library(Path(tmp) / "lib", fps=args.fps)  # the pictures, against decode and model
         backbone = lib.backbone
         backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))  # load models
-        files, _, _ = scan([args.folder], skip=lib.path)
+        files = scan([args.folder], skip=lib.path).files
         durations = {f: probe(f).duration or 0.0 for f in files}
 
         t = time.perf_counter()
@@ -59,6 +72,14 @@ def main() -> None:
                 backbone.embed_frames(f)
             model_s = time.perf_counter() - t
 
+            onnx_x, backbone.x = backbone.x, TorchX(backbone.x_variant)
+            backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))
+            t = time.perf_counter()
+            for f in frames.values():
+                backbone.embed_frames(f)
+            model_torch_s = time.perf_counter() - t
+            backbone.x = onnx_x
+
             t = time.perf_counter()
             for f in frames:
                 backbone.embed_frames(decode([f], args.fps, backbone.image_size)[f])
@@ -70,12 +91,12 @@ def main() -> None:
             model_all_s = time.perf_counter() - t
 
         t = time.perf_counter()
-        report = lib.index([args.folder], speech="off")
+        report = lib.index([args.folder], speech="off", ocr=False)
         index_s = time.perf_counter() - t
         lib.close()
         with Library(Path(tmp) / "speech", fps=args.fps) as spoken:
             t = time.perf_counter()
-            spoken.index([args.folder], speech="tiny")
+            spoken.index([args.folder])
             speech_s = time.perf_counter() - t
 
     n_frames = sum(len(f) for f in frames.values())
@@ -88,15 +109,18 @@ def main() -> None:
     for name, seconds in [
         ("decode only", decode_s),
         ("model only", model_s),
+        ("  on PyTorch", model_torch_s),
         (f"model {os.cpu_count()} thr", model_all_s),
         ("plain loop", plain_s),
         ("footage", index_s),
-        ("+ speech", speech_s),
+        ("defaults", speech_s),
     ]:
         print(f"{name:14}{seconds:8.2f}{video_s / seconds:17.1f}x")
     print(f"indexer / max(decode, model) = {index_s / max(decode_s, model_s):.2f}")
     print(f"indexer / plain loop = {index_s / plain_s:.2f}")
-    print("(footage: pictures and subtitles, --speech off; + speech: the same with Whisper tiny.en)")
+    per_frame = 1000 / n_frames
+    print(f"model: {model_s * per_frame:.1f} ms/frame on ONNX Runtime, {model_torch_s * per_frame:.1f} on PyTorch")
+    print("(footage: pictures and subtitles, --speech off --no-ocr; defaults: with speech and on-screen text)")
     if report.failed:
         print(f"({len(report.failed)} files failed to index)")
 

@@ -177,3 +177,19 @@ def test_a_frame_of_a_real_photo_is_nearer_its_dominant_colour(backbone):
     assert near[0, 0] > near[1, 0] and near[1, 1] > near[0, 1], near
     assert near[0, 0] > before[0, 0] + 0.1 and near[1, 1] > before[1, 1] + 0.1, (near, before)
     assert np.allclose(np.linalg.norm(tokens, axis=1), 1, atol=1e-5)
+
+
+def test_onnx_x_encoder_matches_pytorch_and_is_exported_once(tmp_path, monkeypatch):
+    import footage.models.x_encoder as xe
+
+    fast = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path)
+    assert len(list(tmp_path.glob("x-lite0-*.onnx"))) == 1 and not list(tmp_path.glob("*.tmp"))
+    frames = np.stack([frame(data.chelsea()), frame(data.coffee()), frame(data.rocket())])
+    f1, l1 = fast(frames)
+    f2, l2 = XEncoder()(frames)
+    assert torch.allclose(l1, l2, atol=1e-3) and torch.allclose(f1, f2, atol=1e-4)
+    assert torch.equal(l1.argmax(1), l2.argmax(1))
+    assert torch.allclose(fast(frames, threads=2)[1], l1, atol=1e-4)  # the same on more threads
+    monkeypatch.setattr(xe, "export_onnx", lambda encoder: pytest.fail("exported again"))
+    again = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path)  # read from the cache
+    assert torch.allclose(again(frames[:1])[1], l1[:1], atol=1e-5)

@@ -137,6 +137,7 @@ class Bundled(Backbone):
         self.x_variant = BACKBONES[name]
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.dim = self.token_dim = YEncoder.dim  # ConSE's frame tokens are already Y vectors
+        self.x_threads = 1  # the X-encoder's threads (`threads()` sets them)
         self.text_id = YEncoder.name
         self.init_predictor()
 
@@ -156,9 +157,18 @@ class Bundled(Backbone):
 
     @cached_property
     def x(self):
-        from footage.models.x_encoder import VARIANTS, XEncoder
+        from footage.models.x_encoder import VARIANTS, OnnxXEncoder
 
-        return XEncoder(VARIANTS[self.x_variant])
+        return OnnxXEncoder(VARIANTS[self.x_variant], self.cache_dir)
+
+    @contextmanager
+    def threads(self, n: int):
+        with super().threads(n):
+            before, self.x_threads = self.x_threads, n
+            try:
+                yield
+            finally:
+                self.x_threads = before
 
     @cached_property
     def conse(self):
@@ -181,7 +191,7 @@ class Bundled(Backbone):
         tokens, xs = [], []
         with torch.inference_mode():
             for i in range(0, len(frames), MODEL_BATCH):
-                features, logits = self.x(frames[i : i + MODEL_BATCH])
+                features, logits = self.x(frames[i : i + MODEL_BATCH], self.x_threads)
                 tokens.append(self.conse(logits).numpy())
                 xs.append(features.numpy())
         return colour.mix(np.concatenate(tokens), frames, self.colour_vectors), np.concatenate(xs)
