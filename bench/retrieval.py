@@ -97,7 +97,7 @@ def speech_floor(lib: Library, pairs, kinds) -> tuple[float, float]:
 
 def steps(lib: Library, pairs, kinds, mode: str, search) -> None:
     """The search-time changes of issue 11 added one at a time, from the settings before them."""
-    shipped = search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT, search.PER_VIDEO
+    shipped = search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT
     rows = [
         ("speech floor 0.35, no video weight, no per-video limit", 0.35, 0.0, None),
         ("+ speech floor 0.25", 0.25, 0.0, None),
@@ -110,7 +110,7 @@ def steps(lib: Library, pairs, kinds, mode: str, search) -> None:
         s = evaluate(lib, pairs, kinds, mode=mode, per_video=per_video)
         cells = " | ".join(f"{s[k][2]:.3f}" for k in ("pictures", "text", "dialogue", "paraphrase", "all"))
         print(f"| {name} | {cells} |", flush=True)
-    search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT, _ = shipped
+    search.SPEECH_MIN_SIMILARITY, search.VIDEO_WEIGHT = shipped
 
 
 def table(title: str, off: dict, on: dict) -> None:

@@ -246,7 +246,8 @@ class Library:
             raise self.store.cannot_write
         stored_speech = self.store.meta("speech") or DEFAULT_SPEECH
         use_speech = stored_speech if speech is None else speech
-        use_ocr = self.backbone.ocr if ocr is None else ocr
+        stored_ocr = (self.store.meta("ocr") or DEFAULT_OCR) == "on"
+        use_ocr = stored_ocr if ocr is None else ocr
         check_speech(use_speech)
         transcriber = None
         try:  # a setting that cannot work is refused before it is stored
@@ -261,7 +262,7 @@ class Library:
         with self.store.writing():
             if use_speech != stored_speech:
                 self.store.set_meta("speech", use_speech)
-            if use_ocr != ((self.store.meta("ocr") or DEFAULT_OCR) == "on"):
+            if use_ocr != stored_ocr:
                 self.store.set_meta("ocr", "on" if use_ocr else "off")
             self.backbone.speech, self.backbone.ocr = use_speech, use_ocr
             if views is not None and views != self.backbone.views:

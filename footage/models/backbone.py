@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from footage.files import write_atomically
 from footage.models import colour, imagenet
 from footage.models.predictor import Predictor, pad
 from footage.models.y_decoder import Phrase, PhraseDecoder, class_phrase
@@ -83,9 +84,7 @@ class Backbone:
         vectors = self.y(texts)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, vectors)
-            tmp.replace(path)
+            write_atomically(path, lambda f: np.save(f, vectors))
         return vectors
 
     def decoder(self, texts: list[str] = ()) -> PhraseDecoder:

@@ -11,11 +11,12 @@ Inference is plain numpy: re-ranking runs inside every search, and a search shou
 torch.
 """
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from footage.files import write_atomically
 
 
 def pad(token_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,16 +70,11 @@ class Predictor:
 
     def save(self, path: Path) -> None:
         """Writes the map to an .npz file atomically (temp file + rename)."""
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, weight=self.weight, bias=self.bias, temperature=self.config.temperature)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:  # a full disk: no half-written checkpoint left behind
-            tmp.unlink(missing_ok=True)
-            raise
+
+        def write(f) -> None:
+            np.savez(f, weight=self.weight, bias=self.bias, temperature=self.config.temperature)
+
+        write_atomically(path, write, durable=True)
 
     @classmethod
     def load(cls, path: Path) -> "Predictor":

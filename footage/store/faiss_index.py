@@ -1,11 +1,12 @@
 """The FAISS index of segment vectors, under segment ids, saved atomically with the generation it matches."""
 
-import os
 import struct
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from footage.files import write_atomically
 
 MAGIC = b"FOOTAGE-FAISS-1\n"
 
@@ -73,22 +74,12 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Writes a temp file and renames it over `path`: a crash leaves the old file or the new, never half."""
         data = faiss.serialize_index(self.index)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(MAGIC + struct.pack("<q", self.generation))
-                f.write(memoryview(data))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:  # a full disk: no half-written file left behind
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+
+        def write(f) -> None:
+            f.write(MAGIC + struct.pack("<q", self.generation))
+            f.write(memoryview(data))
+
+        write_atomically(path, write, durable=True)
 
     @classmethod
     def load(cls, path: Path, dim: int) -> "VectorIndex":
