@@ -23,6 +23,8 @@ from footage.indexer.pipeline import IndexReport, Progress
 from footage.indexer.speech import Transcriber
 from footage.indexer.speech import check as check_speech
 from footage.models import load_backbone
+from footage.models.device import check as check_device
+from footage.models.device import resolve as resolve_device
 from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
 from footage.search import Hit, search, timeline
@@ -119,18 +121,25 @@ class Library:
         backbone: str | None = None,
         fps: float = 1.0,
         decoder=None,
+        device: str = "auto",
     ):
         """Opens the library at `path` ($FOOTAGE_LIBRARY, else ~/.footage). Opening writes nothing: a folder
         without a library becomes one at the first `index`, and the other methods raise NoLibrary there.
         `backbone` is chosen when the library is made (bundled, bundled-lite1/-lite2, siglip, siglip2, clip,
         vjepa2, hf:ORG/NAME or a model folder) and stored in it; None uses the stored one. `fps` is the rate
         frames are fed to the model when indexing. `decoder` replaces the bundled Y-decoder that captions hits
-        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. A library on
-        a read-only medium opens read-only: search, stats and describe work; changes raise LibraryReadOnly."""
+        and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. `device` is
+        where the models run and training is done: auto (a CUDA GPU, else Apple's Metal, else the CPU), cpu,
+        cuda or mps; an accelerator that is not there is a BadValue. It changes no vector's meaning: a library
+        indexed on a GPU is searched on a CPU. A library on a read-only medium opens read-only: search, stats
+        and describe work; changes raise LibraryReadOnly."""
         if not (isinstance(fps, int | float) and math.isfinite(fps) and 0 < fps <= MAX_FPS):
             raise BadValue(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
         self.path = library_path(path if path else default_path())
         self.fps = fps
+        # An accelerator named outright is checked now (a missing GPU is said before any work); auto is resolved
+        # by the backbone when a model first runs, as asking torch costs a search its start-up time.
+        self.device = resolve_device(device) if check_device(device) in ("cuda", "mps") else device
         self._backbone_name = backbone
         self._decoder = decoder  # None: the bundled one, built on first use
         self._phrases: PhraseDecoder | None = None
@@ -144,7 +153,7 @@ class Library:
                 self._store.close()
                 raise
         else:  # describe works without a library; index makes one with these models
-            self.backbone = load_backbone(backbone or "bundled", cache_dir=cache_dir())
+            self.backbone = load_backbone(backbone or "bundled", cache_dir=cache_dir(), device=self.device)
 
     def _attach(self) -> None:
         """Loads the library's backbone, trained predictor and settings."""
@@ -152,7 +161,7 @@ class Library:
         name = self._backbone_name or store.meta("backbone") or "bundled"
         cache = cache_dir(None if store.read_only else self.path)
         if self.backbone is None or self.backbone.name != name:
-            self.backbone = load_backbone(name, cache_dir=cache)
+            self.backbone = load_backbone(name, cache_dir=cache, device=self.device)
         self.backbone.cache_dir = cache  # now the library's folder is there to fall back on
         store.attach(self.backbone.name, self.backbone.dim, self.backbone.token_dim)
         trained = store.meta("predictor")
@@ -254,7 +263,9 @@ class Library:
             if use_ocr:
                 check_ocr()
             if use_speech != "off":
-                transcriber = Transcriber(use_speech, cache_dir(self.path), pipeline.INFERENCE_THREADS)
+                transcriber = Transcriber(
+                    use_speech, cache_dir(self.path), pipeline.INFERENCE_THREADS, self.backbone.device
+                )
         except ModelError as e:
             was = "this run's" if (speech, ocr) != (None, None) else "the library's"
             way = "--no-ocr" if use_ocr and "rapidocr" in str(e) else "--speech tiny or --speech off"
@@ -542,7 +553,8 @@ class Library:
         with self.store.writing():
             before = self.evaluate(held, mode="visual") if held else None  # what training changes
             start = self.backbone.untrained_predictor().weight  # None: the identity
-            fit = fit_predictor(tokens, self.backbone.y([p.text for p in train]), epochs, on_epoch, start)
+            texts = self.backbone.y([p.text for p in train])  # (P, D)
+            fit = fit_predictor(tokens, texts, epochs, on_epoch, start, device=self.backbone.device)
             candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
             ids, token_sets = self.store.all_frame_tokens()
             vectors, views = self._pooled(token_sets, candidate)  # scored, then stored when kept

@@ -70,7 +70,7 @@ def test_a_predictor_that_harms_held_out_retrieval_is_not_kept(trainable, monkey
     monkeypatch.setattr(
         train_module,
         "fit_predictor",
-        lambda tokens, targets, epochs, on_epoch=None, start=None: train_module.Fit(
+        lambda tokens, targets, epochs, on_epoch=None, start=None, device="cpu": train_module.Fit(
             scramble, np.zeros(384, np.float32), [1.0, 0.5]
         ),
     )

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +29,7 @@ from footage.cli.format import NARROW, clean, events_table, hits_list, hits_tabl
 from footage.errors import BadValue, FootageError
 from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
+from footage.models.device import DEVICES
 from footage.search.search import MODES, PER_VIDEO
 
 SPEECH = (*MODELS, "off")
@@ -43,6 +44,7 @@ OFFLINE_SHOWN = 5  # offline videos named one by one; an unmounted drive may hol
 
 Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
 Speech = Enum("Speech", {m: m for m in SPEECH}, type=str)
+Device = Enum("Device", {d: d for d in DEVICES}, type=str)
 app = typer.Typer(
     help="Semantic search over your videos, offline. Index a folder, then find moments by describing them.",
     no_args_is_help=True,
@@ -51,6 +53,14 @@ app = typer.Typer(
 )
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class Globals:
+    """The options given before the command, for every command to open the library with."""
+
+    library: Path
+    device: str
 
 
 class Terminated(BaseException):
@@ -87,6 +97,14 @@ def callback(
             help="Folder that holds the index (SQLite database, FAISS index, thumbnails).",
         ),
     ] = None,
+    device: Annotated[
+        Device,
+        typer.Option(
+            envvar="FOOTAGE_DEVICE",
+            help="Where the models run: auto (a CUDA GPU, else Apple's Metal, else the CPU), cpu, cuda or mps. "
+            "Vectors mean the same on all: a library indexed on a GPU is searched on a CPU.",
+        ),
+    ] = Device.auto,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -97,11 +115,11 @@ def callback(
     """
     if library is not None and not library.strip():
         raise BadValue("--library is empty (an unset shell variable?): name the library's folder")
-    ctx.obj = Path(library) if library else default_path()
+    ctx.obj = Globals(Path(library) if library else default_path(), device.value)
 
 
 def _open(ctx: typer.Context, **kwargs) -> Library:
-    return Library(ctx.obj, **kwargs)
+    return Library(ctx.obj.library, device=ctx.obj.device, **kwargs)
 
 
 def _say(console: Console, label: str, style: str, *parts: object) -> None:
@@ -591,7 +609,7 @@ def repair(ctx: typer.Context, as_json: JsonOption = False) -> None:
     Example: footage repair
     """
     with err.status("checking the library", spinner="dots") if not as_json else nullcontext():
-        done = Library.repair(ctx.obj)
+        done = Library.repair(ctx.obj.library)
     if as_json:
         print(json.dumps(asdict(done), indent=2))
         return

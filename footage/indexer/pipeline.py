@@ -45,6 +45,7 @@ FINGERPRINT_VERSION = "v2:"  # before it: the two ends only (still recognised, a
 FLUSH_SECONDS = 30  # save FAISS at least this often during a run, so a search elsewhere sees recent work
 QUEUE_BATCHES = 16  # frame batches decoded ahead of the model
 DECODE_BATCH = 4  # frames handed over at a time: small, so the model starts on a file while ffmpeg is still on it
+# (on a GPU, the backbone's larger batch)
 THUMB_HEIGHT = 144
 # The model gets all cores but one; ffmpeg decodes on the one left. On 2 cores a model on 2 threads fought
 # ffmpeg for both and indexed Big Buck Bunny at 27x real time; on 1 thread, 29x.
@@ -245,7 +246,7 @@ class _Decoded:
 
 
 def _decode_all(
-    paths: list[Path], fps: float, size: int, out: queue.Queue, stop: threading.Event, read_screen: bool
+    paths: list[Path], fps: float, size: int, batch: int, out: queue.Queue, stop: threading.Event, read_screen: bool
 ) -> None:
     """Decodes the files' frames, then reads their subtitles (ffmpeg work that overlaps the model's). The next
     file is probed while this one decodes: on short clips ffprobe's start-up was a third of the time the model
@@ -259,7 +260,7 @@ def _decode_all(
                 break
             if i + 1 < len(paths):
                 probes.append(prober.submit(probe, paths[i + 1]))
-            _decode_one(path, probes[i], fps, size, out, stop, reader if read_screen else None)
+            _decode_one(path, probes[i], fps, size, batch, out, stop, reader if read_screen else None)
     out.put(None)
 
 
@@ -271,14 +272,14 @@ def _read_screen(path: Path, info: VideoInfo, stop: threading.Event) -> tuple[li
         return [], [f"on-screen text: {type(e).__name__}: {e}"]
 
 
-def _decode_one(path: Path, probed: Future, fps, size, out: queue.Queue, stop: threading.Event, reader):
+def _decode_one(path: Path, probed: Future, fps, size, batch, out: queue.Queue, stop: threading.Event, reader):
     """One file's messages: Start, its Frames batches, then Done; or Failed with the reason. `reader` (an
     executor) reads the on-screen text, when asked to."""
     try:
         info = probed.result()
         out.put(_Decoded.Start(path, info))
         on_screen = reader.submit(_read_screen, path, info, stop) if reader is not None else None
-        decoder = Decoder(path, info, fps, size, batch=DECODE_BATCH)
+        decoder = Decoder(path, info, fps, size, batch=batch)
         for times, frames in decoder:
             if stop.is_set():
                 decoder.close()
@@ -552,7 +553,15 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
     stop = threading.Event()
     decoder = threading.Thread(
         target=_decode_all,
-        args=([p for p, _ in todo], fps, backbone.image_size, batches, stop, backbone.ocr),
+        args=(
+            [p for p, _ in todo],
+            fps,
+            backbone.image_size,
+            max(DECODE_BATCH, backbone.batch),
+            batches,
+            stop,
+            backbone.ocr,
+        ),
         daemon=True,
     )
     decoder.start()

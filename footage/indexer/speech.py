@@ -99,14 +99,20 @@ def model_folder(name: str, cache_dir: Path) -> Path:
 
 
 class Transcriber:
-    def __init__(self, model: str, cache_dir: Path, threads: int = 1):
-        self.name, self.cache_dir, self.threads = model, cache_dir, threads
+    def __init__(self, model: str, cache_dir: Path, threads: int = 1, device: str = "cpu"):
+        """`device` is the library's resolved one (cpu, cuda or mps)."""
+        self.name, self.cache_dir, self.threads, self.device = model, cache_dir, threads, device
         self.folder = model_folder(model, cache_dir)
 
     @cached_property
     def whisper(self):
+        import ctranslate2
         from faster_whisper import WhisperModel
 
+        # CTranslate2 runs on CUDA (float16 there) or the CPU (int8); it has no Metal backend, so mps runs
+        # Whisper on the CPU. A CTranslate2 built without CUDA sees no GPU even where torch does: CPU too.
+        if self.device == "cuda" and ctranslate2.get_cuda_device_count() > 0:
+            return WhisperModel(str(self.folder), device="cuda", compute_type="float16")
         return WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=self.threads)
 
     def __call__(self, path: Path, heard=None) -> list[Cue]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from footage.files import write_atomically
 from footage.models import colour, imagenet
+from footage.models.device import batch_size, check, resolve
 from footage.models.predictor import Predictor, pad
 from footage.models.y_decoder import Phrase, PhraseDecoder, class_phrase
 from footage.models.y_encoder import YEncoder
@@ -32,14 +33,15 @@ def class_text(c: imagenet.ImageNetClass) -> str:
     return f"a photo of a {c.name}{kind}"
 
 
-def load_backbone(name: str = "bundled", cache_dir: Path | None = None) -> "Backbone":
+def load_backbone(name: str = "bundled", cache_dir: Path | None = None, device: str = "auto") -> "Backbone":
     """A backbone by name: `bundled` (and its larger -lite1/-lite2 variants), a hub model (siglip, siglip2,
-    clip, vjepa2, or hf:ORG/NAME), or the path of a folder holding a saved transformers model."""
+    clip, vjepa2, or hf:ORG/NAME), or the path of a folder holding a saved transformers model. Its vision
+    model runs on `device` (auto, cpu, cuda or mps; see footage/models/device.py)."""
     if name in BACKBONES:
-        return Bundled(name, cache_dir)
+        return Bundled(name, cache_dir, device)
     from footage.models.hub import Hub  # transformers: only for hub backbones
 
-    return Hub(name, cache_dir)
+    return Hub(name, cache_dir, device)
 
 
 class Backbone:
@@ -55,6 +57,7 @@ class Backbone:
     token_dim: int
     text_id: str  # names the Y-encoder: keys the cache of class-name embeddings
     cache_dir: Path | None  # where derived model data is kept between runs
+    asked_device: str = "auto"  # auto, cpu, cuda or mps, as given; `device` is what it resolves to
 
     def init_predictor(self) -> None:
         self.predictor = self.untrained_predictor()  # until the library sets a trained one
@@ -62,6 +65,17 @@ class Backbone:
         self.views: list[str] = []  # the library's indexing prompts: extra segment vectors, fused in search
         self.speech = "off"  # the library's Whisper model for the speech channel (off, tiny, base)
         self.ocr = False  # whether on-screen text is read
+
+    @cached_property
+    def device(self) -> str:
+        """cpu, cuda or mps: where the vision model (and training) runs. Resolved on first use, as `auto` asks
+        torch, which a bundled search does not otherwise import."""
+        return resolve(self.asked_device)
+
+    @property
+    def batch(self) -> int:
+        """Frames per forward pass on this device."""
+        return batch_size(self.device, MODEL_BATCH)
 
     def untrained_predictor(self) -> Predictor:
         return Predictor.untrained(self.token_dim, self.dim)
@@ -131,8 +145,9 @@ class Bundled(Backbone):
     """Offline: EfficientNet-Lite's ImageNet classes carried into MiniLM's text space by ConSE; torch is
     imported only for indexing, as it is most of a cold search's start-up time."""
 
-    def __init__(self, name: str = "bundled", cache_dir: Path | None = None):
+    def __init__(self, name: str = "bundled", cache_dir: Path | None = None, device: str = "auto"):
         self.name = name
+        self.asked_device = check(device)
         self.x_variant = BACKBONES[name]
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.dim = self.token_dim = YEncoder.dim  # ConSE's frame tokens are already Y vectors
@@ -156,9 +171,12 @@ class Bundled(Backbone):
 
     @cached_property
     def x(self):
+        """ONNX Runtime on a CPU (faster there than PyTorch; its wheel has no GPU provider), PyTorch on a GPU."""
         from footage.models.x_encoder import VARIANTS, OnnxXEncoder
 
-        return OnnxXEncoder(VARIANTS[self.x_variant], self.cache_dir)
+        if self.device == "cpu":
+            return OnnxXEncoder(VARIANTS[self.x_variant], self.cache_dir)
+        return TorchXEncoder(VARIANTS[self.x_variant], self.device)
 
     @contextmanager
     def threads(self, n: int):
@@ -189,8 +207,32 @@ class Bundled(Backbone):
 
         tokens, xs = [], []
         with torch.inference_mode():
-            for i in range(0, len(frames), MODEL_BATCH):
-                features, logits = self.x(frames[i : i + MODEL_BATCH], self.x_threads)
+            for i in range(0, len(frames), self.batch):
+                features, logits = self.x(frames[i : i + self.batch], self.x_threads)
                 tokens.append(self.conse(logits).numpy())
                 xs.append(features.numpy())
         return colour.mix(np.concatenate(tokens), frames, self.colour_vectors), np.concatenate(xs)
+
+
+class TorchXEncoder:
+    """The PyTorch X-encoder on `device`, called as OnnxXEncoder is: uint8 frames (B, H, W, 3) in, CPU tensors
+    of features (B, F) and logits (B, 1000) out. For GPUs; `threads` is torch's process-wide setting, made by
+    Backbone.threads, so it is not used here."""
+
+    def __init__(self, config, device: str):
+        from footage.models.x_encoder import XEncoder
+
+        self.config, self.device = config, device
+        self.model = XEncoder(config).to(device)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def __call__(self, frames: np.ndarray, threads: int = 1):
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(frames, np.uint8)).to(self.device)  # (B, H, W, 3)
+            features, logits = self.model.encode(x)  # (B, F), (B, 1000) on the device
+        return features.cpu(), logits.cpu()

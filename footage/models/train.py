@@ -2,7 +2,8 @@
 
 Works on cached frame tokens, so training needs no decoding. The loss is computed on what retrieval uses:
 a segment's evenly pooled, projected tokens against the Y embedding of its description, with a learnable
-temperature (as in CLIP and VL-JEPA).
+temperature (as in CLIP and VL-JEPA). Tensors live on `device` (cpu, cuda or mps, already resolved); the fit
+comes back as numpy.
 """
 
 import math
@@ -29,7 +30,7 @@ class Fit:
 
 def info_nce(logits: torch.Tensor) -> torch.Tensor:
     """Bidirectional InfoNCE: pair i's video should pick text i among all texts, and text i video i."""
-    target = torch.arange(len(logits))
+    target = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
@@ -39,20 +40,24 @@ def fit_predictor(
     epochs: int,
     on_epoch: Callable[[int, float], None] | None = None,
     start: np.ndarray | None = None,
+    device: str = "cpu",
 ) -> Fit:
     """token_sets: each pair's frame tokens (N_i, T); targets (P, D): the Y embeddings of the pairs' texts.
     The map starts at `start` (T, D) or the identity. Only the identity is worth staying near: it is the
     zero-shot predictor; a random start (V-JEPA 2's features) is not."""
     torch.manual_seed(0)
-    x = torch.tensor(np.stack([t.mean(0) for t in token_sets]), dtype=torch.float32)  # (P, T) even pooling
-    y = torch.tensor(targets, dtype=torch.float32)  # (P, D)
+    x = torch.tensor(np.stack([t.mean(0) for t in token_sets]), dtype=torch.float32, device=device)  # (P, T)
+    y = torch.tensor(targets, dtype=torch.float32, device=device)  # (P, D)
     origin = torch.eye(x.shape[1]) if start is None else torch.tensor(start, dtype=torch.float32)  # (T, D)
     stay_near = STAY_NEAR_IDENTITY if start is None else 0.0
-    return _fit(lambda epoch: (x, y), origin, stay_near, epochs, on_epoch)
+    return _fit(lambda epoch: (x, y), origin.to(device), stay_near, epochs, on_epoch)
 
 
 def fit_label_free(
-    token_sets: list[np.ndarray], epochs: int, on_epoch: Callable[[int, float], None] | None = None
+    token_sets: list[np.ndarray],
+    epochs: int,
+    on_epoch: Callable[[int, float], None] | None = None,
+    device: str = "cpu",
 ) -> Fit:
     """The JEPA-style objective, without labels: from a segment's frames but one, predict the hidden frame's
     Y vector (its token: frame tokens of Y-space backbones are Y vectors). Each epoch hides a random frame of
@@ -65,18 +70,18 @@ def fit_label_free(
         hidden = [rng.integers(len(t)) for t in usable]
         context = np.stack([np.delete(t, h, axis=0).mean(0) for t, h in zip(usable, hidden)])  # (S, D)
         target = np.stack([t[h] for t, h in zip(usable, hidden)])  # (S, D)
-        return torch.tensor(context), F.normalize(torch.tensor(target), dim=-1)
+        return torch.tensor(context, device=device), F.normalize(torch.tensor(target, device=device), dim=-1)
 
-    return _fit(batch, torch.eye(usable[0].shape[1]), STAY_NEAR_IDENTITY, epochs, on_epoch)
+    return _fit(batch, torch.eye(usable[0].shape[1], device=device), STAY_NEAR_IDENTITY, epochs, on_epoch)
 
 
 def _fit(batch, origin: torch.Tensor, stay_near: float, epochs: int, on_epoch) -> Fit:
     """The loop both objectives share: `batch(epoch)` gives inputs (B, T) and targets (B, D); the map
     (T, D) + bias learns to send each input to its own target with bidirectional InfoNCE and a learnable
-    temperature, with a penalty of stay_near * ||W - origin||^2."""
+    temperature, with a penalty of stay_near * ||W - origin||^2. The parameters live on origin's device."""
     weight = nn.Parameter(origin.clone())
-    bias = nn.Parameter(torch.zeros(origin.shape[1]))
-    log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE)))
+    bias = nn.Parameter(torch.zeros(origin.shape[1], device=origin.device))
+    log_scale = nn.Parameter(torch.tensor(math.log(1 / INITIAL_TEMPERATURE), device=origin.device))
     optimiser = torch.optim.Adam([weight, bias, log_scale], lr=LEARNING_RATE)
     losses = []
     for epoch in range(epochs):
@@ -90,4 +95,4 @@ def _fit(batch, origin: torch.Tensor, stay_near: float, epochs: int, on_epoch) -
         losses.append(float(loss.detach()))
         if on_epoch:
             on_epoch(epoch, losses[-1])
-    return Fit(weight.detach().numpy().copy(), bias.detach().numpy().copy(), losses)
+    return Fit(weight.detach().cpu().numpy().copy(), bias.detach().cpu().numpy().copy(), losses)

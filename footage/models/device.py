@@ -1,0 +1,50 @@
+"""Where the models run: `auto` picks a CUDA GPU, else Apple's Metal (MPS), else the CPU.
+
+The device changes where the arithmetic is done, never what a vector means: it is not part of any model id, so
+a library indexed on a GPU is searched on a CPU (the outputs agree to float rounding). torch is imported only to
+resolve `auto` or an accelerator: `cpu` needs no torch, and a bundled search never asks for the device at all.
+"""
+
+from footage.errors import BadValue
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# Frames per forward pass, as a multiple of the CPU's: the CPU batch is kept small for its caches (MODEL_BATCH in
+# backbone.py), while a GPU is kept busy only by larger ones; 8x the bundled 4 frames of 224x224 is well under a GB.
+BATCH_SCALE = {"cpu": 1, "cuda": 8, "mps": 4}
+
+
+def check(name: str) -> str:
+    """`name` if it is one of DEVICES, else BadValue listing them (no torch imported)."""
+    if name not in DEVICES:
+        raise BadValue(f"device {name!r} is not one of {', '.join(DEVICES)}")
+    return name
+
+
+def resolve(name: str) -> str:
+    """auto|cpu|cuda|mps -> the device torch will use: cpu, cuda or mps. An accelerator asked for by name that
+    torch cannot use is a BadValue saying why, rather than a silent fall back to a CPU many times slower."""
+    if check(name) == "cpu":
+        return "cpu"
+    import torch
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if name == "cuda" and not cuda:
+        why = (
+            f"this torch is a CPU-only build ({torch.__version__}); install a CUDA build of torch, or"
+            if torch.version.cuda is None
+            else "no CUDA GPU is visible to torch (torch.cuda.is_available() is False);"
+        )
+        raise BadValue(f"device cuda: {why} use auto or cpu")
+    if name == "mps" and not mps:
+        raise BadValue(
+            "device mps: Apple's Metal is not available to torch (torch.backends.mps.is_available() is False); "
+            "use auto or cpu"
+        )
+    return name
+
+
+def batch_size(device: str, cpu: int) -> int:
+    """Frames per forward pass on a resolved `device`, given the CPU's batch."""
+    return cpu * BATCH_SCALE[device]
