@@ -3,10 +3,15 @@
     python bench/index_speed.py FOLDER [--fps 1]
 
 Prints seconds of video, and for each way of doing the work its wall time and video-seconds per wall-second:
+  plain decode  `ffmpeg -i FILE -vf fps=1 -f null -` file after file: a full decode to 1 frame/s, the baseline
   decode only   ffprobe + the indexer's ffmpeg command, frames piped to Python and dropped
   model only    the backbone on those same frames (X-encoder + predictor), in the indexer's batches and
                 threads: the X-encoder on ONNX Runtime (as footage runs it) and on PyTorch; and once more on
                 all cores, for reference
+  runtimes      the X-encoder alone in ms/frame on one thread, per runtime and precision: ONNX Runtime fp32
+                (footage's), ONNX Runtime int8 (static quantization, per channel, stem and head kept in fp32,
+                calibrated on every 4th of these frames), PyTorch fp32, and OpenVINO f32 and bf16 when the
+                openvino package is installed; with each one's top-1 ImageNet class agreement with fp32
   plain loop    decode a whole file, then run the model on it, file after file (no overlap), same threads
   footage       Library.index on a new library (models loaded beforehand, as in a long run): pictures and
                 subtitles only, then with the defaults (speech, on-screen text)
@@ -15,6 +20,7 @@ and indexer / max(decode, model): 1.0 would mean decoding and inference overlap 
 
 import argparse
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +31,8 @@ from footage import Library
 from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
-from footage.models.x_encoder import VARIANTS, XEncoder
+from footage.models.backbone import MODEL_BATCH
+from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder
 
 
 class TorchX:
@@ -48,6 +55,97 @@ def decode(files, fps, size):
     return frames
 
 
+def plain_decode(files, fps) -> float:
+    t = time.perf_counter()
+    for f in files:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(f), "-vf", f"fps={fps:g}", "-f", "null", "-"])
+    return time.perf_counter() - t
+
+
+def _ort(model, threads=1):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = threads
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"frames": x})[1]
+
+
+def _int8(fp32: bytes, calibration: np.ndarray, folder: Path) -> str:
+    """Static int8 quantization (QDQ, per channel), calibrated on `calibration`; the stem convolution and the
+    head (last 1x1 convolution, classifier) stay in fp32: quantized, top-1 agreement fell from 0.91 to 0.78."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    (folder / "fp32.onnx").write_bytes(fp32)
+    quant_pre_process(str(folder / "fp32.onnx"), str(folder / "pre.onnx"))
+    nodes = [n.name for n in onnx.load(str(folder / "pre.onnx")).graph.node if n.op_type in ("Conv", "Gemm")]
+    batches = iter([{"frames": calibration[i : i + 8]} for i in range(0, len(calibration) // 8 * 8, 8)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(batches, None)
+
+    quantize_static(
+        str(folder / "pre.onnx"),
+        str(folder / "int8.onnx"),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=[nodes[0], *nodes[-2:]],
+    )
+    return str(folder / "int8.onnx")
+
+
+def _openvino(fp32: bytes, precision: str):
+    import openvino
+
+    core = openvino.Core()
+    config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": precision}
+    compiled = core.compile_model(core.read_model(fp32), "CPU", config)
+    request = compiled.create_infer_request()
+    return lambda x: request.infer({"frames": x})[compiled.outputs[1]]
+
+
+def runtimes(frames: np.ndarray, variant: str) -> list[tuple[str, float, float]]:
+    """(runtime, ms/frame, top-1 ImageNet class agreement with ONNX Runtime fp32): the X-encoder alone on one
+    thread, in the indexer's batches."""
+    import torch
+
+    fp32 = OnnxXEncoder(VARIANTS[variant]).model
+    torch_x = XEncoder(VARIANTS[variant])
+    candidates = {"ONNX Runtime fp32": lambda: _ort(fp32)}
+    with tempfile.TemporaryDirectory() as tmp:
+        candidates["ONNX Runtime int8"] = lambda: _ort(_int8(fp32, frames[::4], Path(tmp)))
+        candidates["PyTorch fp32"] = lambda: lambda x: torch_x(x)[1].numpy()
+        try:
+            import openvino  # noqa: F401  (optional: not a dependency of footage)
+
+            candidates["OpenVINO f32"] = lambda: _openvino(fp32, "f32")
+            candidates["OpenVINO bf16"] = lambda: _openvino(fp32, "bf16")
+        except ImportError:
+            print("(OpenVINO: not installed; pip install openvino to measure it)")
+        rows, reference = [], None
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        for name, make in candidates.items():
+            run = make()
+            run(frames[:MODEL_BATCH])  # warm up
+            t = time.perf_counter()
+            top1 = np.concatenate(
+                [run(frames[i : i + MODEL_BATCH]).argmax(1) for i in range(0, len(frames), MODEL_BATCH)]
+            )
+            seconds = time.perf_counter() - t
+            reference = top1 if reference is None else reference
+            rows.append((name, 1000 * seconds / len(frames), float(np.mean(top1 == reference))))
+        torch.set_num_threads(before)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
@@ -61,6 +159,7 @@ def main() -> None:
         files = scan([args.folder], skip=lib.path).files
         durations = {f: probe(f).duration or 0.0 for f in files}
 
+        plain_decode_s = plain_decode(files, args.fps)
         t = time.perf_counter()
         frames = decode(files, args.fps, backbone.image_size)
         decode_s = time.perf_counter() - t
@@ -98,6 +197,7 @@ def main() -> None:
             t = time.perf_counter()
             spoken.index([args.folder])
             speech_s = time.perf_counter() - t
+        rows = runtimes(np.concatenate(list(frames.values()))[::2], backbone.x_variant)
 
     n_frames = sum(len(f) for f in frames.values())
     print(
@@ -107,6 +207,7 @@ def main() -> None:
     print(f"(the indexer runs the model on {INFERENCE_THREADS} of {os.cpu_count()} cores, ffmpeg on the rest)")
     print(f"{'':14}{'wall s':>8}{'video s / wall s':>18}")
     for name, seconds in [
+        ("plain decode", plain_decode_s),
         ("decode only", decode_s),
         ("model only", model_s),
         ("  on PyTorch", model_torch_s),
@@ -121,6 +222,12 @@ def main() -> None:
     per_frame = 1000 / n_frames
     print(f"model: {model_s * per_frame:.1f} ms/frame on ONNX Runtime, {model_torch_s * per_frame:.1f} on PyTorch")
     print("(footage: pictures and subtitles, --speech off --no-ocr; defaults: with speech and on-screen text)")
+    print(f"defaults / plain decode = {speech_s / plain_decode_s:.2f}")
+    print(f"frames the model did not see (nothing had changed): {report.frames_reused} of {report.frames}")
+    print(f"\nthe X-encoder alone, one thread, {n_frames // 2} frames:")
+    print(f"{'runtime':20}{'ms/frame':>10}{'top-1 as fp32':>15}")
+    for name, ms, agree in rows:
+        print(f"{name:20}{ms:10.1f}{agree:15.3f}")
     if report.failed:
         print(f"({len(report.failed)} files failed to index)")
 

@@ -223,3 +223,31 @@ def test_interrupted_run_leaves_a_consistent_library_and_resumes(tmp_path, foota
         assert lib.store.consistent()
     finally:
         lib.close()
+
+
+def test_frames_that_did_not_change_reuse_the_tokens_of_the_last_one_embedded(tmp_path, photos):
+    """Each photo of the video stands still for 5-7 s: the model sees it once, the other seconds reuse its
+    tokens, and those are what the model gives for them (to within encoding noise)."""
+    import numpy as np
+
+    from footage.indexer.decode import Decoder
+    from footage.indexer.probe import probe
+
+    path, stretches = photos
+    with Library(tmp_path / "lib") as lib:
+        report = lib.index([path], ocr=False, speech="off")
+        frames = np.concatenate([f for _, f in Decoder(path, probe(path), 1.0, lib.backbone.image_size)])
+        assert report.frames == len(frames) == 30
+        assert len(frames) - 2 * len(stretches) <= report.frames_reused < len(frames)  # once a photo, or twice
+        _, token_sets = lib.store.all_frame_tokens()
+        stored = np.concatenate(token_sets)
+        own, _ = lib.backbone.embed_frames(frames)
+        assert np.all(np.sum(stored * own, axis=1) > 0.97)
+        assert len({v.tobytes() for v in stored}) < len(frames) - 10  # reused tokens are the very same vectors
+
+
+def test_a_frame_that_changed_is_embedded_anew(library, tmp_path):
+    """A picture moving across the frame changes every second: nothing is reused."""
+    video = pattern_video(tmp_path / "moving.mp4", seconds=6)
+    report = library.index([video], ocr=False, speech="off")
+    assert report.frames == 6 and report.frames_reused == 0

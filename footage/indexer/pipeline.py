@@ -77,6 +77,8 @@ class IndexReport:
     missing: list[str] = field(default_factory=list)  # paths given that do not exist
     offline: list[str] = field(default_factory=list)  # indexed videos now missing under a missing or emptied folder
     online: list[str] = field(default_factory=list)  # offline videos whose files are back
+    frames: int = 0  # frames embedded in this run...
+    frames_reused: int = 0  # ... of which this many took the tokens of the one before (nothing had changed)
 
 
 def fingerprint(path: Path, size: int) -> str:
@@ -544,6 +546,44 @@ class _Video:
     features: list[np.ndarray] = field(default_factory=list)
     thumbs: list[bytes] = field(default_factory=list)
     seconds: float = 0.0  # how far into the video its frames have come
+    still: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the last frame the model saw: its blocks,
+    # tokens and features
+
+
+# A frame whose 16x16 block means all lie within this many levels (0-255) of the last frame the model saw reuses
+# that frame's tokens: a static shot, a slide, a screen recording, a paused camera. At 2 the reused tokens keep a
+# cosine of 0.975 or more with their own on the sample footage (0.72 at 6), where it fires for 1.6% of frames
+STILL = 2.0
+STILL_BLOCKS = 16
+
+
+def _blocks(frames: np.ndarray) -> np.ndarray:
+    """(B, S, S, 3) uint8 -> (B, 16, 16, 3) block means (the frame cropped to a multiple of 16)."""
+    b, h, w, _ = frames.shape
+    n = STILL_BLOCKS
+    crop = frames[:, : h // n * n, : w // n * n]
+    return crop.reshape(b, n, h // n, n, w // n, 3).mean(axis=(2, 4), dtype=np.float32)
+
+
+def _embed(backbone: Backbone, video: _Video, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The frames' tokens (B, D) and features (B, F), the model run only on those that differ from the last
+    frame it saw (STILL); and how many frames reused another's."""
+    blocks = _blocks(frames)  # (B, 16, 16, 3)
+    ref = video.still[0] if video.still is not None else None
+    new = []  # the frames the model sees
+    for k, b in enumerate(blocks):
+        if ref is None or float(np.abs(b - ref).max()) >= STILL:
+            new.append(k)
+            ref = b
+    if not new:  # the whole batch is the still: video.still is set, the first frame of a video is always new
+        return np.stack([video.still[1]] * len(frames)), np.stack([video.still[2]] * len(frames)), len(frames)
+    tokens, features = backbone.embed_frames(frames[new])
+    if video.still is not None:  # row 0: the still, for frames before this batch's first new one
+        tokens = np.concatenate([video.still[1][None], tokens])
+        features = np.concatenate([video.still[2][None], features])
+    taken = np.searchsorted(new, np.arange(len(frames)), side="right") - (video.still is None)  # (B,) rows
+    video.still = (blocks[new[-1]], tokens[-1], features[-1])
+    return tokens[taken], features[taken], len(frames) - len(new)
 
 
 def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber) -> None:
@@ -582,7 +622,9 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
             if isinstance(msg, _Decoded.Start):
                 video = _Video(msg.path, msg.info)
             elif isinstance(msg, _Decoded.Frames):
-                tokens, features = backbone.embed_frames(msg.frames)
+                tokens, features, reused = _embed(backbone, video, msg.frames)
+                report.frames += len(msg.frames)
+                report.frames_reused += reused
                 video.times.append(msg.times)
                 video.tokens.append(tokens)
                 video.features.append(features)
