@@ -57,7 +57,7 @@ def said(tmp_path_factory):
     seen = set()
     report = lib.index([folder], ocr=False, on_progress=lambda p: seen.add((p.stage, p.current)))
     assert len(report.indexed) == 4 and not report.failed and not report.warnings, report
-    assert ("speech", str(folder / "spoken.mp4")) in seen  # progress goes on while Whisper listens
+    assert ("pictures", str(folder / "spoken.mp4")) in seen  # Whisper listens beside the pictures
     yield lib, folder
     lib.close()
 

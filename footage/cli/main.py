@@ -254,7 +254,7 @@ def index(
                     speed = (p.video_seconds - first_frame[0][1]) / (p.wall_seconds - first_frame[0][0])
                     rate = f"{speed:.1f}x real time"
                 name = clean(Path(p.current).name) if p.current else "scanning"
-                name = f"{name[:28]}: speech" if p.stage == "speech" else name[:40]
+                name = f"{name[:28]}: {p.stage}" if p.stage != "pictures" else name[:40]
                 bar.update(
                     task,
                     completed=p.files_done,

@@ -61,7 +61,7 @@ class Progress:
     video_seconds: float  # seconds of video decoded and embedded so far in this run (never goes back)
     wall_seconds: float
     current: str | None  # path being indexed
-    stage: str = "pictures"  # "speech" while the current file's audio is transcribed
+    stage: str = "pictures"  # "speech" (or "text") while its pictures are done and its speech (or on-screen text) not
 
 
 @dataclass
@@ -239,6 +239,7 @@ class _Decoded:
         path: Path
         subtitles: list  # the file's subtitle cues
         on_screen: Future | None  # its on-screen text: (cues, warnings), read in a thread of its own
+        speech: Future | None  # its speech: (cues, warnings), heard in another
         warnings: list[str]  # what could not be read
 
     @dataclass
@@ -248,21 +249,34 @@ class _Decoded:
 
 
 def _decode_all(
-    paths: list[Path], fps: float, size: int, batch: int, out: queue.Queue, stop: threading.Event, read_screen: bool
+    paths: list[Path],
+    fps: float,
+    size: int,
+    batch: int,
+    out: queue.Queue,
+    stop: threading.Event,
+    read_screen: bool,
+    transcriber,
 ) -> None:
     """Decodes the files' frames, then reads their subtitles (ffmpeg work that overlaps the model's). The next
     file is probed while this one decodes: on short clips ffprobe's start-up was a third of the time the model
     waited for frames. On-screen text is read in a thread of its own from the moment a file is probed, beside
     its decoding, embedding and transcription: run after decoding, it held the next file's frames back, and
-    OCR made indexing 1.37x slower instead of 1.2x (bench/ocr.py --index)."""
-    with ThreadPoolExecutor(max_workers=1) as prober, ThreadPoolExecutor(max_workers=1) as reader:
+    OCR made indexing 1.37x slower instead of 1.2x (bench/ocr.py --index). Speech is heard in a third thread,
+    so the model goes on with the next file's frames while Whisper listens to this one."""
+    with (
+        ThreadPoolExecutor(max_workers=1) as prober,
+        ThreadPoolExecutor(max_workers=1) as reader,
+        ThreadPoolExecutor(max_workers=1) as listener,
+    ):
         probes = [prober.submit(probe, path) for path in paths[:1]]
         for i, path in enumerate(paths):
             if stop.is_set():
                 break
             if i + 1 < len(paths):
                 probes.append(prober.submit(probe, paths[i + 1]))
-            _decode_one(path, probes[i], fps, size, batch, out, stop, reader if read_screen else None)
+            text = (reader if read_screen else None, listener if transcriber is not None else None, transcriber)
+            _decode_one(path, probes[i], fps, size, batch, out, stop, *text)
     out.put(None)
 
 
@@ -274,13 +288,27 @@ def _read_screen(path: Path, info: VideoInfo, stop: threading.Event) -> tuple[li
         return [], [f"on-screen text: {type(e).__name__}: {e}"]
 
 
-def _decode_one(path: Path, probed: Future, fps, size, batch, out: queue.Queue, stop: threading.Event, reader):
-    """One file's messages: Start, its Frames batches, then Done; or Failed with the reason. `reader` (an
-    executor) reads the on-screen text, when asked to."""
+def _hear(transcriber, path: Path, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
+    """A file's speech cues, and the warning when its audio could not be read (the pictures are indexed all
+    the same)."""
+    if not info.has_audio:
+        return [], []
+    try:
+        return transcriber(path, stop), []
+    except Exception as e:  # a damaged audio track must not cost the pictures
+        return [], [f"speech: {type(e).__name__}: {e}"]
+
+
+def _decode_one(
+    path: Path, probed: Future, fps, size, batch, out: queue.Queue, stop: threading.Event, reader, listener, transcriber
+):
+    """One file's messages: Start, its Frames batches, then Done; or Failed with the reason. `reader` and
+    `listener` (executors) read the on-screen text and hear the speech, when asked to."""
     try:
         info = probed.result()
         out.put(_Decoded.Start(path, info))
         on_screen = reader.submit(_read_screen, path, info, stop) if reader is not None else None
+        speech = listener.submit(_hear, transcriber, path, info, stop) if listener is not None else None
         decoder = Decoder(path, info, fps, size, batch=batch)
         for times, frames in decoder:
             if stop.is_set():
@@ -289,7 +317,7 @@ def _decode_one(path: Path, probed: Future, fps, size, batch, out: queue.Queue, 
             out.put(_Decoded.Frames(times, frames))
         else:
             cues, warnings = subtitles.read(path, info)
-            out.put(_Decoded.Done(path, cues, on_screen, warnings))
+            out.put(_Decoded.Done(path, cues, on_screen, speech, warnings))
     except VideoError as e:
         out.put(_Decoded.Failed(path, e.reason))
     except Exception as e:  # one odd file must not end the run
@@ -352,7 +380,7 @@ def index(
     paths: Iterable[str | Path],
     fps: float = 1.0,
     on_progress: Callable[[Progress], None] | None = None,
-    transcriber: Callable[[Path], list] | None = None,
+    transcriber: Callable[[Path, threading.Event], list] | None = None,
     prune: bool = False,
     within: list[Path] | None = None,
 ) -> IndexReport:
@@ -601,6 +629,7 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
             batches,
             stop,
             backbone.ocr,
+            transcriber,
         ),
         daemon=True,
     )
@@ -639,10 +668,11 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
                 seconds_done += video.seconds if video and video.path == msg.path else 0.0
                 video = None
             else:
-                heard = (lambda path=msg.path: tell(path, "speech")) if transcriber else None
+                stage = "speech" if transcriber else "text"  # what the pictures may be waiting for
+                heard = lambda path=msg.path, stage=stage: tell(path, stage)  # noqa: E731
                 facts = facts_by_path[msg.path]
                 try:
-                    _finish_video(store, backbone, video, msg, facts, fps, report, transcriber, heard)
+                    _finish_video(store, backbone, video, msg, facts, fps, report, heard)
                 except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
                     raise
                 except Exception as e:  # one odd file must not end the run
@@ -672,7 +702,6 @@ def _finish_video(
     facts: FileFacts,
     fps: float,
     report: IndexReport,
-    transcriber,
     heard: Callable[[], None] | None = None,
 ) -> None:
     """Segments, text and the store write of a decoded video. A file that decodes only in part (a download
@@ -691,21 +720,14 @@ def _finish_video(
     facts.duration = duration or covered
     facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
     facts.start_time, facts.sample_fps = info.start_time, fps
-    chunks = _text_chunks(Path(facts.path), info, backbone, transcriber, done, report, heard, facts.duration)
+    chunks = _text_chunks(Path(facts.path), backbone, done, report, heard, facts.duration)
     store.save_video(facts, segments, backbone.model_id, chunks, warning)
     report.indexed.append(facts.path)
     report.video_seconds += facts.duration
 
 
 def _text_chunks(
-    path: Path,
-    info: VideoInfo,
-    backbone: Backbone,
-    transcriber,
-    done: _Decoded.Done,
-    report: IndexReport,
-    heard,
-    duration: float,
+    path: Path, backbone: Backbone, done: _Decoded.Done, report: IndexReport, heard, duration: float
 ) -> list[NewChunk]:
     """What is written (subtitles, on-screen text) and said (speech) in a video, chunked and embedded by the
     Y-encoder. A subtitle or audio track that cannot be read is a warning: the pictures are indexed all the
@@ -715,19 +737,26 @@ def _text_chunks(
     if cut:
         report.warnings.append((str(path), f"subtitles: {cut}"))
     chunks = text.chunk(cues, "subtitles")
-    if transcriber is not None and info.has_audio:
-        try:
-            chunks += text.chunk(transcriber(path, heard), "speech")
-        except Exception as e:  # a damaged audio track must not cost the pictures
-            report.warnings.append((str(path), f"speech: {type(e).__name__}: {e}"))
-    if done.on_screen is not None:  # read meanwhile
-        on_screen, warnings = done.on_screen.result()
-        chunks += text.chunk(on_screen, "on-screen")
-        report.warnings += [(str(path), w) for w in warnings]
+    for channel, future in (("speech", done.speech), ("on-screen", done.on_screen)):
+        if future is not None:  # heard or read meanwhile
+            found, warnings = _wait(future, heard)
+            chunks += text.chunk(found, channel)
+            report.warnings += [(str(path), w) for w in warnings]
     if not chunks:
         return []
     vectors = backbone.y([c.text for c in chunks])
     return [NewChunk(c.channel, c.start, c.end, c.text, v) for c, v in zip(chunks, vectors)]
+
+
+def _wait(future: Future, heard):
+    """The future's result; the progress bar is told every half second that the run is still at it (and the
+    user gets the chance to stop it)."""
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except TimeoutError:
+            if heard:
+                heard()
 
 
 def embed_file(path: Path, backbone: Backbone, fps: float) -> tuple[np.ndarray, np.ndarray, float]:

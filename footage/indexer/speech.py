@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -115,9 +116,9 @@ class Transcriber:
             return WhisperModel(str(self.folder), device="cuda", compute_type="float16")
         return WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=self.threads)
 
-    def __call__(self, path: Path, heard=None) -> list[Cue]:
+    def __call__(self, path: Path, stop: threading.Event | None = None) -> list[Cue]:
         """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
-        `heard()` is called after each segment (progress, and a chance to stop)."""
+        `stop` ends the listening early (what was heard so far is returned)."""
         samples = audio(path)
         if not len(samples):
             return []
@@ -131,8 +132,8 @@ class Transcriber:
         )
         cues = []
         for s in segments:  # a generator: Whisper works as it is read
-            if heard:
-                heard()
+            if stop is not None and stop.is_set():
+                break
             doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
             if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
                 cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
