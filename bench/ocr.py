@@ -140,7 +140,7 @@ def gated(reader):
 def today(path: Path, info) -> list[Cue]:
     """--ocr before: Tesseract on every 2 s frame; a text counts when it shows on two frames in a row."""
     cues, run, seen = [], None, 0
-    for t, frame in ocr.frames(path, info, keyframes=False):
+    for t, frame in ocr.frames(path, info):
         found = tesseract_words(frame)
         if run is not None and ocr._overlap(run[2], found) >= ocr.SAME_TEXT:
             run, seen = (run[0], t, found if len(found) > len(run[2]) else run[2]), seen + 1

@@ -4,14 +4,9 @@ The engine is PP-OCRv4 (a DBNet text detector and a CTC recogniser, ONNX) from t
 wheel, run on one thread with onnxruntime: the model that embeds frames has the other cores. Nothing is
 downloaded; the weights ship inside the wheel.
 
-Frames: ffmpeg samples a frame at most every OCR_SECONDS, 960 px wide, grey. A file whose keyframes come at
-least every KEYFRAME_GAP seconds is sampled at its keyframes only: the demuxer hands the decoder nothing else
-(on a 597 s film, 0.8 s of ffmpeg instead of 8.5 s), and encoders put a keyframe at each cut, where a title
-card or a slide starts. (Packets are discarded, not frames: the H.264 decoder told to skip non-keyframes stamps
-each keyframe with the next one's time; and ffmpeg ignores -discard on a stream fed to -filter_complex, so the
-command is built by hand, not with ffmpeg-python. Even so, a keyframe's time may be off by a frame or three.)
-Other files (a keyframe every 10 s or more) are decoded whole,
-non-reference frames skipped.
+Frames: the first frame at or after every OCR_SECONDS, 960 px wide, grey, out of the same ffmpeg decode that
+feeds the model its 224 px frames (footage.indexer.decode.Screen): a decode of its own cost 6 of the 57
+CPU-seconds of indexing the sample footage, even with keyframes alone where they came often enough.
 
 Each sample is compared with the last one looked at on a 64 px wide grey thumbnail: where no block has moved
 by CHANGED grey levels, nothing runs (same picture, same text). Otherwise the text detector looks at a
@@ -20,30 +15,29 @@ the same pixels (a slide under a moving pointer, credits over a still backdrop),
 are recognised on the 960 px frame (about 30 ms per 320 px of line), with the recogniser's alphabet cut down
 to Latin script. A line counts when the recogniser is sure of it (MIN_SCORE) and it has a run of three letters
 or digits: PP-OCR does not find letters in foliage as Tesseract did, so the two-frames-agree rule is gone, and
-a title shown on a single keyframe counts (bench/ocr.py: no false word on the sample clips). The recogniser
+a title shown on a single sample counts (bench/ocr.py: no false word on the sample clips). The recogniser
 sometimes runs capitals together ("MUSICANDSOUNDDESIGN"); inside a run of six or more characters, a space is
 put back where two characters sit SPACE_GAP times further apart than the line's usual spacing. Consecutive
 samples showing the same text become one cue spanning them.
 """
 
+import queue
 import re
-import subprocess
 import threading
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from footage.errors import ModelError
-from footage.indexer.decode import PTS_TIME, Watchdog
+from footage.errors import ModelError, VideoError
+from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo
 from footage.indexer.subtitles import Cue
 
 OCR_SECONDS = 2.0  # at most one frame read every this many seconds
 WIDTH = 960  # frames are read this wide
-KEYFRAME_GAP = 6.0  # keyframes at least this often: read keyframes only
-KEYFRAME_WINDOW = 600  # seconds of packets looked at to tell
 THUMB_WIDTH = 64  # change detection: block means on a thumbnail this wide
 CHANGED = 10.0  # grey levels (0-255) a thumbnail block must move by for the picture to count as changed
 DETECT_WIDTH = 480  # the detector's input width (height in proportion)
@@ -75,86 +69,31 @@ def check() -> None:
 # ---------------------------------------------------------------------------------------------------- frames
 
 
-def keyframes_suffice(path: Path, info: VideoInfo) -> bool:
-    """Whether the file's keyframes come at least every KEYFRAME_GAP seconds (its first KEYFRAME_WINDOW
-    seconds, from the container's packet flags: nothing is decoded)."""
-    args = ["ffprobe", "-v", "error", "-select_streams", str(info.stream), "-read_intervals", f"%+{KEYFRAME_WINDOW}"]
-    args += ["-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)]
-    try:
-        out = subprocess.run(args, capture_output=True, timeout=120, stdin=subprocess.DEVNULL).stdout
-    except subprocess.TimeoutExpired:
-        return False
-    keys, last = [], None
-    for line in out.decode(errors="replace").splitlines():
-        time, _, flags = line.partition(",")
+def frames(path: Path, info: VideoInfo) -> Iterator[tuple[float, np.ndarray]]:
+    """(time, grey frame (H, WIDTH) uint8) at most every OCR_SECONDS, as the indexer reads them: the first
+    frame at or after each tick, stamped with its own time relative to the first frame, out of a Decoder
+    (whose own small pictures are dropped here)."""
+    screen = Screen(OCR_SECONDS, WIDTH, queue.Queue(8))
+    decoder = Decoder(path, info, 1 / OCR_SECONDS, 16, screen=screen)
+
+    def decode() -> None:
         try:
-            t = float(time)
-        except ValueError:
-            continue
-        last = t if last is None else max(last, t)
-        if "K" in flags:
-            keys.append(t)
-    if len(keys) < 2 or last is None:
-        return False
-    keys.sort()
-    end = min(last, keys[0] + (info.duration or last))
-    return max(np.diff(keys + [end])) <= KEYFRAME_GAP
+            for _ in decoder:
+                pass
+        except VideoError:
+            pass  # no frames: nothing to read
+        finally:
+            decoder.close()  # None on the queue, whatever happened
 
-
-def frames(path: Path, info: VideoInfo, keyframes: bool | None = None):
-    """(time, grey frame (H, WIDTH) uint8) at most every OCR_SECONDS: the first frame at or after each tick,
-    stamped with its own time relative to the first frame, as the indexer's frames are. Keyframes only when
-    they suffice (or `keyframes` says so)."""
-    if keyframes is None:
-        keyframes = keyframes_suffice(path, info)
-    height = max(2, round(WIDTH * (info.height or 9) / (info.width or 16) / 2) * 2)
-    if keyframes:  # at least 0.75 OCR_SECONDS apart (their times are a frame or three off: see above)
-        keep = f"isnan(prev_selected_t)+gte(t-prev_selected_t,{0.75 * OCR_SECONDS})"
-    else:
-        tick = f"floor(t/{OCR_SECONDS}+0.001)"
-        keep = f"isnan(prev_selected_t)+gt({tick},floor(prev_selected_t/{OCR_SECONDS}+0.001))"
-    skip = ["-discard", "nokey"] if keyframes else ["-skip_frame", "noref"]  # per stream: no -filter_complex
-    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", *skip, "-skip_loop_filter", "all", "-i"]
-    args += [
-        str(path),
-        "-map",
-        f"0:{info.stream}",
-        "-vf",
-        f"select='{keep}',scale={WIDTH}:{height}:flags=area,showinfo",
-    ]
-    args += ["-f", "rawvideo", "-pix_fmt", "gray", "-vsync", "passthrough", "pipe:"]
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    times: list[float] = []
-    got_time = threading.Condition()
-
-    def read_times() -> None:
-        for line in process.stderr:
-            if m := PTS_TIME.search(line):
-                with got_time:
-                    times.append(float(m.group(1)))
-                    got_time.notify()
-        with got_time:
-            times.append(float("nan"))  # the log ended
-            got_time.notify()
-
-    threading.Thread(target=read_times, daemon=True).start()
-    watchdog = Watchdog(process)
-    size = WIDTH * height
+    threading.Thread(target=decode, daemon=True).start()
+    samples = iter(screen.frames.get, None)
     try:
-        k, first = 0, None
-        while len(buf := process.stdout.read(size)) == size:
-            watchdog.fed()
-            with got_time:  # showinfo logs a frame before ffmpeg writes it out
-                got_time.wait_for(lambda k=k: len(times) > k, timeout=30)
-                t = times[k] if len(times) > k else float("nan")
-            if t != t:  # no timestamp: the sampling clock stands in
-                t = (first or 0.0) + k * OCR_SECONDS
-            first = t if first is None else first
-            yield t - first, np.frombuffer(buf, np.uint8).reshape(height, WIDTH)
-            k += 1
-    finally:
-        process.kill()
-        process.wait()
+        yield from samples
+    finally:  # left early: ffmpeg is stopped, and what it wrote is taken so the decode thread can end
+        if decoder.process is not None:
+            decoder.process.kill()
+        for _ in samples:
+            pass
 
 
 def thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -364,19 +303,30 @@ def read(path: Path, info: VideoInfo, reader=None, stop: threading.Event | None 
     """The text shown on screen, as cues: one per stretch of samples that show the same words. `reader`
     (grey frame -> lines) stands in for PP-OCR (the benchmark's other engines); `stop` ends the reading early
     (what was read so far is returned)."""
+    return read_frames(frames(path, info), info.duration, reader, stop)
+
+
+def read_frames(
+    samples: Iterable[tuple[float, np.ndarray]],
+    duration: float | None,
+    reader=None,
+    stop: threading.Event | None = None,
+) -> list[Cue]:
+    """`read` on frames that come from elsewhere (the indexer's own decode): (time, grey frame), in order, at
+    most every OCR_SECONDS."""
     if reader is None:
         check()
         reader = Reader()
-    samples: list[tuple[float, list[str]]] = []
+    found: list[tuple[float, list[str]]] = []
     last_thumb, lines = None, []
-    for t, frame in frames(path, info):
+    for t, frame in samples:
         if stop is not None and stop.is_set():
             break
         thumb = thumbnail(frame)
         if changed(last_thumb, thumb):
             lines, last_thumb = reader(frame), thumb
-        samples.append((t, lines))
-    return cues(samples, info.duration)
+        found.append((t, lines))
+    return cues(found, duration)
 
 
 def cues(samples: list[tuple[float, list[str]]], duration: float | None = None) -> list[Cue]:

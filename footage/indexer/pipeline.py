@@ -14,7 +14,6 @@ import json
 import os
 import queue
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +26,7 @@ from PIL import Image
 
 from footage.errors import FootageError, VideoError
 from footage.indexer import ocr, subtitles, text
-from footage.indexer.decode import Decoder
+from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.segment import segment
 from footage.models import Backbone
@@ -44,6 +43,7 @@ FINGERPRINT_BLOCK = 64 << 10  # 31 blocks of 64 KiB: about 4 MiB read per file i
 FINGERPRINT_VERSION = "v2:"  # before it: the two ends only (still recognised, and upgraded)
 FLUSH_SECONDS = 30  # save FAISS at least this often during a run, so a search elsewhere sees recent work
 QUEUE_BATCHES = 16  # frame batches decoded ahead of the model
+SCREEN_QUEUE = 64  # frames for on-screen text decoded ahead of the reader (960x540 grey: 33 MB)
 DECODE_BATCH = 4  # frames handed over at a time: small, so the model starts on a file while ffmpeg is still on it
 # (on a GPU, the backbone's larger batch)
 THUMB_HEIGHT = 144
@@ -260,10 +260,10 @@ def _decode_all(
 ) -> None:
     """Decodes the files' frames, then reads their subtitles (ffmpeg work that overlaps the model's). The next
     file is probed while this one decodes: on short clips ffprobe's start-up was a third of the time the model
-    waited for frames. On-screen text is read in a thread of its own from the moment a file is probed, beside
-    its decoding, embedding and transcription: run after decoding, it held the next file's frames back, and
-    OCR made indexing 1.37x slower instead of 1.2x (bench/ocr.py --index). Speech is heard in a third thread,
-    so the model goes on with the next file's frames while Whisper listens to this one."""
+    waited for frames. On-screen text is read in a thread of its own, beside the file's embedding and
+    transcription, from grey frames the same ffmpeg decodes for it (run after decoding, it held the next
+    file's frames back). Speech is heard in a third thread, so the model goes on with the next file's frames
+    while Whisper listens to this one."""
     with (
         ThreadPoolExecutor(max_workers=1) as prober,
         ThreadPoolExecutor(max_workers=1) as reader,
@@ -280,12 +280,17 @@ def _decode_all(
     out.put(None)
 
 
-def _read_screen(path: Path, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
-    """A file's on-screen text cues, and the warning when it could not be read."""
+def _read_screen(frames: queue.Queue, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
+    """A file's on-screen text cues from the frames its decoder puts on `frames`, and the warning when they
+    could not be read. Takes every frame to the end (None), read or not: the decoder waits on a full queue."""
+    samples = iter(frames.get, None)
     try:
-        return ocr.read(path, info, stop=stop), []
-    except (OSError, subprocess.SubprocessError) as e:
+        return ocr.read_frames(samples, info.duration, stop=stop), []
+    except Exception as e:  # the pictures are indexed all the same
         return [], [f"on-screen text: {type(e).__name__}: {e}"]
+    finally:
+        for _ in samples:
+            pass
 
 
 def _hear(transcriber, path: Path, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
@@ -307,17 +312,20 @@ def _decode_one(
     try:
         info = probed.result()
         out.put(_Decoded.Start(path, info))
-        on_screen = reader.submit(_read_screen, path, info, stop) if reader is not None else None
         speech = listener.submit(_hear, transcriber, path, info, stop) if listener is not None else None
-        decoder = Decoder(path, info, fps, size, batch=batch)
-        for times, frames in decoder:
-            if stop.is_set():
-                decoder.close()
-                break
-            out.put(_Decoded.Frames(times, frames))
-        else:
-            cues, warnings = subtitles.read(path, info)
-            out.put(_Decoded.Done(path, cues, on_screen, speech, warnings))
+        screen = Screen(ocr.OCR_SECONDS, ocr.WIDTH, queue.Queue(SCREEN_QUEUE)) if reader is not None else None
+        decoder = Decoder(path, info, fps, size, batch=batch, screen=screen)
+        on_screen = reader.submit(_read_screen, screen.frames, info, stop) if screen is not None else None
+        try:
+            for times, frames in decoder:
+                if stop.is_set():
+                    break
+                out.put(_Decoded.Frames(times, frames))
+            else:
+                cues, warnings = subtitles.read(path, info)
+                out.put(_Decoded.Done(path, cues, on_screen, speech, warnings))
+        finally:
+            decoder.close()  # ends the screen's frames, too: the reader waits for their end
     except VideoError as e:
         out.put(_Decoded.Failed(path, e.reason))
     except Exception as e:  # one odd file must not end the run
