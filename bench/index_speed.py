@@ -19,6 +19,7 @@ and indexer / max(decode, model): 1.0 would mean decoding and inference overlap 
 """
 
 import argparse
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -81,7 +82,8 @@ def _int8(fp32: bytes, calibration: np.ndarray, folder: Path) -> str:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     (folder / "fp32.onnx").write_bytes(fp32)
-    quant_pre_process(str(folder / "fp32.onnx"), str(folder / "pre.onnx"))
+    with contextlib.chdir(folder):  # shape inference leaves a temporary file in the working folder
+        quant_pre_process(str(folder / "fp32.onnx"), str(folder / "pre.onnx"))
     nodes = [n.name for n in onnx.load(str(folder / "pre.onnx")).graph.node if n.op_type in ("Conv", "Gemm")]
     batches = iter([{"frames": calibration[i : i + 8]} for i in range(0, len(calibration) // 8 * 8, 8)])
 
