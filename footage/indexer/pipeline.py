@@ -11,6 +11,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import queue
 import stat
@@ -58,7 +59,8 @@ class Progress:
 
     files_done: int
     files_total: int
-    video_seconds: float  # seconds of video decoded and embedded so far in this run (never goes back)
+    video_seconds: float  # seconds of video indexed so far in this run: the least of how far its pictures,
+    # on-screen text and speech have got, so the rate is the whole run's (never goes back)
     wall_seconds: float
     current: str | None  # path being indexed
     stage: str = "pictures"  # "speech" (or "text") while its pictures are done and its speech (or on-screen text) not
@@ -221,6 +223,15 @@ def _scan_one(p: Path, skip: Path, within: list[Path] | None, found: Scan, files
         found.missing.append(str(p))
 
 
+@dataclass
+class _Reached:
+    """How far into a file its on-screen text and speech have been read, in seconds (inf: done, or not read):
+    the progress shown is the least of these and the pictures', so the rate is what the whole run achieves."""
+
+    screen: float = math.inf
+    speech: float = math.inf
+
+
 class _Decoded:
     """Messages from the decode thread."""
 
@@ -228,6 +239,7 @@ class _Decoded:
     class Start:
         path: Path
         info: VideoInfo
+        reached: "_Reached"
 
     @dataclass
     class Frames:
@@ -280,28 +292,37 @@ def _decode_all(
     out.put(None)
 
 
-def _read_screen(frames: queue.Queue, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
+def _read_screen(
+    frames: queue.Queue, info: VideoInfo, stop: threading.Event, reached: _Reached
+) -> tuple[list, list[str]]:
     """A file's on-screen text cues from the frames its decoder puts on `frames`, and the warning when they
     could not be read. Takes every frame to the end (None), read or not: the decoder waits on a full queue."""
     samples = iter(frames.get, None)
+
+    def told():
+        for t, frame in samples:
+            reached.screen = t
+            yield t, frame
+
     try:
-        return ocr.read_frames(samples, info.duration, stop=stop), []
+        return ocr.read_frames(told(), info.duration, stop=stop), []
     except Exception as e:  # the pictures are indexed all the same
         return [], [f"on-screen text: {type(e).__name__}: {e}"]
     finally:
         for _ in samples:
             pass
+        reached.screen = math.inf
 
 
-def _hear(transcriber, path: Path, info: VideoInfo, stop: threading.Event) -> tuple[list, list[str]]:
+def _hear(transcriber, path: Path, info: VideoInfo, stop: threading.Event, reached: _Reached) -> tuple[list, list[str]]:
     """A file's speech cues, and the warning when its audio could not be read (the pictures are indexed all
     the same)."""
-    if not info.has_audio:
-        return [], []
     try:
-        return transcriber(path, stop), []
+        return transcriber(path, stop, lambda t: setattr(reached, "speech", t)), []
     except Exception as e:  # a damaged audio track must not cost the pictures
         return [], [f"speech: {type(e).__name__}: {e}"]
+    finally:
+        reached.speech = math.inf
 
 
 def _decode_one(
@@ -311,11 +332,13 @@ def _decode_one(
     `listener` (executors) read the on-screen text and hear the speech, when asked to."""
     try:
         info = probed.result()
-        out.put(_Decoded.Start(path, info))
-        speech = listener.submit(_hear, transcriber, path, info, stop) if listener is not None else None
+        listener = listener if info.has_audio else None
+        reached = _Reached(0.0 if reader is not None else math.inf, 0.0 if listener is not None else math.inf)
+        out.put(_Decoded.Start(path, info, reached))
+        speech = listener.submit(_hear, transcriber, path, info, stop, reached) if listener is not None else None
         screen = Screen(ocr.OCR_SECONDS, ocr.WIDTH, queue.Queue(SCREEN_QUEUE)) if reader is not None else None
         decoder = Decoder(path, info, fps, size, batch=batch, screen=screen)
-        on_screen = reader.submit(_read_screen, screen.frames, info, stop) if screen is not None else None
+        on_screen = reader.submit(_read_screen, screen.frames, info, stop, reached) if screen else None
         try:
             for times, frames in decoder:
                 if stop.is_set():
@@ -577,6 +600,7 @@ class _Video:
 
     path: Path
     info: VideoInfo
+    reached: _Reached  # how far its on-screen text and speech are
     times: list[np.ndarray] = field(default_factory=list)
     tokens: list[np.ndarray] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
@@ -650,14 +674,14 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
     def tell(path: Path | None, stage: str = "pictures") -> None:
         if on_progress:
             elapsed = time.monotonic() - started
-            seconds = seconds_done + (video.seconds if video else 0.0)
+            seconds = seconds_done + (min(video.seconds, video.reached.screen, video.reached.speech) if video else 0.0)
             on_progress(Progress(done, len(todo), seconds, elapsed, str(path) if path else None, stage))
 
     tell(None)
     try:
         while (msg := batches.get()) is not None:
             if isinstance(msg, _Decoded.Start):
-                video = _Video(msg.path, msg.info)
+                video = _Video(msg.path, msg.info, msg.reached)
             elif isinstance(msg, _Decoded.Frames):
                 tokens, features, reused = _embed(backbone, video, msg.frames)
                 report.frames += len(msg.frames)

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -116,9 +117,12 @@ class Transcriber:
             return WhisperModel(str(self.folder), device="cuda", compute_type="float16")
         return WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=self.threads)
 
-    def __call__(self, path: Path, stop: threading.Event | None = None) -> list[Cue]:
+    def __call__(
+        self, path: Path, stop: threading.Event | None = None, reached: Callable[[float], None] | None = None
+    ) -> list[Cue]:
         """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
-        `stop` ends the listening early (what was heard so far is returned)."""
+        `stop` ends the listening early (what was heard so far is returned); `reached(seconds)` is told how far
+        into the file Whisper has got, after each segment."""
         samples = audio(path)
         if not len(samples):
             return []
@@ -134,6 +138,8 @@ class Transcriber:
         for s in segments:  # a generator: Whisper works as it is read
             if stop is not None and stop.is_set():
                 break
+            if reached is not None:
+                reached(s.end)
             doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
             if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
                 cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
