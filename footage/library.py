@@ -1,5 +1,6 @@
 """Library: the one object a media tool (or the CLI) needs. Index folders, search them, see what is inside."""
 
+import datetime
 import json
 import math
 import os
@@ -7,6 +8,7 @@ import random
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NotFound
+from footage.indexer import live as stream
 from footage.indexer import pipeline
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
 from footage.indexer.decode import frame_of
@@ -27,7 +30,7 @@ from footage.models.device import check as check_device
 from footage.models.device import resolve as resolve_device
 from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
-from footage.search import Hit, search, timeline
+from footage.search import Hit, live, search, timeline
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
 from footage.search.search import PER_VIDEO, caption
 from footage.search.timeline import Event
@@ -36,6 +39,7 @@ from footage.store.faiss_index import VectorIndex
 from footage.store.repair import Repaired
 from footage.store.repair import repair as repair_store
 from footage.store.store import MAX_VIEWS, Scope, VideoRow, disk_full, faiss_entries, library_path
+from footage.webhook import Webhook
 
 DEFAULT_LIBRARY = Path("~/.footage")
 DEFAULT_SPEECH = "tiny"
@@ -473,6 +477,67 @@ class Library:
             except NotFound:
                 continue
         return written
+
+    def watch(
+        self,
+        source: str,
+        alerts: Iterable[str] = (),
+        on_event: Callable[[dict], None] = print,
+        threshold: float = live.THRESHOLD,
+        fps: float = 1.0,
+        realtime: bool = False,
+        stop: threading.Event | None = None,
+        said: Callable[[str], None] | None = None,
+        webhook: str | None = None,
+    ) -> None:
+        """Watches a live source (anything ffmpeg reads live, or a file played at its own speed with `realtime`)
+        until `stop` is set, or a file played once ends. `on_event(message)` gets a dict as each thing happens:
+        {"type": "event", "start", "end", "caption"} when a stretch of stable meaning closes (captioned once),
+        {"type": "alert", "query", "start", "score", "caption"} when a standing query starts matching (at
+        `threshold` or more, with hysteresis: a lasting match is one alert) and {"type": "alert_end", "query",
+        "start", "end", "score"} when it stops. Times are seconds since watching started; "wall" is the UTC
+        time. `said(message)` hears of drops and reconnections (stderr in the CLI). `webhook` is a URL each
+        message is also POSTed to as JSON, from a thread of its own (retried; never holding the stream)."""
+        queries = [q.strip() for q in alerts]
+        if any(not q for q in queries):
+            raise BadValue("an empty --alert: say what to look for")
+        if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+            raise BadValue(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
+        backbone = self.backbone
+        vectors = np.stack([backbone.embed_query(q) for q in queries]) if queries else np.zeros((0, backbone.dim))
+        standing = live.Alerts(queries, vectors, threshold)
+        events = live.Events(self.decoder)
+        hook = Webhook(webhook, said) if webhook else None
+        t = 0.0
+
+        def emit(kind: str, **fields) -> None:
+            wall = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+            message = {"type": kind, **{k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}}
+            message["wall"] = wall
+            on_event(message)
+            if hook:
+                hook(message)
+
+        def ended(alert) -> None:
+            emit("alert_end", query=alert.query, start=alert.start, end=alert.end, score=alert.score)
+
+        with backbone.threads(pipeline.INFERENCE_THREADS):
+            for t, frame in stream.frames(source, fps, backbone.image_size, realtime, stop, said):
+                tokens, _ = backbone.embed_frames(frame[None])
+                vector = backbone.predict([tokens])[0]  # (D,) the frame alone in Y space
+                started, stopped = standing.add(t, vector)
+                for alert in started:
+                    emit("alert", query=alert.query, start=t, score=alert.score, caption=self.decoder(vector[None])[0])
+                for alert in stopped:
+                    ended(alert)
+                if (event := events.add(t, vector)) is not None:
+                    emit("event", start=event.start, end=event.end, caption=event.caption)
+        if (event := events.flush(t)) is not None:
+            emit("event", start=event.start, end=event.end, caption=event.caption)
+        for alert in standing.flush(t):
+            ended(alert)
+        if hook:
+            hook.close()
 
     def describe(self, path: str | Path, uniform: float | None = None) -> list[Event]:
         """A video's timeline: events (start, end, caption), one caption per stretch of stable meaning

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -30,6 +31,7 @@ from footage.errors import BadValue, FootageError
 from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
 from footage.models.device import DEVICES
+from footage.search import live
 from footage.search.search import MODES, PER_VIDEO
 
 SPEECH = (*MODELS, "off")
@@ -427,6 +429,53 @@ def export(
     for path in written:
         _say(out, "", "", path)
     out.print(f"wrote {plural(len(written), 'clip')}", soft_wrap=True)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(help="A live source: udp://, rtp://, rtsp://, srt://, an HLS .m3u8, /dev/video0; or a file."),
+    ],
+    alert: Annotated[
+        list[str] | None,
+        typer.Option("--alert", help="A standing query: say when it starts and stops matching (repeatable)."),
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="Score from which a standing query matches.")] = live.THRESHOLD,
+    fps: Annotated[float, typer.Option(min=0.001, max=MAX_FPS, help="Frames looked at per second.")] = 1.0,
+    realtime: Annotated[bool, typer.Option(help="Play a file at its own speed, as if it were live.")] = False,
+    webhook: Annotated[
+        str | None, typer.Option(help="POST each message as JSON to this URL too (retried, never blocking).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Watch a live stream: events (stretches of stable meaning, captioned once each) and alerts (standing
+    queries starting and stopping to match) as they happen, until Ctrl-C. A dropped stream is reconnected.
+
+    Example: footage watch udp://127.0.0.1:5000 --alert "a person at the door" --json
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def show(message: dict) -> None:
+        if as_json:
+            print(json.dumps(message), flush=True)
+            return
+        kind = {"event": "event", "alert": "ALERT", "alert_end": "alert end"}[message["type"]]
+        what = f"{message['query']!r} " if "query" in message else ""
+        score = f"{message['score']:.2f} " if "score" in message else ""
+        until = f"-{hms(message['end'])}" if "end" in message else ""
+        caption = message.get("caption", "")
+        out.print(plain(f"{hms(message['start'])}{until}  {kind:9}  {what}{score}{caption}"), soft_wrap=True)
+
+    try:
+        with _open(ctx) as lib:
+            said = lambda m: _say(err, "", "", m)  # noqa: E731
+            lib.watch(source, alert or [], show, threshold, fps, realtime, stop, said, webhook)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

@@ -39,7 +39,7 @@ STALL_SECONDS = 300  # ffmpeg giving no frame for this long is stuck (a stalled 
 DECODE_THREADS = 1 if (os.cpu_count() or 1) <= 2 else 0
 
 
-def _every(rate: float) -> str:
+def every(rate: float) -> str:
     """ffmpeg's select expression for the first frame at or after each tick of a clock at `rate` per second.
     Unlike ffmpeg's fps filter, this never invents frames (a slideshow at 0.2 fps gives one frame per picture,
     not five), always keeps the first frame of clips shorter than a tick, and leaves each frame its own time."""
@@ -68,9 +68,10 @@ def frame_of(data: bytes, size: int) -> np.ndarray:
 
 
 class Watchdog:
-    """Kills a process that has given no output for STALL_SECONDS; `fed()` says output came."""
+    """Kills a process that has given no output for `seconds` (STALL_SECONDS); `fed()` says output came."""
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen, seconds: float | None = None):
+        self.seconds = STALL_SECONDS if seconds is None else seconds  # read now: tests shorten it
         self.process, self.last, self.stalled = process, time.monotonic(), False
         threading.Thread(target=self._watch, daemon=True).start()
 
@@ -79,11 +80,11 @@ class Watchdog:
 
     def _watch(self) -> None:
         while self.process.poll() is None:
-            if time.monotonic() - self.last > STALL_SECONDS:
+            if time.monotonic() - self.last > self.seconds:
                 self.stalled = True
                 self.process.kill()
                 return
-            time.sleep(min(1.0, STALL_SECONDS / 10))
+            time.sleep(min(1.0, self.seconds / 10))
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,10 @@ class Decoder:
         if screen is not None:  # a second branch of the same decode, to a pipe of its own (named when opened)
             stream, shown = (branches := stream.split())[0], branches[1]
             self.screen_height = max(2, round(screen.width * (info.height or 9) / (info.width or 16) / 2) * 2)
-            shown = shown.filter("select", _every(1 / screen.every))
+            shown = shown.filter("select", every(1 / screen.every))
             shown = shown.filter("scale", screen.width, self.screen_height, flags="area").filter("showinfo@screen")
             outputs.append(shown.output(SCREEN_PIPE, format="rawvideo", pix_fmt="gray", vsync="passthrough"))
-        stream = stream.filter("select", _every(fps)).filter("scale", size, size, flags="bilinear")
+        stream = stream.filter("select", every(fps)).filter("scale", size, size, flags="bilinear")
         stream = stream.filter("showinfo@picture")
         outputs.insert(0, stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough"))
         self.command = with_input(

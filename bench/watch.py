@@ -1,0 +1,108 @@
+"""footage watch on a live stream over the loopback: alert latency, whether it keeps up, captions per minute.
+
+    python bench/watch.py [--seconds 60]
+
+A stream is made from real photos (scikit-image): a rocket and a cat take turns, SHOT seconds each, as H.264
+1280x720 at 25 fps with a keyframe a second, and sent to udp://127.0.0.1 at its own speed by ffmpeg (-re).
+`footage watch --alert "a rocket launch" --json` runs on it as a user would (a process of its own), and:
+  latency    from each rocket's first frame on the wire (sender start + its time in the clip) to the
+             alert's line on stdout; the largest one is the backlog the watcher ever had
+  CPU        the watcher's CPU seconds (Python and its ffmpeg) over the stream's seconds, as a share of the
+             machine's cores
+  captions   captions written per minute (one per event, one per alert) against uniform 1 Hz decoding (60)
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+from media import PHOTOS, photo_video  # noqa: E402
+
+SHOT = 5
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children that have ended or are running (ffmpeg)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for task in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / tick  # utime, stime, cutime, cstime
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=60, help="length of the stream")
+    args = parser.parse_args()
+    photos = dict((n, f) for n, _, f in PHOTOS)
+    shots = [("cat" if k % 2 == 0 else "rocket", SHOT) for k in range(args.seconds // SHOT)]
+    rockets = [k * SHOT for k, (name, _) in enumerate(shots) if name == "rocket"]
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "stream.mp4"
+        photo_video(clip, [(n, s, photos[n]) for n, s in shots], size="1280x720", fps=25, extra=("-g", "25"))
+        ts = Path(tmp) / "stream.ts"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-f", "mpegts", str(ts)], check=True)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        watcher = subprocess.Popen(
+            ["footage", "--library", str(Path(tmp) / "lib"), "watch", f"udp://127.0.0.1:{port}",
+             "--alert", "a rocket launch", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        ready = threading.Event()
+        threading.Thread(
+            target=lambda: [ready.set() for line in watcher.stderr if "watching" in line], daemon=True
+        ).start()
+        lines: list[tuple[float, dict]] = []
+        threading.Thread(
+            target=lambda: [lines.append((time.time(), json.loads(line))) for line in watcher.stdout], daemon=True
+        ).start()
+        if not ready.wait(120):
+            sys.exit("footage watch did not start")
+        time.sleep(0.5)
+        cpu_before, started = cpu_seconds(watcher.pid), time.time()
+        sender = ["ffmpeg", "-nostdin", "-v", "error", "-re", "-i", str(ts), "-c", "copy", "-f", "mpegts"]
+        subprocess.run([*sender, f"udp://127.0.0.1:{port}?pkt_size=1316"], check=True)
+        stream_s = time.time() - started
+        cpu = cpu_seconds(watcher.pid) - cpu_before
+        time.sleep(1)
+        watcher.terminate()
+        watcher.wait(30)
+    alerts = [at for at, m in lines if m["type"] == "alert"]
+    latencies = [
+        min((a - (started + r) for a in alerts if a >= started + r - 0.5), default=float("nan")) for r in rockets
+    ]
+    captions = sum(m["type"] in ("event", "alert") for _, m in lines)
+    print(f"stream: {stream_s:.0f} s of H.264 1280x720 at 25 fps, a rocket every {2 * SHOT} s ({len(rockets)} in all)")
+    print(f"alerts: {len(alerts)} for {len(rockets)} rockets")
+    print("latency s: " + " ".join(f"{x:.2f}" for x in latencies) + f"   (largest {max(latencies):.2f})")
+    cores = os.cpu_count() or 1
+    per_minute = captions / stream_s * 60
+    print(f"CPU: {cpu:.1f} s over {stream_s:.0f} s = {cpu / stream_s / cores:.0%} of {cores} cores")
+    print(
+        f"captions: {captions} = {per_minute:.0f} a minute, against 60 at 1 Hz ({60 / max(per_minute, 1):.1f}x fewer)"
+    )
+
+
+if __name__ == "__main__":
+    main()
