@@ -1,9 +1,11 @@
 """footage watch on a live stream over the loopback: alert latency, whether it keeps up, captions per minute.
 
-    python bench/watch.py [--seconds 60]
+    python bench/watch.py [--seconds 60] [--footage FILM]
 
-A stream is made from real photos (scikit-image): a rocket and a cat take turns, SHOT seconds each, as H.264
-1280x720 at 25 fps with a keyframe a second, and sent to udp://127.0.0.1 at its own speed by ffmpeg (-re).
+A stream is made of real pictures: a rocket (a scikit-image photo) and something else take turns, SHOT
+seconds each: a cat photo, or with --footage consecutive stretches of that film (moving footage, which costs
+the decoder what a camera does); H.264 1280x720 at 25 fps with a keyframe a second, sent to udp://127.0.0.1
+at its own speed by ffmpeg (-re).
 `footage watch --alert "a rocket launch" --json` runs on it as a user would (a process of its own), and:
   latency    from each rocket's first frame on the wire (sender start + its time in the clip) to the
              alert's line on stdout; the largest one is the backlog the watcher ever had
@@ -49,16 +51,39 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def film(clip: Path, shots, rocket, footage: Path, tmp: Path) -> None:
+    """The shots as one H.264 file: the rocket photo, or the film's stretch at that time."""
+    encode = ["-vf", "scale=1280:720,fps=25,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25"]
+    pieces, t = [], 0
+    for k, (name, seconds) in enumerate(shots):
+        piece = tmp / f"{k:03d}.mp4"
+        if name == "rocket":
+            photo_video(piece, [("rocket", seconds, rocket)], size="1280x720", fps=25, extra=("-g", "25"))
+        else:
+            source = ["-ss", str(t), "-t", str(seconds), "-i", str(footage)]
+            subprocess.run(["ffmpeg", "-v", "error", *source, "-an", *encode, str(piece)], check=True)
+        pieces.append(piece)
+        t += seconds
+    (tmp / "list.txt").write_text("".join(f"file '{p}'\n" for p in pieces))
+    concat = ["-f", "concat", "-safe", "0", "-i", str(tmp / "list.txt"), "-c", "copy", str(clip)]
+    subprocess.run(["ffmpeg", "-v", "error", *concat], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=60, help="length of the stream")
+    parser.add_argument("--footage", type=Path, help="a film whose stretches take turns with the rocket")
+    parser.add_argument("--show", action="store_true", help="print every message with its time in the stream")
     args = parser.parse_args()
     photos = dict((n, f) for n, _, f in PHOTOS)
     shots = [("cat" if k % 2 == 0 else "rocket", SHOT) for k in range(args.seconds // SHOT)]
     rockets = [k * SHOT for k, (name, _) in enumerate(shots) if name == "rocket"]
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "stream.mp4"
-        photo_video(clip, [(n, s, photos[n]) for n, s in shots], size="1280x720", fps=25, extra=("-g", "25"))
+        if args.footage:
+            film(clip, shots, photos["rocket"], args.footage, Path(tmp))
+        else:
+            photo_video(clip, [(n, s, photos[n]) for n, s in shots], size="1280x720", fps=25, extra=("-g", "25"))
         ts = Path(tmp) / "stream.ts"
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-f", "mpegts", str(ts)], check=True)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -89,6 +114,9 @@ def main() -> None:
         watcher.terminate()
         watcher.wait(30)
     alerts = [at for at, m in lines if m["type"] == "alert"]
+    if args.show:
+        for at, m in lines:
+            print(f"  {at - started:6.2f}  {m}")
     latencies = [
         min((a - (started + r) for a in alerts if a >= started + r - 0.5), default=float("nan")) for r in rockets
     ]
