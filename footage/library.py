@@ -42,6 +42,7 @@ from footage.store.store import MAX_VIEWS, Scope, VideoRow, disk_full, faiss_ent
 from footage.webhook import Webhook
 
 DEFAULT_LIBRARY = Path("~/.footage")
+RECORDINGS = "recordings"  # the folder in a library where `watch` records streams
 DEFAULT_SPEECH = "tiny"
 DEFAULT_OCR = "on"  # on-screen text: titles, credits, slides and signs are what people type
 MAX_FPS = 60.0
@@ -286,12 +287,14 @@ class Library:
 
     def check_paths(self, paths: Iterable[str | Path]) -> list[str | Path]:
         """The paths an index run is given, refused with BadValue when one is empty (an unset shell variable),
-        holds a NUL byte, or lies inside the library's own folder."""
+        holds a NUL byte, or lies inside the library's own folder (but for `watch`'s recordings/)."""
         paths = list(paths)
+        recordings = pipeline.resolve(self.path / RECORDINGS)
         for p in paths:
             if not str(p).strip() or "\0" in str(p):
                 raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
-            if pipeline.resolve(Path(p).expanduser().absolute()).is_relative_to(self.path):
+            where = pipeline.resolve(Path(p).expanduser().absolute())
+            if where.is_relative_to(self.path) and not where.is_relative_to(recordings):
                 raise BadValue(f"{p}: is inside the library's own folder; index your videos, not the library")
         return paths
 
@@ -489,6 +492,8 @@ class Library:
         stop: threading.Event | None = None,
         said: Callable[[str], None] | None = None,
         webhook: str | None = None,
+        record: bool = False,
+        keep: float | None = None,
     ) -> None:
         """Watches a live source (anything ffmpeg reads live, or a file played at its own speed with `realtime`)
         until `stop` is set, or a file played once ends. `on_event(message)` gets a dict as each thing happens:
@@ -497,7 +502,13 @@ class Library:
         `threshold` or more, with hysteresis: a lasting match is one alert) and {"type": "alert_end", "query",
         "start", "end", "score"} when it stops. Times are seconds since watching started; "wall" is the UTC
         time. `said(message)` hears of drops and reconnections (stderr in the CLI). `webhook` is a URL each
-        message is also POSTed to as JSON, from a thread of its own (retried; never holding the stream)."""
+        message is also POSTed to as JSON, from a thread of its own (retried; never holding the stream). `record`
+        copies the stream into a new file a minute in the library's recordings/ folder and indexes each one
+        finished (the last, cut short, when watching stops), so search finds recent footage; `keep` (seconds)
+        drops recordings older than that, from the library and the disk."""
+        if "://" not in source and not os.path.exists(source):
+            raise BadValue(f"{source}: no such file or device (a stream is a URL: udp://, rtsp://, srt://...)")
+        stream.check(source)
         queries = [q.strip() for q in alerts]
         if any(not q for q in queries):
             raise BadValue("an empty --alert: say what to look for")
@@ -508,6 +519,14 @@ class Library:
         standing = live.Alerts(queries, vectors, threshold)
         events = live.Events(self.decoder)
         hook = Webhook(webhook, said) if webhook else None
+        if keep is not None and not (math.isfinite(keep) and keep > 0):
+            raise BadValue(f"keep must be a positive number of seconds, not {keep}")
+        folder = self.path / RECORDINGS if record else None
+        recordings = None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            say = said or (lambda message: None)
+            recordings = stream.Recordings(folder, self.index, self.remove, keep, say)
         t = 0.0
 
         def emit(kind: str, **fields) -> None:
@@ -522,22 +541,29 @@ class Library:
             emit("alert_end", query=alert.query, start=alert.start, end=alert.end, score=alert.score)
 
         with backbone.threads(pipeline.INFERENCE_THREADS):
-            for t, frame in stream.frames(source, fps, backbone.image_size, realtime, stop, said):
-                tokens, _ = backbone.embed_frames(frame[None])
-                vector = backbone.predict([tokens])[0]  # (D,) the frame alone in Y space
-                started, stopped = standing.add(t, vector)
-                for alert in started:
-                    emit("alert", query=alert.query, start=t, score=alert.score, caption=self.decoder(vector[None])[0])
-                for alert in stopped:
-                    ended(alert)
-                if (event := events.add(t, vector)) is not None:
+            frames = stream.frames(source, fps, backbone.image_size, realtime, stop, said, folder)
+            try:
+                for t, frame in frames:
+                    tokens, _ = backbone.embed_frames(frame[None])
+                    vector = backbone.predict([tokens])[0]  # (D,) the frame alone in Y space
+                    started, stopped = standing.add(t, vector)
+                    for alert in started:
+                        caption = self.decoder(vector[None])[0]
+                        emit("alert", query=alert.query, start=t, score=alert.score, caption=caption)
+                    for alert in stopped:
+                        ended(alert)
+                    if (event := events.add(t, vector)) is not None:
+                        emit("event", start=event.start, end=event.end, caption=event.caption)
+                if (event := events.flush(t)) is not None:
                     emit("event", start=event.start, end=event.end, caption=event.caption)
-        if (event := events.flush(t)) is not None:
-            emit("event", start=event.start, end=event.end, caption=event.caption)
-        for alert in standing.flush(t):
-            ended(alert)
-        if hook:
-            hook.close()
+                for alert in standing.flush(t):
+                    ended(alert)
+            finally:
+                frames.close()  # ffmpeg stopped: the last recording is complete as far as it goes
+                if hook:
+                    hook.close()
+                if recordings is not None:
+                    recordings.close()  # indexes what is left
 
     def describe(self, path: str | Path, uniform: float | None = None) -> list[Event]:
         """A video's timeline: events (start, end, caption), one caption per stretch of stable meaning

@@ -88,7 +88,7 @@ def send(path, port) -> float:
     return started
 
 
-def test_watch_alerts_on_a_live_stream_within_2_s_survives_its_restart_and_stops_cleanly(
+def test_watch_alerts_on_a_live_stream_within_2_s_survives_its_restart_and_stops_cleanly_recorded(
     footage_cli, stream_file, tmp_path
 ):
     port = free_udp_port()
@@ -126,7 +126,12 @@ def test_watch_alerts_on_a_live_stream_within_2_s_survives_its_restart_and_stops
         events += [m for m in seen if m["type"] == "event"]
         assert all(m["caption"] and m["end"] > m["start"] for m in events if m["type"] == "event")
         watcher.send_signal(signal.SIGINT)
-        assert watcher.wait(timeout=20) == 0
+        assert watcher.wait(timeout=60) == 0
+        # --library given: both connections were recorded, and SIGINT left them indexed
+        stats = subprocess.run([footage_cli, "--library", str(tmp_path / "lib"), "stats", "--json"],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+        recorded = sorted((tmp_path / "lib" / "recordings").glob("*.ts"))
+        assert len(recorded) == 2 and json.loads(stats.stdout)["videos"] == 2
     finally:
         watcher.kill()
         watcher.wait()
@@ -173,3 +178,44 @@ def test_a_webhook_that_is_not_a_url_is_refused_before_watching(footage_cli, str
     )
     assert done.returncode != 0 and "not an http:// or https:// URL" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "source, code, says",
+    [
+        ("/no/such/clip.mp4", 2, "no such file or device"),
+        ("garbage://stream", 2, "this ffmpeg does not read garbage://"),
+        ("JUNK", 1, "ffmpeg could not read it"),
+    ],
+)
+def test_a_source_that_cannot_be_watched_is_one_line_and_no_retrying_forever(footage_cli, tmp_path, source, code, says):
+    if source == "JUNK":
+        source = str(tmp_path / "junk.mp4")
+        (tmp_path / "junk.mp4").write_bytes(bytes(range(256)) * 20)
+    done = subprocess.run([footage_cli, "watch", source], capture_output=True, text=True, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("watching")]
+    assert done.returncode == code and len(lines) == 1 and says in lines[0], done.stderr
+
+
+def test_recordings_are_indexed_as_they_finish_and_old_ones_are_dropped(stream_file, tmp_path, monkeypatch):
+    import os
+
+    from footage import Library
+    from footage.indexer import live as stream
+
+    monkeypatch.setattr(stream, "RECORD_SECONDS", 4)
+    monkeypatch.setattr(stream, "RECORD_POLL_SECONDS", 0.2)
+    with Library(tmp_path / "lib") as lib:
+        lib.watch(str(stream_file), ["a rocket launch"], lambda m: None, record=True)
+        recorded = sorted((tmp_path / "lib" / "recordings").glob("*.ts"))
+        assert len(recorded) >= 3  # 12 s in files of about 4 s
+        assert lib.stats().videos == len(recorded) and lib.stats().seconds == pytest.approx(12, abs=1)
+        (hit,) = lib.search("a rocket launch", top_k=1, mode="visual", captions=False)
+        assert hit.path == str(recorded[1])  # 4-8 s: most of the rocket's 3-7 s
+        week_ago = time.time() - 7 * 86400
+        for f in recorded:
+            os.utime(f, (week_ago, week_ago))
+        lib.watch(str(stream_file), [], lambda m: None, record=True, keep=86400)
+        now = sorted((tmp_path / "lib" / "recordings").glob("*.ts"))
+        assert not set(recorded) & set(now)  # a week old: gone from the disk...
+        assert {v.path for v in lib.videos()[0]} == set(map(str, now))  # ... and the library

@@ -8,6 +8,7 @@ by SIGTERM. No command prints a traceback, unless FOOTAGE_DEBUG=1 is set.
 import errno
 import io
 import json
+import math
 import os
 import signal
 import socket
@@ -63,6 +64,7 @@ class Globals:
 
     library: Path
     device: str
+    given: bool = False  # whether --library (or FOOTAGE_LIBRARY) named it
 
 
 class Terminated(BaseException):
@@ -117,7 +119,7 @@ def callback(
     """
     if library is not None and not library.strip():
         raise BadValue("--library is empty (an unset shell variable?): name the library's folder")
-    ctx.obj = Globals(Path(library) if library else default_path(), device.value)
+    ctx.obj = Globals(Path(library) if library else default_path(), device.value, library is not None)
 
 
 def _open(ctx: typer.Context, **kwargs) -> Library:
@@ -448,6 +450,18 @@ def watch(
     webhook: Annotated[
         str | None, typer.Option(help="POST each message as JSON to this URL too (retried, never blocking).")
     ] = None,
+    index: Annotated[
+        bool | None,
+        typer.Option(
+            "--index/--no-index",
+            help="Record the stream into the library (a file a minute) and index each file. Default: on with "
+            "--library.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[
+        str | None, typer.Option(help="Delete recordings older than this: 90m, 24h, 7d.", metavar="AGE")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Watch a live stream: events (stretches of stable meaning, captioned once each) and alerts (standing
@@ -456,7 +470,8 @@ def watch(
     Example: footage watch udp://127.0.0.1:5000 --alert "a person at the door" --json
     """
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in (signal.SIGINT, signal.SIGTERM):  # kept to the end: a second signal (SIGTERM to the whole
+        signal.signal(sig, lambda *_: stop.set())  # process group, as timeout and systemd send it) changes nothing
 
     def show(message: dict) -> None:
         if as_json:
@@ -469,13 +484,26 @@ def watch(
         caption = message.get("caption", "")
         out.print(plain(f"{hms(message['start'])}{until}  {kind:9}  {what}{score}{caption}"), soft_wrap=True)
 
+    record = ctx.obj.given if index is None else index
+    if keep is not None and not record:
+        raise BadValue("--keep is about recordings: give --library (or --index) too")
+    with _open(ctx) as lib:
+        said = lambda m: _say(err, "", "", m)  # noqa: E731
+        age = seconds_of(keep) if keep is not None else None
+        lib.watch(source, alert or [], show, threshold, fps, realtime, stop, said, webhook, record, age)
+
+
+def seconds_of(age: str) -> float:
+    """'90m', '24h', '7d', '30s' or a number of seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = age.strip().lower()
     try:
-        with _open(ctx) as lib:
-            said = lambda m: _say(err, "", "", m)  # noqa: E731
-            lib.watch(source, alert or [], show, threshold, fps, realtime, stop, said, webhook)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        value = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise BadValue(f"--keep {age!r}: an age such as 90m, 24h or 7d")
+    return value
 
 
 @app.command()

@@ -13,27 +13,60 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from footage.errors import BadValue, VideoError
 from footage.indexer.decode import Watchdog, every
 
 STALL_SECONDS = 10.0
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
+RECORD_SECONDS = 60  # the length of each recorded file (cut at the first keyframe after it)
+RECORD_POLL_SECONDS = 2.0  # how often finished recordings are looked for
 PROBE = ["-probesize", "500000", "-analyzeduration", "1000000"]  # a live stream starts within a second
 
 
-def command(source: str, fps: float, size: int, realtime: bool) -> list[str]:
+@lru_cache(maxsize=1)
+def protocols() -> frozenset[str]:
+    """The protocols this ffmpeg reads."""
+    listed = subprocess.run(["ffmpeg", "-hide_banner", "-protocols"], capture_output=True, text=True, timeout=30)
+    words = listed.stdout.split("Output:")[0].split()
+    found = words[words.index("Input:") + 1 :] if "Input:" in words else words
+    return frozenset(found) | {"rtsp", "rtsps"}  # RTSP is a demuxer of its own in ffmpeg, not a protocol
+
+
+def check(source: str) -> None:
+    """Raises BadValue for a URL whose protocol ffmpeg cannot read: that will not change by waiting."""
+    scheme = source.split("://", 1)[0].lower() if "://" in source else None
+    if scheme and scheme not in protocols():
+        readable = ", ".join(p for p in ("udp", "rtp", "rtsp", "srt", "http", "https", "rtmp") if p in protocols())
+        raise BadValue(f"{source}: this ffmpeg does not read {scheme}:// (it reads {readable}, and more)")
+
+
+def command(
+    source: str, fps: float, size: int, realtime: bool, record: Path | None = None, connection: int = 0
+) -> list[str]:
     """As the indexer decodes (non-reference frames and the deblocking filter skipped, one thread: no frames
     held back by frame threads), keeping the first frame at or after each tick, which goes out as soon as it
-    is decoded (ffmpeg's fps filter waits for the frame after it: half a second more at 1 fps)."""
+    is decoded (ffmpeg's fps filter waits for the frame after it: half a second more at 1 fps). With `record`,
+    the stream is also copied as it is (no encoding) into a new MPEG-TS file there every RECORD_SECONDS, named
+    for the UTC time its connection started and its number in it: a file cut short by a dead stream or a kill
+    still plays to where it stops."""
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *PROBE]
     args += ["-skip_frame", "noref", "-skip_loop_filter", "all", "-threads", "1", *(["-re"] if realtime else [])]
     args += ["-i", source, "-map", "0:v:0", "-vf", f"select='{every(fps)}',scale={size}:{size}:flags=bilinear"]
-    return [*args, "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    args += ["-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    if record is not None:
+        args += ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "segment", "-segment_format", "mpegts"]
+        args += ["-segment_time", str(RECORD_SECONDS), "-reset_timestamps", "1"]
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())  # the connection's start; then the file's number
+        args += [str(record / f"{stamp}-{connection}-%05d.ts")]
+    return args
 
 
 def frames(
@@ -43,21 +76,28 @@ def frames(
     realtime: bool = False,
     stop: threading.Event | None = None,
     said: Callable[[str], None] | None = None,
+    record: Path | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """(seconds since watching started, frame (size, size, 3) uint8), until `stop` is set (or a file played
-    once ends). `said(message)` hears of drops and reconnections."""
+    once ends). `said(message)` hears of drops and reconnections. `record`: a folder the stream is recorded
+    to as it comes (see command)."""
     stop = stop or threading.Event()
     once = Path(source).is_file()  # a file ends; a stream is waited for
     started, backoff, frame_bytes = time.monotonic(), FIRST_BACKOFF, size * size * 3
+    connection = 0
     while not stop.is_set():
+        connection += 1
         if said:
             said(f"watching {source}")
         process = subprocess.Popen(
-            command(source, fps, size, realtime), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            command(source, fps, size, realtime, record, connection), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
         )  # fmt: skip
         watchdog = Watchdog(process, STALL_SECONDS)
         threading.Thread(target=_kill_on_stop, args=(process, stop), daemon=True).start()
+        tail: deque[str] = deque(maxlen=5)  # read as it comes: a damaged stream's errors must not fill the pipe
+        reader = threading.Thread(target=_keep_tail, args=(process, tail), daemon=True)
+        reader.start()
         got = 0
         try:
             while len(buf := process.stdout.read(frame_bytes)) == frame_bytes:
@@ -67,11 +107,14 @@ def frames(
                 yield time.monotonic() - started, np.frombuffer(buf, np.uint8).reshape(size, size, 3)
         finally:
             process.kill()
-            reason = process.stderr.read().decode(errors="replace").strip().splitlines()
             process.wait()
+            reader.join(5)
+        reason = next((line for line in reversed(tail) if line), None)
+        if once and not got and not stop.is_set():
+            raise VideoError(Path(source), f"ffmpeg could not read it ({reason or 'no reason given'})")
         if stop.is_set() or once:
             return
-        why = f"no frames for {STALL_SECONDS:g} s" if watchdog.stalled else reason[-1] if reason else "it ended"
+        why = f"no frames for {STALL_SECONDS:g} s" if watchdog.stalled else reason or "it ended"
         if said:
             said(f"{source}: {why}; reconnecting in {backoff:g} s")
         stop.wait(backoff)
@@ -88,8 +131,55 @@ def _die_with_parent() -> None:
         _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _keep_tail(process: subprocess.Popen, tail: deque) -> None:
+    for line in process.stderr:
+        tail.append(line.decode(errors="replace").strip())
+
+
 def _kill_on_stop(process: subprocess.Popen, stop: threading.Event) -> None:
     """Stops ffmpeg when watching stops (it may be waiting for a stream that never comes)."""
     while process.poll() is None:
         if stop.wait(0.2):
             process.kill()
+
+
+class Recordings:
+    """Indexes the files a recording stream finishes, in a thread of its own, and drops those older than
+    `keep` seconds (from the library, then the disk). A file is finished once a newer one exists, or when
+    recording has stopped (`close`): the last one, cut short, is indexed as far as it plays."""
+
+    def __init__(self, folder: Path, index, remove, keep: float | None, said: Callable[[str], None]):
+        self.folder, self.index, self.remove, self.keep, self.said = folder, index, remove, keep, said
+        self.done: set[Path] = set()
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Indexes what is left; returns when it is done."""
+        self.closing.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.closing.wait(RECORD_POLL_SECONDS):
+            self._catch_up(last_too=False)
+        self._catch_up(last_too=True)
+
+    def _catch_up(self, last_too: bool) -> None:
+        files = sorted(self.folder.glob("*.ts"))
+        todo = [f for f in (files if last_too else files[:-1]) if f not in self.done and f.stat().st_size]
+        if todo:
+            try:
+                self.index(todo)
+                self.done.update(todo)
+            except Exception as e:  # another indexer holds the library, a full disk: tried again next time
+                self.said(f"recordings: not indexed yet ({e})")
+        if self.keep is not None:
+            old = [f for f in files[:-1] if time.time() - f.stat().st_mtime > self.keep]
+            for f in old:
+                try:
+                    self.remove(f)
+                    f.unlink()
+                    self.done.discard(f)
+                except Exception as e:
+                    self.said(f"recordings: {f.name} not removed yet ({e})")

@@ -677,8 +677,8 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
             seconds = seconds_done + (min(video.seconds, video.reached.screen, video.reached.speech) if video else 0.0)
             on_progress(Progress(done, len(todo), seconds, elapsed, str(path) if path else None, stage))
 
-    tell(None)
-    try:
+    try:  # from here on, however the run ends (a signal in the progress callback too), the decoder is stopped
+        tell(None)
         while (msg := batches.get()) is not None:
             if isinstance(msg, _Decoded.Start):
                 video = _Video(msg.path, msg.info, msg.reached)
