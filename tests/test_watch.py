@@ -1,6 +1,7 @@
 """footage watch: a live stream's events and alerts as they happen, on a real stream over the loopback."""
 
 import json
+import os
 import queue
 import signal
 import socket
@@ -219,3 +220,24 @@ def test_recordings_are_indexed_as_they_finish_and_old_ones_are_dropped(stream_f
         now = sorted((tmp_path / "lib" / "recordings").glob("*.ts"))
         assert not set(recorded) & set(now)  # a week old: gone from the disk...
         assert {v.path for v in lib.videos()[0]} == set(map(str, now))  # ... and the library
+
+
+def test_memory_stays_flat_over_a_long_stream(tmp_path):
+    """Ten minutes of stream (photos taking turns, a few seconds each), read as fast as it decodes: what
+    watching holds grows with nothing but the current event."""
+    from footage import Library
+
+    photos = dict((n, f) for n, _, f in PHOTOS)
+    shots = [("cat", 4, photos["cat"]), ("coffee", 3, photos["coffee"]), ("rocket", 5, photos["rocket"])]
+    photo_video(tmp_path / "loop.mp4", photos=shots, size="160x120", fps=5)
+    ffmpeg("-stream_loop", "49", "-i", str(tmp_path / "loop.mp4"), "-c", "copy", str(tmp_path / "long.mp4"))  # 600 s
+
+    def resident_mb() -> float:  # now, not the peak
+        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    sizes = []
+    with Library(tmp_path / "lib") as lib:
+        lib.watch(str(tmp_path / "long.mp4"), ["a rocket launch"], lambda m: sizes.append(resident_mb()))
+    assert len(sizes) > 100  # an event for every shot of 3-5 s
+    settled = sizes[len(sizes) // 5]  # past the first two minutes: models loaded, caches warm
+    assert max(sizes[len(sizes) // 5 :]) - settled < 20, (settled, max(sizes))
