@@ -506,8 +506,6 @@ class Library:
         copies the stream into a new file a minute in the library's recordings/ folder and indexes each one
         finished (the last, cut short, when watching stops), so search finds recent footage; `keep` (seconds)
         drops recordings older than that, from the library and the disk."""
-        if "://" not in source and not os.path.exists(source):
-            raise BadValue(f"{source}: no such file or device (a stream is a URL: udp://, rtsp://, srt://...)")
         stream.check(source)
         queries = [q.strip() for q in alerts]
         if any(not q for q in queries):
@@ -518,9 +516,9 @@ class Library:
         vectors = np.stack([backbone.embed_query(q) for q in queries]) if queries else np.zeros((0, backbone.dim))
         standing = live.Alerts(queries, vectors, threshold)
         events = live.Events(self.decoder)
-        hook = Webhook(webhook, said) if webhook else None
         if keep is not None and not (math.isfinite(keep) and keep > 0):
             raise BadValue(f"keep must be a positive number of seconds, not {keep}")
+        hook = Webhook(webhook, said) if webhook else None
         folder = self.path / RECORDINGS if record else None
         recordings = None
         if folder is not None:
@@ -540,6 +538,10 @@ class Library:
         def ended(alert) -> None:
             emit("alert_end", query=alert.query, start=alert.start, end=alert.end, score=alert.score)
 
+        def closed(event) -> None:
+            if event is not None:
+                emit("event", start=event.start, end=event.end, caption=event.caption)
+
         with backbone.threads(pipeline.INFERENCE_THREADS):
             frames = stream.frames(source, fps, backbone.image_size, realtime, stop, said, folder)
             try:
@@ -552,10 +554,8 @@ class Library:
                         emit("alert", query=alert.query, start=t, score=alert.score, caption=caption)
                     for alert in stopped:
                         ended(alert)
-                    if (event := events.add(t, vector)) is not None:
-                        emit("event", start=event.start, end=event.end, caption=event.caption)
-                if (event := events.flush(t)) is not None:
-                    emit("event", start=event.start, end=event.end, caption=event.caption)
+                    closed(events.add(t, vector))
+                closed(events.flush(t))
                 for alert in standing.flush(t):
                     ended(alert)
             finally:

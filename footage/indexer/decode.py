@@ -87,6 +87,27 @@ class Watchdog:
             time.sleep(min(1.0, self.seconds / 10))
 
 
+class Clock:
+    """Times of an output's frames, in order: from showinfo's log (which has a frame's line before ffmpeg writes
+    the frame out), relative to the first frame; where the log ran dry, the sampling clock stands in."""
+
+    def __init__(self, every: float):
+        self.every = every  # seconds between ticks of the sampling clock
+        self.times: queue.Queue[float | None] = queue.Queue()  # None: the log ended
+        self.first: float | None = None
+        self.count = 0  # frames timed so far
+        self.ended = False
+
+    def next(self) -> float:
+        pts = None if self.ended else self.times.get(timeout=STDERR_WAIT_SECONDS)
+        self.ended = self.ended or pts is None
+        if self.first is None:
+            self.first = pts if pts is not None else 0.0
+        t = pts - self.first if pts is not None else self.count * self.every
+        self.count += 1
+        return t
+
+
 @dataclass(frozen=True)
 class Screen:
     """Grey frames for the on-screen text reader, out of the same decode as the model's: the first frame at or
@@ -125,29 +146,24 @@ class Decoder:
             ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(),
             self.path,
         )
-        self.screen_times: queue.Queue[float | None] = queue.Queue()  # None: stderr ended
+        self.clock = Clock(1 / fps)
+        self.screen_clock = Clock(screen.every if screen else 0.0)
         self.screen_fd: int | None = None  # the screen pipe's end we read, while it is open
-        self.screen_first: float | None = None
-        self.screen_count = 0
-        self.screen_log_ended = False
         self.screen_ended = screen is None  # whether None was put on screen.frames
         self.process: subprocess.Popen | None = None
-        self.times: queue.Queue[float | None] = queue.Queue()  # None: stderr ended
         self.tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)
-        self.frames_read = 0
-        self.first_time: float | None = None
-        self.log_ended = False
         self.watchdog: Watchdog | None = None
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
             m = PTS_TIME.search(line)
             if m:
-                (self.screen_times if line.startswith(b"[showinfo@screen") else self.times).put(float(m.group(1)))
+                clock = self.screen_clock if line.startswith(b"[showinfo@screen") else self.clock
+                clock.times.put(float(m.group(1)))
             elif not line.startswith(b"[showinfo@"):
                 self.tail.append(line)
-        self.times.put(None)
-        self.screen_times.put(None)
+        self.clock.times.put(None)
+        self.screen_clock.times.put(None)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         frame_bytes = self.size * self.size * 3
@@ -179,11 +195,11 @@ class Decoder:
                 self._read_screen()
             self.process.wait()
             reader.join()
-            if self.watchdog.stalled and self.frames_read == 0:
+            if self.watchdog.stalled and self.clock.count == 0:
                 raise VideoError(self.path, f"ffmpeg gave no frame in {STALL_SECONDS} s (a stalled drive?)")
-            if self.process.returncode != 0 and self.frames_read == 0:
+            if self.process.returncode != 0 and self.clock.count == 0:
                 raise VideoError(self.path, f"ffmpeg could not decode it ({self._reason()})")
-            if self.frames_read == 0:
+            if self.clock.count == 0:
                 raise VideoError(self.path, f"no frames could be decoded ({self._reason()})")
         finally:
             self.close()
@@ -221,25 +237,11 @@ class Decoder:
         while len(self.screen_buf) >= size:
             frame = np.frombuffer(bytes(self.screen_buf[:size]), np.uint8).reshape(self.screen_height, -1)
             del self.screen_buf[:size]
-            t = None if self.screen_log_ended else self.screen_times.get(timeout=STDERR_WAIT_SECONDS)
-            self.screen_log_ended = self.screen_log_ended or t is None
-            self.screen_first = (t if t is not None else 0.0) if self.screen_first is None else self.screen_first
-            t = t - self.screen_first if t is not None else self.screen_count * self.screen.every  # the clock
-            self.screen_count += 1
-            self.screen.frames.put((t, frame))  # logged before the frame is written: t is there
+            self.screen.frames.put((self.screen_clock.next(), frame))
 
     def _timestamps(self, n: int) -> np.ndarray:
-        """Times of the next n frames, from showinfo (which logs a frame before ffmpeg writes it out); if the
-        log ran dry, the sampling clock stands in."""
-        out = np.empty(n, np.float32)
-        for i in range(n):
-            pts = None if self.log_ended else self.times.get(timeout=STDERR_WAIT_SECONDS)
-            self.log_ended = self.log_ended or pts is None
-            if self.first_time is None:
-                self.first_time = pts if pts is not None else 0.0
-            out[i] = pts - self.first_time if pts is not None else (self.frames_read + i) / self.fps
-        self.frames_read += n
-        return out
+        """Times of the next n frames (see Clock)."""
+        return np.array([self.clock.next() for _ in range(n)], np.float32)
 
     def _reason(self) -> str:
         return ffmpeg_reason(b"".join(self.tail), "no reason given")

@@ -8,6 +8,7 @@ ffmpeg is stopped and started again after a wait that doubles up to MAX_BACKOFF;
 """
 
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from footage.errors import BadValue, VideoError
-from footage.indexer.decode import Watchdog, every
+from footage.indexer.decode import STDERR_TAIL_LINES, Watchdog, every
+from footage.indexer.probe import ffmpeg_reason
 
 STALL_SECONDS = 10.0
 FIRST_BACKOFF = 1.0
@@ -41,9 +43,14 @@ def protocols() -> frozenset[str]:
 
 
 def check(source: str) -> None:
-    """Raises BadValue for a URL whose protocol ffmpeg cannot read: that will not change by waiting."""
-    scheme = source.split("://", 1)[0].lower() if "://" in source else None
-    if scheme and scheme not in protocols():
+    """Raises BadValue for what waiting will not change: a path that does not exist, or a URL whose protocol
+    ffmpeg cannot read."""
+    if "://" not in source:
+        if not os.path.exists(source):
+            raise BadValue(f"{source}: no such file or device (a stream is a URL: udp://, rtsp://, srt://...)")
+        return
+    scheme = source.split("://", 1)[0].lower()
+    if scheme not in protocols():
         readable = ", ".join(p for p in ("udp", "rtp", "rtsp", "srt", "http", "https", "rtmp") if p in protocols())
         raise BadValue(f"{source}: this ffmpeg does not read {scheme}:// (it reads {readable}, and more)")
 
@@ -95,8 +102,8 @@ def frames(
         )  # fmt: skip
         watchdog = Watchdog(process, STALL_SECONDS)
         threading.Thread(target=_kill_on_stop, args=(process, stop), daemon=True).start()
-        tail: deque[str] = deque(maxlen=5)  # read as it comes: a damaged stream's errors must not fill the pipe
-        reader = threading.Thread(target=_keep_tail, args=(process, tail), daemon=True)
+        tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)  # read as it comes: errors must not fill the pipe
+        reader = threading.Thread(target=tail.extend, args=(process.stderr,), daemon=True)
         reader.start()
         got = 0
         try:
@@ -109,12 +116,12 @@ def frames(
             process.kill()
             process.wait()
             reader.join(5)
-        reason = next((line for line in reversed(tail) if line), None)
         if once and not got and not stop.is_set():
-            raise VideoError(Path(source), f"ffmpeg could not read it ({reason or 'no reason given'})")
+            reason = ffmpeg_reason(b"".join(tail), "no reason given")
+            raise VideoError(Path(source), f"ffmpeg could not read it ({reason})")
         if stop.is_set() or once:
             return
-        why = f"no frames for {STALL_SECONDS:g} s" if watchdog.stalled else reason or "it ended"
+        why = f"no frames for {STALL_SECONDS:g} s" if watchdog.stalled else ffmpeg_reason(b"".join(tail), "it ended")
         if said:
             said(f"{source}: {why}; reconnecting in {backoff:g} s")
         stop.wait(backoff)
@@ -129,11 +136,6 @@ _prctl = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" el
 def _die_with_parent() -> None:
     if _prctl is not None:
         _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _keep_tail(process: subprocess.Popen, tail: deque) -> None:
-    for line in process.stderr:
-        tail.append(line.decode(errors="replace").strip())
 
 
 def _kill_on_stop(process: subprocess.Popen, stop: threading.Event) -> None:

@@ -239,7 +239,7 @@ class _Decoded:
     class Start:
         path: Path
         info: VideoInfo
-        reached: "_Reached"
+        reached: _Reached
 
     @dataclass
     class Frames:
