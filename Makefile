@@ -30,7 +30,9 @@ ffmpeg:
 	  fi; }
 
 # The tests speak sentences with espeak-ng and drive the web page in Debian's Chromium with Playwright (browser
-# downloads are not possible here). On-screen text needs nothing from apt: PP-OCR ships in a PyPI wheel.
+# downloads are not possible here). On-screen text needs nothing from apt: PP-OCR ships in a PyPI wheel. The store
+# tests run on a throwaway PostgreSQL cluster too (tests/conftest.py): Debian keeps initdb off the PATH, in
+# /usr/lib/postgresql/VERSION/bin.
 test-tools:
 	@command -v espeak-ng >/dev/null && [ -x /usr/bin/chromium ] || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -39,6 +41,14 @@ test-tools:
 	  else \
 	    echo "the tests need espeak-ng and chromium: install them (Debian/Ubuntu: sudo apt-get install" \
 	         "espeak-ng chromium) and run make again"; exit 1; \
+	  fi; }
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing postgresql with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "the tests need PostgreSQL's server (initdb, pg_ctl): install it (Debian/Ubuntu: sudo apt-get" \
+	         "install postgresql) and run make again"; exit 1; \
 	  fi; }
 
 samples: $(BIN)/footage

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NotFound
+from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NoLibrary, NotFound
 from footage.indexer import live as stream
 from footage.indexer import pipeline
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
@@ -36,6 +36,7 @@ from footage.search.search import PER_VIDEO, caption
 from footage.search.timeline import Event
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
+from footage.store.postgres import BINDING
 from footage.store.repair import Repaired
 from footage.store.repair import repair as repair_store
 from footage.store.store import MAX_VIEWS, Scope, VideoRow, disk_full, faiss_entries, library_path
@@ -127,6 +128,7 @@ class Library:
         fps: float = 1.0,
         decoder=None,
         device: str = "auto",
+        db: str | None = None,
     ):
         """Opens the library at `path` ($FOOTAGE_LIBRARY, else ~/.footage). Opening writes nothing: a folder
         without a library becomes one at the first `index`, and the other methods raise NoLibrary there.
@@ -137,7 +139,9 @@ class Library:
         where the models run and training is done: auto (a CUDA GPU, else Apple's Metal, else the CPU), cpu,
         cuda or mps; an accelerator that is not there is a BadValue. It changes no vector's meaning: a library
         indexed on a GPU is searched on a CPU. A library on a read-only medium opens read-only: search, stats
-        and describe work; changes raise LibraryReadOnly."""
+        and describe work; changes raise LibraryReadOnly. `db` (postgresql://USER@HOST/DATABASE) keeps the
+        library's metadata in PostgreSQL, shared between machines, and the folder remembers it (later opens need
+        no `db`); the folder keeps the vectors, thumbnails and recordings."""
         if not (isinstance(fps, int | float) and math.isfinite(fps) and 0 < fps <= MAX_FPS):
             raise BadValue(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
         self.path = library_path(path if path else default_path())
@@ -150,8 +154,14 @@ class Library:
         self._phrases: PhraseDecoder | None = None
         self._store: Store | None = None
         self.backbone = None
-        if (self.path / "library.db").exists():
-            self._store = Store(self.path)
+        self.db = db
+        if (self.path / "library.db").exists() or db or (self.path / BINDING).exists():
+            try:
+                self._store = Store(self.path, db=db)
+            except NoLibrary:  # a database without a library yet: index makes one, as in an empty folder
+                if (self.path / "library.db").exists():
+                    raise
+        if self._store is not None:
             try:
                 self._attach()
             except BaseException:
@@ -186,7 +196,7 @@ class Library:
     def store(self) -> Store:
         """The library on disk; NoLibrary when the folder holds none yet."""
         if self._store is None:
-            self._store = Store(self.path)  # NoLibrary where there is none yet
+            self._store = Store(self.path, db=self.db)  # NoLibrary where there is none yet
             self._attach()
         return self._store
 
@@ -229,6 +239,8 @@ class Library:
         views: list[str] | None = None,
         prune: bool = False,
         within: list[Path] | None = None,
+        engine: str = "local",
+        ray_address: str | None = None,
     ) -> IndexReport:
         """Indexes files and folders (recursively), making the library if there is none. Unchanged files are
         skipped, changed ones and ones that failed before are read again, files deleted from an indexed
@@ -241,7 +253,9 @@ class Library:
         video again. `views` sets indexing prompts ([] drops them): each segment also gets a vector pooled with
         attention on each prompt, and search scores a segment by its best vector; changing them recomputes
         every vector from the cached frame tokens (no decoding). `within` confines the run to these folders:
-        links that lead out of them are not followed (an index job started over HTTP).
+        links that lead out of them are not followed (an index job started over HTTP). `engine`: "local" (this
+        process) or "ray": the files are decoded and embedded by workers on a Ray cluster (the one at
+        `ray_address`, else a Ray started here) that see them at the same paths, and written here.
 
         Raises LibraryBusy if another process is indexing, LibraryReadOnly on a read-only library."""
         if shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None:
@@ -253,8 +267,17 @@ class Library:
             raise BadValue("views must be different prompts, none of them empty")
         if speech is not None:
             check_speech(speech)
+        if engine not in ("local", "ray"):
+            raise BadValue(f"engine must be local or ray, not {engine!r}")
+        if ray_address and engine != "ray":
+            raise BadValue("a Ray address is for the Ray engine (--engine ray)")
+        run = None
+        if engine == "ray":
+            from footage.indexer import distributed  # imports Ray only when it is asked for
+
+            run = distributed.engine(ray_address, self.path)  # Ray not installed: said before any model loads
         if self._store is None:
-            self._store = Store(self.path, create=True)
+            self._store = Store(self.path, create=True, db=self.db)
             self._attach()
         if self.store.cannot_write:  # before any model loads
             raise self.store.cannot_write
@@ -283,7 +306,9 @@ class Library:
             self.backbone.speech, self.backbone.ocr = use_speech, use_ocr
             if views is not None and views != self.backbone.views:
                 self._set_views(views)
-            return pipeline.index(self.store, self.backbone, paths, self.fps, on_progress, transcriber, prune, within)
+            return pipeline.index(
+                self.store, self.backbone, paths, self.fps, on_progress, transcriber, prune, within, run
+            )
 
     def check_paths(self, paths: Iterable[str | Path]) -> list[str | Path]:
         """The paths an index run is given, refused with BadValue when one is empty (an unset shell variable),
@@ -741,11 +766,11 @@ class Library:
         return self.store.stats()
 
     @staticmethod
-    def repair(path: str | Path | None = None) -> Repaired:
+    def repair(path: str | Path | None = None, db: str | None = None) -> Repaired:
         """Checks the library at `path` and rebuilds a damaged database from what can still be read, keeping
         the damaged file beside it (library.db.damaged-DATE); videos that cannot be recovered whole are left
         for the next `index` to read again."""
-        return repair_store(library_path(path if path else default_path()))
+        return repair_store(library_path(path if path else default_path()), db)
 
     def close(self) -> None:
         if self._store is not None:

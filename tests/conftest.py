@@ -1,6 +1,9 @@
+import itertools
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,86 @@ def run_cli(exe, *args, library=None, check=True, **kwargs) -> subprocess.Comple
     if check and done.returncode != 0:
         raise AssertionError(f"{cmd} exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}")
     return done
+
+
+# --- PostgreSQL: a throwaway cluster for the session, a fresh database for each test ---------------------------
+
+
+def postgres_bin() -> Path:
+    """The folder of initdb and pg_ctl: on the PATH, else Debian's /usr/lib/postgresql/VERSION/bin (the newest)."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if not debian:
+        pytest.fail(
+            "PostgreSQL is not installed (no initdb on the PATH or under /usr/lib/postgresql/*/bin): `make test` "
+            "installs it (Debian/Ubuntu: apt-get install postgresql)"
+        )
+    return debian[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL cluster in a temporary folder, run as an unprivileged user (initdb refuses root), trusting
+    local connections and reached by its Unix socket in that folder; stopped and removed at the end. Yields
+    the socket's folder. Fails, never skips, where PostgreSQL is missing: the store tests need it."""
+    import pwd
+
+    bin_dir = postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="footage-pg-"))  # under /tmp: pytest's own tmp is root's alone
+    as_user = []
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+        as_user = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    data = folder / "data"
+
+    def run(*cmd):
+        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            pytest.fail(f"{' '.join(map(str, cmd))} exited {done.returncode}: {done.stderr or done.stdout}")
+
+    try:
+        run(bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+        options = f"-k {folder} -c listen_addresses='' -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+        run(bin_dir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "-t", "60", "-o", options, "start")
+        yield folder
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+pg_databases = itertools.count(1)
+
+
+def new_database(server: Path) -> str:
+    """Makes an empty database in the session's cluster; returns its URL."""
+    import psycopg
+
+    name = f"footage_test_{next(pg_databases)}"
+    with psycopg.connect(f"postgresql://postgres@/postgres?host={server}", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@/{name}?host={server}"
+
+
+@pytest.fixture
+def pg_url(postgres_server):
+    """The URL of a new, empty database of the session's cluster (dropped after the test)."""
+    import psycopg
+
+    url = new_database(postgres_server)
+    yield url
+    name = url.split("@/")[1].split("?")[0]
+    with psycopg.connect(f"postgresql://postgres@/postgres?host={postgres_server}", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """None (SQLite, library.db) or a fresh PostgreSQL database's URL: a store test runs on both."""
+    return None if request.param == "sqlite" else request.getfixturevalue("pg_url")

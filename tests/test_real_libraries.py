@@ -361,9 +361,9 @@ def test_bad_input_to_every_command_is_one_line(tmp_path, clip, footage_cli):
     one_line_error(run_cli(footage_cli, "index", tmp_path / "videos", "--fps", "inf", library=lib, check=False), code=2)
     one_line_error(run_cli(footage_cli, "stats", library="/proc", check=False), "no footage library")
     one_line_error(run_cli(footage_cli, "index", tmp_path / "videos", library="/proc", check=False), "/proc")
-    (lib / "vectors.faiss").unlink()
-    (lib / "vectors.faiss").mkdir()
-    one_line_error(run_cli(footage_cli, "search", "x", library=lib, check=False), "vectors.faiss", "is not a file")
+    (lib / "vectors" / "state.npz").unlink()
+    (lib / "vectors" / "state.npz").mkdir()
+    one_line_error(run_cli(footage_cli, "search", "x", library=lib, check=False), "state.npz", "is not a file")
 
 
 def test_ctrl_c_while_starting_is_one_line(tmp_path, clip, footage_cli):
@@ -977,10 +977,10 @@ def test_more_edges_a_hostile_user_found(tmp_path, clip, footage_cli):
     c_locale = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
     table = run_cli(footage_cli, "search", "zebra", library=lib, env=c_locale).stdout
     assert "\\u25" not in table and "|" in table  # ASCII lines, not escapes of box-drawing characters
-    (lib / "vectors.faiss").unlink()
-    os.mkfifo(lib / "vectors.faiss")
-    one_line_error(run_cli(footage_cli, "search", "zebra", library=lib, check=False), "vectors.faiss")
-    (lib / "vectors.faiss").unlink()
+    (lib / "vectors" / "state.npz").unlink()
+    os.mkfifo(lib / "vectors" / "state.npz")
+    one_line_error(run_cli(footage_cli, "search", "zebra", library=lib, check=False), "state.npz")
+    (lib / "vectors" / "state.npz").unlink()
     with Library(lib) as opened:  # a copy and a rename in one run: the renamed file keeps the index
         shutil.copy(folder / "a.mp4", folder / "b.mp4")
         (folder / "a.mp4").rename(folder / "c.mp4")

@@ -1,10 +1,11 @@
 """End to end: a video of real photos, indexed, then found by describing each photo."""
 
+import shutil
 import sqlite3
 
 import pytest
 
-from footage import Hit
+from footage import Hit, Library
 from footage.errors import BadValue, NoLibrary
 from footage.search.hits import Candidate, merge
 from footage.search.search import diversify
@@ -16,6 +17,21 @@ QUERIES = {
     "astronaut": "a person in a space suit",
     "motorcycle": "a motorcycle",
 }
+
+
+@pytest.fixture(scope="module", params=["exact", "approximate"])
+def photo_library(request, photo_library, tmp_path_factory):
+    """The photo library as it is (an exact index), and a copy whose vectors are in an IVF index, the kind a
+    library past 300,000 segments gets: every search test runs on both."""
+    if request.param == "exact":
+        yield photo_library
+        return
+    copy = tmp_path_factory.mktemp("approximate") / "library"
+    shutil.copytree(photo_library.path, copy)
+    with Library(copy) as lib:
+        with lib.store.writing():
+            assert lib.store.maintain(force="train") == "train" and lib.store.index.approximate
+        yield lib
 
 
 @pytest.mark.parametrize("name", list(QUERIES))

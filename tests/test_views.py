@@ -1,5 +1,7 @@
 """Index views: extra segment vectors pooled for indexing prompts, kept with the segments and fused in search."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -38,7 +40,7 @@ def test_each_segment_gets_a_vector_per_view_and_search_scores_its_best(viewed):
 def test_views_survive_repair_removal_and_training(viewed, photos, tmp_path):
     path, stretches = photos
     lib = viewed
-    (lib.path / "vectors.faiss").unlink()
+    shutil.rmtree(lib.path / "vectors")
     lib.close()
     with Library(tmp_path / "lib") as again:  # the stored views are used when none are given
         assert again.backbone.views == VIEWS and again.store.consistent() and again.store.repaired[1] > 0

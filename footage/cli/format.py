@@ -122,6 +122,8 @@ def stats_table(stats: Stats) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     table.add_row("library", plain(stats.library + (" (read-only)" if stats.read_only else "")))
+    if stats.database:
+        table.add_row("database", plain(stats.database))
     table.add_row("backbone", plain(stats.backbone or "(none yet)"))
     table.add_row("videos", str(stats.videos) + (f", {len(stats.offline)} offline" if stats.offline else ""))
     table.add_row("segments", str(stats.segments))

@@ -48,6 +48,7 @@ OFFLINE_SHOWN = 5  # offline videos named one by one; an unmounted drive may hol
 Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
 Speech = Enum("Speech", {m: m for m in SPEECH}, type=str)
 Device = Enum("Device", {d: d for d in DEVICES}, type=str)
+Engine = Enum("Engine", {e: e for e in ("local", "ray")}, type=str)
 app = typer.Typer(
     help="Semantic search over your videos, offline. Index a folder, then find moments by describing them.",
     no_args_is_help=True,
@@ -65,6 +66,7 @@ class Globals:
     library: Path
     device: str
     given: bool = False  # whether --library (or FOOTAGE_LIBRARY) named it
+    db: str | None = None  # --db (or FOOTAGE_DB): a PostgreSQL URL; None: the folder's own, else SQLite
 
 
 class Terminated(BaseException):
@@ -109,6 +111,16 @@ def callback(
             "Vectors mean the same on all: a library indexed on a GPU is searched on a CPU.",
         ),
     ] = Device.auto,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="FOOTAGE_DB",
+            help="Keep the library's metadata in PostgreSQL (postgresql://USER@HOST/DATABASE), shared between "
+            "machines; the folder keeps vectors and thumbnails, and remembers the database (no --db needed after).",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -119,11 +131,13 @@ def callback(
     """
     if library is not None and not library.strip():
         raise BadValue("--library is empty (an unset shell variable?): name the library's folder")
-    ctx.obj = Globals(Path(library) if library else default_path(), device.value, library is not None)
+    if db is not None and not db.strip():
+        raise BadValue("--db is empty (an unset shell variable?): give postgresql://USER@HOST/DATABASE")
+    ctx.obj = Globals(Path(library) if library else default_path(), device.value, library is not None, db)
 
 
 def _open(ctx: typer.Context, **kwargs) -> Library:
-    return Library(ctx.obj.library, device=ctx.obj.device, **kwargs)
+    return Library(ctx.obj.library, device=ctx.obj.device, db=ctx.obj.db, **kwargs)
 
 
 def _say(console: Console, label: str, style: str, *parts: object) -> None:
@@ -215,6 +229,21 @@ def index(
             "it those are kept offline (an unmounted drive looks like an empty folder).",
         ),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where files are decoded and embedded: local (this process) or ray (workers on a Ray cluster, "
+            "sized to its CPUs and GPUs; this process writes the library; needs Ray: footage's ray extra).",
+        ),
+    ] = Engine.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: the Ray cluster to use (HOST:PORT, or ray://HOST:10001); its machines must see "
+            "the videos at the same paths. Default: a Ray started on this machine for the run.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index videos. Run it again at any time: unchanged files are skipped, changed ones and ones that failed
@@ -269,7 +298,14 @@ def index(
                 )
 
             report = lib.index(
-                paths, on_progress=show, speech=speech and speech.value, ocr=ocr, views=views, prune=prune
+                paths,
+                on_progress=show,
+                speech=speech and speech.value,
+                ocr=ocr,
+                views=views,
+                prune=prune,
+                engine=engine.value,
+                ray_address=ray_address,
             )
         if stopped:  # after the last batch: the run is complete, but the user asked to stop
             raise KeyboardInterrupt
@@ -686,9 +722,15 @@ def repair(ctx: typer.Context, as_json: JsonOption = False) -> None:
     Example: footage repair
     """
     with err.status("checking the library", spinner="dots") if not as_json else nullcontext():
-        done = Library.repair(ctx.obj.library)
+        done = Library.repair(ctx.obj.library, ctx.obj.db)
     if as_json:
         print(json.dumps(asdict(done), indent=2))
+        return
+    if done.database:
+        dropped, added = done.vectors
+        said = "footage does not check or rebuild it (its server keeps it whole; pg_amcheck and pg_dump are its tools)"
+        vectors = f"; the folder's vectors were checked against it: {dropped} dropped, {added} added"
+        _say(out, "", "", done.library, ": the database is PostgreSQL, ", done.database, ": ", said, vectors)
         return
     if not done.damaged:
         _say(out, "", "", done.library, ": the database is whole; nothing to repair")

@@ -5,6 +5,10 @@ Decoding overlaps inference: a thread probes and decodes files one after another
 process), reads their subtitles and on-screen text, and hands frame batches over a short queue, while this
 thread runs the model, transcribes speech and writes to the store. Each video is written in one transaction,
 so a run killed at any point loses at most the video it was on, and the next run picks up from there.
+
+Two engines share the work per file (`compute`: a path and its facts -> a Computed, its segments and text
+chunks or why it failed) and the write (`Writer.commit`): this module runs both in one process; the Ray
+engine (footage/indexer/distributed.py) runs `compute` in workers across a cluster and commits here.
 """
 
 import errno
@@ -17,8 +21,9 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -414,10 +419,12 @@ def index(
     transcriber: Callable[[Path, threading.Event], list] | None = None,
     prune: bool = False,
     within: list[Path] | None = None,
+    engine: Callable | None = None,
 ) -> IndexReport:
     """Indexes files and folders into the store: pictures, subtitles and (with a transcriber) speech. The
     caller holds the store's write lock. `prune` drops missing files that would otherwise be kept offline;
-    `within` confines the run to these folders."""
+    `within` confines the run to these folders. `engine` decodes, embeds and stores the files left to do
+    (the arguments of _embed_and_store, the local engine and the default; distributed.engine for Ray)."""
     started = time.monotonic()
     report = IndexReport()
     found = scan(paths, skip=store.path, within=within)
@@ -427,7 +434,7 @@ def index(
     try:
         todo = _plan(store, found, backbone.model_id, report, prune)
         with backbone.threads(INFERENCE_THREADS):
-            _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber)
+            (engine or _embed_and_store)(store, backbone, todo, fps, report, on_progress, started, transcriber)
     except BaseException:
         try:  # keep what is done; the FAISS file is only a cache, and the next open repairs it from SQLite
             store.flush()
@@ -606,6 +613,8 @@ class _Video:
     features: list[np.ndarray] = field(default_factory=list)
     thumbs: list[bytes] = field(default_factory=list)
     seconds: float = 0.0  # how far into the video its frames have come
+    frames: int = 0  # frames embedded...
+    reused: int = 0  # ... of which this many took the tokens of the one before
     still: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the last frame the model saw: its blocks,
     # tokens and features
 
@@ -648,11 +657,38 @@ def _embed(backbone: Backbone, video: _Video, frames: np.ndarray) -> tuple[np.nd
     return tokens[taken], features[taken], len(frames) - len(new)
 
 
-def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber) -> None:
-    """Decodes in a thread; embeds, segments and stores here, one transaction per video."""
+@dataclass
+class Computed:
+    """One file's work, ready to be written: its segments and text chunks, or why it failed. What the local
+    engine hands from its model loop to the writer, and what a Ray worker sends back to the one that writes."""
+
+    path: Path
+    facts: FileFacts  # with what decoding learnt (duration, codec, size...) filled in
+    segments: list[NewSegment] = field(default_factory=list)
+    chunks: list[NewChunk] = field(default_factory=list)
+    warning: str | None = None  # stored on the video: it was indexed only in part
+    warnings: list[str] = field(default_factory=list)  # what could not be read, for the report
+    failure: str | None = None  # the reason, when the file could not be indexed
+    frames: int = 0
+    reused: int = 0
+    seconds: float = 0.0  # the video seconds this file counts for in the progress shown
+    model_id: str = ""  # the models that computed it (a worker's must be the writer's)
+
+
+def compute(
+    backbone: Backbone,
+    todo: list[tuple[Path, FileFacts]],
+    fps: float,
+    transcriber,
+    stop: threading.Event,
+    progress: Callable[[Path, float, str], None] | None = None,
+) -> Iterator[Computed]:
+    """Each file's Computed, in order: decoded in a thread (speech and on-screen text in threads of their own),
+    embedded and segmented here. `progress(path, seconds, stage)` is told how far into the file the run is.
+    Both engines run this: the local one in its own process, the Ray one inside each worker. Close the
+    generator (contextlib.closing) to stop the threads when it is left early."""
     facts_by_path = dict(todo)
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
-    stop = threading.Event()
     decoder = threading.Thread(
         target=_decode_all,
         args=(
@@ -668,26 +704,21 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
         daemon=True,
     )
     decoder.start()
-    last_flush = time.monotonic()
-    done = 0
-    seconds_done = 0.0  # video seconds of the files finished, indexed or not: the progress shown
     video: _Video | None = None
 
-    def tell(path: Path | None, stage: str = "pictures") -> None:
-        if on_progress:
-            elapsed = time.monotonic() - started
-            seconds = seconds_done + (min(video.seconds, video.reached.screen, video.reached.speech) if video else 0.0)
-            on_progress(Progress(done, len(todo), seconds, elapsed, str(path) if path else None, stage))
+    def tell(path: Path, stage: str = "pictures") -> None:
+        if progress:
+            progress(path, min(video.seconds, video.reached.screen, video.reached.speech) if video else 0.0, stage)
 
-    try:  # from here on, however the run ends (a signal in the progress callback too), the decoder is stopped
-        tell(None)
+    try:  # however the run ends (a signal in the progress callback too), the decoder is stopped
         while (msg := batches.get()) is not None:
             if isinstance(msg, _Decoded.Start):
                 video = _Video(msg.path, msg.info, msg.reached)
+                tell(msg.path)
             elif isinstance(msg, _Decoded.Frames):
                 tokens, features, reused = _embed(backbone, video, msg.frames)
-                report.frames += len(msg.frames)
-                report.frames_reused += reused
+                video.frames += len(msg.frames)
+                video.reused += reused
                 video.times.append(msg.times)
                 video.tokens.append(tokens)
                 video.features.append(features)
@@ -695,30 +726,20 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
                 # thumbnail, and a long video's raw frames would not fit in memory.
                 video.thumbs += [_thumbnail(frame, video.info) for frame in msg.frames]
                 video.seconds = max(video.seconds, float(msg.times[-1]) + 1.0 / fps)
+                tell(video.path)
             elif isinstance(msg, _Decoded.Failed):
-                store.save_failure(facts_by_path[msg.path], msg.reason)
-                report.failed.append((str(msg.path), msg.reason))
-                done += 1
-                seconds_done += video.seconds if video and video.path == msg.path else 0.0
+                ours = video is not None and video.path == msg.path  # it failed after its first frames
+                failed = Computed(msg.path, facts_by_path[msg.path], failure=msg.reason, model_id=backbone.model_id)
+                if ours:
+                    failed.frames, failed.reused, failed.seconds = video.frames, video.reused, video.seconds
                 video = None
+                yield failed
             else:
                 stage = "speech" if transcriber else "text"  # what the pictures may be waiting for
                 heard = lambda path=msg.path, stage=stage: tell(path, stage)  # noqa: E731
-                facts = facts_by_path[msg.path]
-                try:
-                    _finish_video(store, backbone, video, msg, facts, fps, report, heard)
-                except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
-                    raise
-                except Exception as e:  # one odd file must not end the run
-                    store.save_failure(facts, f"{type(e).__name__}: {e}")
-                    report.failed.append((facts.path, f"{type(e).__name__}: {e}"))
-                done += 1
-                seconds_done += max(video.seconds, facts.duration or 0.0)
+                done = _finish_video(backbone, video, msg, facts_by_path[msg.path], fps, heard)
                 video = None
-                if time.monotonic() - last_flush > FLUSH_SECONDS:
-                    store.flush()
-                    last_flush = time.monotonic()
-            tell(msg.path if not isinstance(msg, _Decoded.Frames) else video.path)
+                yield done
     finally:
         stop.set()
         while decoder.is_alive():  # unblock a decode thread waiting on a full queue
@@ -728,54 +749,108 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
                 pass
 
 
+@dataclass
+class Writer:
+    """The one writer of a run, for both engines: commits each file's Computed in one transaction as it
+    comes, so a run killed at any point loses at most the videos not yet written, and tells the progress."""
+
+    store: Store
+    model_id: str
+    report: IndexReport
+    files: int  # files to decode in this run
+    started: float  # time.monotonic() at the start of the run
+    on_progress: Callable[[Progress], None] | None = None
+    done: int = 0
+    seconds: float = 0.0  # video seconds of the files written, indexed or not: the progress shown
+    last_flush: float = field(default_factory=time.monotonic)
+
+    def commit(self, c: Computed) -> None:
+        report = self.report
+        report.frames += c.frames
+        report.frames_reused += c.reused
+        report.warnings += [(c.facts.path, w) for w in c.warnings]
+        if c.failure is not None:
+            self.store.save_failure(c.facts, c.failure)
+            report.failed.append((c.facts.path, c.failure))
+        else:
+            self.store.save_video(c.facts, c.segments, self.model_id, c.chunks, c.warning)
+            report.indexed.append(c.facts.path)
+            report.video_seconds += c.facts.duration
+            if time.monotonic() - self.last_flush > FLUSH_SECONDS:
+                self.store.flush()
+                self.last_flush = time.monotonic()
+        self.done += 1
+        self.seconds += c.seconds
+
+    def tell(self, path: Path | None, seconds: float = 0.0, stage: str = "pictures") -> None:
+        """Progress, `seconds` into the file being indexed."""
+        if self.on_progress:
+            elapsed = time.monotonic() - self.started
+            current = str(path) if path else None
+            self.on_progress(Progress(self.done, self.files, self.seconds + seconds, elapsed, current, stage))
+
+
+def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber) -> None:
+    """The local engine: decodes in a thread; embeds, segments and writes here, one transaction per video."""
+    writer = Writer(store, backbone.model_id, report, len(todo), started, on_progress)
+    writer.tell(None)
+    with closing(compute(backbone, todo, fps, transcriber, threading.Event(), writer.tell)) as results:
+        for done in results:
+            writer.commit(done)
+            writer.tell(done.path)
+
+
 def _finish_video(
-    store: Store,
     backbone: Backbone,
     video: _Video,
     done: _Decoded.Done,
     facts: FileFacts,
     fps: float,
-    report: IndexReport,
     heard: Callable[[], None] | None = None,
-) -> None:
-    """Segments, text and the store write of a decoded video. A file that decodes only in part (a download
-    cut short, a recording cut by a dead battery) is indexed as far as it goes, with a warning."""
+) -> Computed:
+    """Segments and text of a decoded video. A file that decodes only in part (a download cut short, a
+    recording cut by a dead battery) is indexed as far as it goes, with a warning. Anything else that goes
+    wrong is the file's failure (one odd file must not end the run), but for the library's own trouble."""
+    out = Computed(video.path, facts, frames=video.frames, reused=video.reused, model_id=backbone.model_id)
     info = video.info
-    times = np.concatenate(video.times)
-    warning = None
-    covered = float(times[-1]) + 1.0 / fps
-    if _is_truncated(times, fps, info):
-        warning = f"partial: decoded {covered:.1f} of {info.duration:.1f} s"
-        report.warnings.append((facts.path, warning))
-    tokens = np.concatenate(video.tokens)
-    features = np.concatenate(video.features)
-    duration = min(info.duration, covered) if warning else info.duration
-    segments = build_segments(times, tokens, features, video.thumbs, fps, duration, backbone.pool)
-    facts.duration = duration or covered
-    facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
-    facts.start_time, facts.sample_fps = info.start_time, fps
-    chunks = _text_chunks(Path(facts.path), backbone, done, report, heard, facts.duration)
-    store.save_video(facts, segments, backbone.model_id, chunks, warning)
-    report.indexed.append(facts.path)
-    report.video_seconds += facts.duration
+    try:
+        times = np.concatenate(video.times)
+        covered = float(times[-1]) + 1.0 / fps
+        if _is_truncated(times, fps, info):
+            out.warning = f"partial: decoded {covered:.1f} of {info.duration:.1f} s"
+            out.warnings.append(out.warning)
+        tokens = np.concatenate(video.tokens)
+        features = np.concatenate(video.features)
+        duration = min(info.duration, covered) if out.warning else info.duration
+        out.segments = build_segments(times, tokens, features, video.thumbs, fps, duration, backbone.pool)
+        facts.duration = duration or covered
+        facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
+        facts.start_time, facts.sample_fps = info.start_time, fps
+        out.chunks = _text_chunks(video.path, backbone, done, out.warnings, heard, facts.duration)
+    except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
+        raise
+    except Exception as e:  # one odd file must not end the run
+        out.failure, out.segments, out.chunks = f"{type(e).__name__}: {e}", [], []
+    out.seconds = max(video.seconds, facts.duration or 0.0)
+    return out
 
 
 def _text_chunks(
-    path: Path, backbone: Backbone, done: _Decoded.Done, report: IndexReport, heard, duration: float
+    path: Path, backbone: Backbone, done: _Decoded.Done, warnings: list[str], heard, duration: float
 ) -> list[NewChunk]:
     """What is written (subtitles, on-screen text) and said (speech) in a video, chunked and embedded by the
     Y-encoder. A subtitle or audio track that cannot be read is a warning: the pictures are indexed all the
     same. Subtitle text is capped to what a video of this length can carry."""
-    report.warnings += [(str(path), w) for w in done.warnings]
+    warnings += done.warnings
     cues, cut = subtitles.cap(done.subtitles, duration)
     if cut:
-        report.warnings.append((str(path), f"subtitles: {cut}"))
+        warnings.append(f"subtitles: {cut}")
     chunks = text.chunk(cues, "subtitles")
     for channel, future in (("speech", done.speech), ("on-screen", done.on_screen)):
         if future is not None:  # heard or read meanwhile
-            found, warnings = _wait(future, heard)
+            found, said = _wait(future, heard)
             chunks += text.chunk(found, channel)
-            report.warnings += [(str(path), w) for w in warnings]
+            warnings += said
     if not chunks:
         return []
     vectors = backbone.y([c.text for c in chunks])

@@ -23,9 +23,10 @@ from urllib.parse import quote
 from sqlalchemy import text
 
 from footage.errors import LibraryError, LibraryReadOnly, NoLibrary
+from footage.store import postgres
 from footage.store.lock import WriteLock
 from footage.store.schema import Meta, Model, Segment, TextChunk, Video, kind, migrate, open_engine
-from footage.store.store import disk_full
+from footage.store.store import Store, disk_full
 
 # Tables copied, in an order that satisfies their foreign keys. Captions are a cache and are not copied.
 TABLES = ("meta", "models", "videos", "segments", "text_chunks")
@@ -44,6 +45,10 @@ class Repaired:
     text_chunks: int = 0
     dropped: list[str] = field(default_factory=list)  # videos not recovered whole: the next index reads them
     problem: str | None = None  # what SQLite said about the damaged file
+    # a library kept in PostgreSQL: its URL (no password). footage does not check or rebuild that database (the
+    # server keeps it whole; pg_dump and amcheck are its tools): it checks the folder's vectors against it
+    database: str | None = None
+    vectors: tuple[int, int] | None = None  # (ids dropped, ids added) to make the vectors match the database
 
 
 def _read_only(db: Path) -> str:
@@ -52,7 +57,7 @@ def _read_only(db: Path) -> str:
 
 def check(db: Path) -> str | None:
     """None when SQLite finds the database whole, else what it says is wrong."""
-    if db.stat().st_size == 0 and ((db.parent / "vectors.faiss").exists() or (db.parent / "thumbs").exists()):
+    if db.stat().st_size == 0 and any((db.parent / n).exists() for n in ("vectors", "vectors.faiss", "thumbs")):
         return "the database file is empty"
     for uri in (_read_only(db), _read_only(db) + "&immutable=1"):  # the second on a read-only medium
         try:
@@ -267,8 +272,11 @@ def _whole(video: dict, segments: list[dict]) -> bool:
     return ids_follow and tiled and segments[0]["start"] < 1e-3 and ends
 
 
-def repair(path: Path) -> Repaired:
-    """Checks the library at `path`; a damaged database is rebuilt as the module says."""
+def repair(path: Path, url: str | None = None) -> Repaired:
+    """Checks the library at `path`; a damaged database is rebuilt as the module says. A library whose database
+    is PostgreSQL (`url`, or the one the folder remembers) has its vectors checked against it instead."""
+    if url is not None or postgres.binding(path) is not None:
+        return _repair_vectors(path, url)
     db = path / "library.db"
     if not db.is_file():
         raise NoLibrary(f"{path}: no footage library here")
@@ -281,6 +289,23 @@ def repair(path: Path) -> Repaired:
         raise LibraryReadOnly(f"{path}: the library is damaged ({problem}) and read-only: copy it somewhere writable")
     with WriteLock(path / "write.lock"):
         return _rebuild(path, db, problem)
+
+
+def _repair_vectors(path: Path, url: str | None) -> Repaired:
+    """A PostgreSQL library: the folder's FAISS vectors made to hold exactly the database's, read from it."""
+    store = Store(path, db=url)
+    try:
+        backbone, dim = store.meta("backbone"), store.meta("dim")
+        if backbone is None or dim is None:  # nothing indexed yet: no vectors to check
+            return Repaired(str(path), damaged=False, database=store.database, vectors=(0, 0))
+        with store.writing():
+            store.attach(backbone, int(dim), int(store.meta("token_dim") or dim))  # repairs a stale cache
+            before = store.repaired
+            store.repair()  # and this one that is stale but does not know it
+        fixed = (before[0] + store.repaired[0], before[1] + store.repaired[1])
+        return Repaired(str(path), damaged=False, database=store.database, vectors=fixed)
+    finally:
+        store.close()
 
 
 def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
@@ -318,7 +343,8 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
     for suffix in ("-wal", "-shm"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
     os.replace(new, db)
-    (path / "vectors.faiss").unlink(missing_ok=True)  # rebuilt from SQLite on the next open
+    (path / "vectors.faiss").unlink(missing_ok=True)  # rebuilt from SQLite on the next open (footage < 0.9)
+    shutil.rmtree(path / "vectors", ignore_errors=True)
     if (path / "thumbs").is_dir():  # the thumbnails of videos not kept, those whose rows were lost too
         for folder in (path / "thumbs").iterdir():
             if not (folder.name.isdigit() and int(folder.name) in keep):

@@ -1,6 +1,8 @@
-"""The SQLite schema (SQLAlchemy 2) and its ordered migrations.
+"""The database schema (SQLAlchemy 2) and its ordered migrations, for SQLite (LIBRARY/library.db) and for
+PostgreSQL (`footage --db URL`, footage/store/postgres.py): one schema, portable queries; where the two differ
+(the schema version, full-text search, paths that are not UTF-8, 64-bit integers) it is said here.
 
-SQLite is the source of truth: every segment row carries its vector, so the FAISS index can always be
+The database is the source of truth: every segment row carries its vector, so the FAISS index can always be
 rebuilt from it. `meta.generation` goes up in the same transaction as every change to segments; the FAISS
 file records the generation it was saved at, which is how a stale index is noticed on open.
 
@@ -13,40 +15,75 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
-from sqlalchemy import Engine, Float, ForeignKey, Integer, LargeBinary, String, create_engine, event, text
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from footage.errors import DiskFull, LibraryDamaged, LibraryError, LibraryReadOnly
+from footage.store.lock import MIGRATE_LOCK
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 30_000
+PAGE_SIZE = 16384
 FULL_BYTES = 1 << 20  # less room than this on the disk: an I/O error is taken to be a full disk
+# Ids, sizes and inodes: SQLite's INTEGER is 64-bit already, PostgreSQL's is 32 (a 3 GB file, an XFS inode)
+Int64 = Integer().with_variant(BigInteger(), "postgresql")
+# PostgreSQL's text holds UTF-8 without NUL only: a path whose bytes are not that (or that starts with this mark)
+# is kept as the mark and its bytes percent-escaped, printable ASCII but % as it is; nothing else starts so
+PATH_MARK = "%bytes:"
+PATH_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 class FsPath(TypeDecorator):
     """A file path, stored losslessly by its bytes on disk: as text when they are UTF-8, else as the bytes
     themselves (a name like caf\\xe9.mp4 written by an old Latin-1 system), which SQLite's text cannot hold.
-    Going by the bytes, not Python's string, one file is one row whatever the locale footage runs in."""
+    Going by the bytes, not Python's string, one file is one row whatever the locale footage runs in.
+    PostgreSQL has no bytes in a text column: there such a path is PATH_MARK and its escaped bytes. Its
+    collation is "C" there, so paths sort by their bytes as in SQLite, not by the database's language."""
 
     impl = String
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(String(collation="C"))
+        return dialect.type_descriptor(String())
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
         raw = os.fsencode(value)
         try:
-            return raw.decode("utf-8")
+            decoded = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return raw
+            decoded = None
+        if dialect.name != "postgresql":
+            return raw if decoded is None else decoded
+        if decoded is None or decoded.startswith(PATH_MARK) or "\0" in decoded:
+            return PATH_MARK + quote_from_bytes(raw, safe=PATH_SAFE)
+        return decoded
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
+        if isinstance(value, str) and value.startswith(PATH_MARK) and dialect.name == "postgresql":
+            return os.fsdecode(unquote_to_bytes(value[len(PATH_MARK) :]))
         return os.fsdecode(value if isinstance(value, bytes) else value.encode("utf-8"))
 
 
@@ -66,7 +103,7 @@ class Model(Base):
     """A model that produced vectors (backbone, encoders and predictor version in one id)."""
 
     __tablename__ = "models"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     model_id: Mapped[str] = mapped_column(String, unique=True)
     dim: Mapped[int] = mapped_column(Integer)
 
@@ -74,9 +111,9 @@ class Model(Base):
 class Video(Base):
     __tablename__ = "videos"
     __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: thumbnails live under them
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     path: Mapped[str] = mapped_column(FsPath, unique=True)  # absolute, resolved
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Int64)
     mtime: Mapped[float] = mapped_column(Float)
     fingerprint: Mapped[str] = mapped_column(String, index=True)  # content hash: finds renamed files
     status: Mapped[str] = mapped_column(String)  # "indexed" | "failed"
@@ -95,8 +132,11 @@ class Video(Base):
     # kept, and left out of search until it is back or pruned
     offline: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     ctime: Mapped[float | None] = mapped_column(Float, nullable=True)  # with size, mtime and inode: unchanged
-    inode: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    inode: Mapped[int | None] = mapped_column(Int64, nullable=True)
     sidecars: Mapped[str | None] = mapped_column(String, nullable=True)  # its subtitle files' names, sizes, mtimes
+    # v6: float16 (D,), unit length: its segments' vectors averaged by their length (search weighs the whole
+    # video in); None in rows from before v6, worked out from the segments when asked
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     segments: Mapped[list["Segment"]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -108,12 +148,12 @@ class Segment(Base):
 
     __tablename__ = "segments"
     __table_args__ = {"sqlite_autoincrement": True}  # never reuse an id a stale FAISS file may still hold
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # also the FAISS id
-    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)  # also the FAISS id
+    video_id: Mapped[int] = mapped_column(Int64, ForeignKey("videos.id", ondelete="CASCADE"), index=True)
     start: Mapped[float] = mapped_column(Float)  # seconds from the video's first frame
     end: Mapped[float] = mapped_column(Float)
     thumbnail: Mapped[str | None] = mapped_column(String, nullable=True)  # relative to the library folder
-    model: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    model: Mapped[int] = mapped_column(Int64, ForeignKey("models.id"))
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (D,), unit length: what FAISS holds
     frame_times: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (N,), seconds from the first frame
     # float16 (N, D): the frames' tokens (the predictor's input), to re-pool, re-rank and train without decoding
@@ -128,7 +168,7 @@ class Caption(Base):
     row belongs to one predictor version (new vectors are new rows), so this caches per predictor too."""
 
     __tablename__ = "captions"
-    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    segment_id: Mapped[int] = mapped_column(Int64, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
     decoder: Mapped[str] = mapped_column(String, primary_key=True)  # the decoder's id
     text: Mapped[str] = mapped_column(String)
 
@@ -139,8 +179,8 @@ class TextChunk(Base):
 
     __tablename__ = "text_chunks"
     __table_args__ = {"sqlite_autoincrement": True}
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
+    video_id: Mapped[int] = mapped_column(Int64, ForeignKey("videos.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String)  # "speech" | "subtitles"
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
@@ -149,7 +189,7 @@ class TextChunk(Base):
 
 
 # Full-text search over the chunks (SQLite FTS5, an external-content table kept in step by triggers).
-FTS = [
+FTS_SQLITE = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(text, content='text_chunks', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER IF NOT EXISTS text_chunks_ai AFTER INSERT ON text_chunks BEGIN "
@@ -157,6 +197,11 @@ FTS = [
     "CREATE TRIGGER IF NOT EXISTS text_chunks_ad AFTER DELETE ON text_chunks BEGIN "
     "INSERT INTO text_fts(text_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
 ]
+# PostgreSQL: a GIN index on the words of each chunk, which keyword search's to_tsvector must match exactly.
+# 'simple' lowercases and keeps every word (no stemming, no stop words), as FTS5's unicode61 does; it keeps
+# accents, where FTS5 drops them (remove_diacritics)
+WORDS_PG = "to_tsvector('simple', text)"
+FTS_PG = [f"CREATE INDEX IF NOT EXISTS text_chunks_words ON text_chunks USING gin ({WORDS_PG})"]
 
 
 # A new database gets the whole current schema from _v1; the later steps bring older databases up, and leave
@@ -171,33 +216,47 @@ def _v2(conn) -> None:
     Caption.__table__.create(conn, checkfirst=True)
 
 
+def _postgres(conn) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _columns(conn, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
 def _v3(conn) -> None:
-    if not conn.execute(text("SELECT count(*) FROM pragma_table_info('segments') WHERE name = 'views'")).scalar():
-        conn.execute(text("ALTER TABLE segments ADD COLUMN views BLOB"))
+    if "views" not in _columns(conn, "segments"):
+        conn.execute(text(f"ALTER TABLE segments ADD COLUMN views {'BYTEA' if _postgres(conn) else 'BLOB'}"))
 
 
 def _v4(conn) -> None:
     TextChunk.__table__.create(conn, checkfirst=True)
-    for statement in FTS:
+    for statement in FTS_PG if _postgres(conn) else FTS_SQLITE:
         conn.execute(text(statement))
 
 
 def _v5(conn) -> None:
     """Partial files, offline drives, and a stricter test of whether a file changed."""
-    have = {r[0] for r in conn.execute(text("SELECT name FROM pragma_table_info('videos')"))}
+    have = _columns(conn, "videos")
     for column, kind in (
         ("warning", "VARCHAR"),
         ("offline", "INTEGER NOT NULL DEFAULT 0"),
         ("ctime", "FLOAT"),
-        ("inode", "INTEGER"),
+        ("inode", "BIGINT" if _postgres(conn) else "INTEGER"),
         ("sidecars", "VARCHAR"),
     ):
         if column not in have:
             conn.execute(text(f"ALTER TABLE videos ADD COLUMN {column} {kind}"))
 
 
+def _v6(conn) -> None:
+    """A video's own vector, so a search over millions of segments does not average them for each hit."""
+    if "vector" not in _columns(conn, "videos"):
+        conn.execute(text(f"ALTER TABLE videos ADD COLUMN vector {'BYTEA' if _postgres(conn) else 'BLOB'}"))
+
+
 # Ordered: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -223,6 +282,10 @@ def open_engine(db: Path, read_only: bool = False, immutable: bool = False, wal:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         cursor = dbapi_conn.cursor()
+        if not read_only:
+            # a segment row (float16 vector, int8 frame tokens) is ~3 KB: in 4 KB pages each takes a page of its
+            # own, in 16 KB pages five share one (a third less disk). Takes effect on a new database only.
+            cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
         if not read_only and wal:
             cursor.execute("PRAGMA journal_mode=WAL")  # readers (search) never block the writer (index)
             cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
@@ -277,12 +340,35 @@ def kind(db: Path) -> str:
 
 def migrate(engine: Engine, read_only: bool = False) -> int:
     """Brings the database up to SCHEMA_VERSION; returns the version it found. A read-only library is
-    only read: it must be current already."""
+    only read: it must be current already. On PostgreSQL the steps run under a transaction's advisory lock:
+    two machines opening a new or older library at once migrate it once (DDL is transactional there)."""
     with engine.begin() as conn:
-        found = conn.execute(text("PRAGMA user_version")).scalar_one()
-        if read_only:
+        found = version(conn)
+        if read_only or found >= SCHEMA_VERSION:
             return found
-        for version in range(found, SCHEMA_VERSION):
-            MIGRATIONS[version](conn)
-            conn.execute(text(f"PRAGMA user_version = {version + 1}"))
+        if _postgres(conn):
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})"))
+            found = version(conn)  # another process may have migrated it while this one waited
+        for step in range(found, SCHEMA_VERSION):
+            MIGRATIONS[step](conn)
+            _set_version(conn, step + 1)
     return found
+
+
+def version(conn) -> int:
+    """The schema version of the database: SQLite's user_version; on PostgreSQL, which has none, the meta
+    table's schema_version (0: no footage tables yet)."""
+    if not _postgres(conn):
+        return conn.execute(text("PRAGMA user_version")).scalar_one()
+    if "meta" not in inspect(conn).get_table_names():
+        return 0
+    found = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    return int(found) if found is not None else 0
+
+
+def _set_version(conn, to: int) -> None:
+    if not _postgres(conn):
+        conn.execute(text(f"PRAGMA user_version = {to}"))
+        return
+    upsert = pg_insert(Meta).values(key="schema_version", value=str(to))
+    conn.execute(upsert.on_conflict_do_update(index_elements=[Meta.key], set_={"value": str(to)}))

@@ -2,13 +2,17 @@
 
     LIBRARY/library.db     SQLite: videos, segments (with their vectors and views), text chunks (with their
                            vectors, and an FTS5 index of their words), captions, models, meta
-    LIBRARY/vectors.faiss  FAISS index of segment, view and text chunk vectors (each in its own id range),
-                           a cache of what SQLite holds
+    LIBRARY/vectors/       FAISS indexes of segment, view and text chunk vectors (each in its own id range),
+                           a cache of what SQLite holds: shards, a delta, tombstones (footage/store/vectors.py)
     LIBRARY/thumbs/V/      JPEG thumbnails of video V's segments
     LIBRARY/write.lock     held by the one process allowed to write
 
-Every change commits to SQLite first and then updates FAISS in memory; FAISS is saved (atomically) by
-`flush`. A crash in between leaves FAISS behind SQLite's generation; the next open notices and repairs it.
+Every change commits to SQLite first and then updates FAISS in memory (new vectors in the delta, deleted ones
+as tombstones); `flush` saves that (atomically) and, when due, makes the delta a shard or trains the IVF index.
+A crash in between leaves FAISS behind SQLite's generation; the next open notices and repairs it.
+
+With `db` (footage --db URL), the metadata is in PostgreSQL instead of library.db, shared between machines, and
+LIBRARY/database.json names it; the write lock is then an advisory lock of that database (footage/store/postgres.py).
 
 A library on a read-only medium (a mounted archive, a snapshot) opens read-only: search and stats work,
 changes are refused with LibraryReadOnly.
@@ -24,15 +28,19 @@ import threading
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from footage.errors import DiskFull, FootageError, LibraryDamaged, LibraryError, LibraryReadOnly, NoLibrary
+from footage.store import postgres
 from footage.store.faiss_index import VectorIndex
-from footage.store.lock import WriteLock
+from footage.store.lock import AdvisoryLock, WriteLock
 from footage.store.schema import (
     SCHEMA_VERSION,
     Caption,
@@ -45,6 +53,7 @@ from footage.store.schema import (
     migrate,
     open_engine,
 )
+from footage.store.vectors import FOLDER, STATE, Vectors
 
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
 # A segment's plain vector is in FAISS under its id; its view v (1, 2, ...) under v * VIEW_ID_BASE + its id.
@@ -127,6 +136,14 @@ KEYWORD_SQL = (
     "SELECT text_fts.rowid, bm25(text_fts) FROM text_fts JOIN text_chunks c ON c.id = text_fts.rowid "
     "JOIN videos v ON v.id = c.video_id WHERE text_fts MATCH :q AND v.offline <= :offline "
     "AND (:videos IS NULL OR v.id IN (SELECT value FROM json_each(:videos))) ORDER BY bm25(text_fts) LIMIT :n"
+)
+# PostgreSQL: the GIN index on to_tsvector('simple', text) (schema.FTS_PG), any of the words (each a phrase of its
+# tokens, as FTS5's "..."), best first by ts_rank; {query} ORs phraseto_tsquery('simple', :wN) of each word
+KEYWORD_SQL_PG = (
+    "SELECT c.id, ts_rank(to_tsvector('simple', c.text), {query}) AS score FROM text_chunks c "
+    "JOIN videos v ON v.id = c.video_id WHERE to_tsvector('simple', c.text) @@ ({query}) AND v.offline <= :offline "
+    "AND (CAST(:videos AS BIGINT[]) IS NULL OR v.id = ANY(CAST(:videos AS BIGINT[]))) ORDER BY score DESC, c.id "
+    "LIMIT :n"
 )
 CHUNK_COLUMNS = (
     TextChunk.id,
@@ -218,6 +235,18 @@ class Stats:
     offline: list[str] = field(default_factory=list)  # indexed videos whose files were missing at the last run
     partial: list[tuple[str, str]] = field(default_factory=list)  # (path, warning): indexed as far as it decodes
     read_only: bool = False
+    database: str | None = None  # the PostgreSQL URL (no password) of a library kept there; None: SQLite
+
+
+def video_vector(spans: list[tuple[float, float, np.ndarray]], dim: int) -> bytes | None:
+    """(start, end, vector) of a video's segments -> its vector column: their mean weighted by length, unit
+    length, float16; None without segments."""
+    if not spans:
+        return None
+    total = np.zeros(dim, np.float32)
+    for start, end, vector in spans:
+        total += max(end - start, 1e-3) * np.asarray(vector, np.float32)
+    return (total / max(float(np.linalg.norm(total)), 1e-12)).astype(np.float16).tobytes()
 
 
 def library_path(path: str | Path) -> Path:
@@ -256,10 +285,34 @@ def _guarded(method):
 
 
 class Store:
-    def __init__(self, path: Path, create: bool = False):
-        """Opens the library at `path`; `create` makes one where there is none (else NoLibrary)."""
+    def __init__(self, path: Path, create: bool = False, db: str | None = None):
+        """Opens the library at `path`; `create` makes one where there is none (else NoLibrary). `db` is a
+        PostgreSQL URL to keep the metadata in (footage/store/postgres.py); None: the database the folder
+        remembers, else SQLite's LIBRARY/library.db."""
         self.path = library_path(path)
         self.guard = threading.RLock()
+        url = postgres.chosen(self.path, db)
+        self.database = postgres.shown(url) if url is not None else None  # None: SQLite
+        # why this library cannot be changed (None: it can): a read-only medium, or a full disk
+        self.cannot_write: FootageError | None = None
+        self._copy: tempfile.TemporaryDirectory | None = None  # read-only with a pending WAL: read a copy
+        found = self._open_sqlite(create) if url is None else self._open_postgres(url, create)
+        if found > SCHEMA_VERSION:
+            raise LibraryError(f"{self.path}: made by a newer footage (schema {found}); upgrade footage")
+        if self.read_only and found < SCHEMA_VERSION:
+            raise LibraryReadOnly(
+                f"{self.path}: made by an older footage (schema {found}) and read-only; open it once where it "
+                "can be written to upgrade it"
+            )
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.index: Vectors | None = None
+        self.dirty = False  # FAISS in memory is ahead of the file
+        self.repaired = (0, 0)  # (ids removed, ids added) by the last repair
+        self._offline: tuple[int, np.ndarray] | None = None  # (generation, FAISS ids of offline videos)
+        self._video_vectors: tuple[int, dict[int, np.ndarray]] = (-2, {})  # (generation, video id -> vector)
+
+    def _open_sqlite(self, create: bool) -> int:
+        """Opens LIBRARY/library.db; returns the schema version it found."""
         db = self.path / "library.db"
         if not db.exists():
             if not create:
@@ -270,7 +323,7 @@ class Store:
                 raise LibraryError(f"{self.path}: cannot create the library folder ({e.strerror})") from None
         elif not db.is_file():
             raise LibraryError(f"{db}: is not a database file; move it away")
-        elif db.stat().st_size == 0 and ((self.path / "vectors.faiss").exists() or (self.path / "thumbs").exists()):
+        elif db.stat().st_size == 0 and any((self.path / n).exists() for n in ("vectors", "vectors.faiss", "thumbs")):
             raise LibraryDamaged(
                 f"{db}: the library's database is empty, yet the library holds vectors; `footage repair` keeps a "
                 "copy and starts it again"
@@ -283,14 +336,11 @@ class Store:
         self.read_only = not os.access(self.path, os.W_OK) or (db.exists() and not os.access(db, os.W_OK))
         if self.read_only and not db.exists():
             raise LibraryReadOnly(f"{self.path}: cannot create a library here (read-only)")
-        # why this library cannot be changed (None: it can): a read-only medium, or a full disk
-        self.cannot_write: FootageError | None = None
         if self.read_only:
             self.cannot_write = LibraryReadOnly(
                 f"{self.path}: the library is read-only; search and stats work, changing it does not"
             )
         self.lock = WriteLock(self.path / "write.lock")
-        self._copy: tempfile.TemporaryDirectory | None = None  # read-only with a pending WAL: read a copy
         self.engine = self._open(db)
         try:
             found = migrate(self.engine, self.read_only)
@@ -302,19 +352,69 @@ class Store:
             self.read_only, self.cannot_write = True, e
             self.engine = self._open(db)
             found = migrate(self.engine, read_only=True)
-        if found > SCHEMA_VERSION:
-            raise LibraryError(f"{self.path}: made by a newer footage (schema {found}); upgrade footage")
-        if self.read_only and found < SCHEMA_VERSION:
-            raise LibraryReadOnly(
-                f"{self.path}: made by an older footage (schema {found}) and read-only; open it once where it "
-                "can be written to upgrade it"
+        return found
+
+    def _open_postgres(self, url, create: bool) -> int:
+        """Opens the library whose database is PostgreSQL, binding the folder to it; returns the schema version
+        it found. The folder is made when missing (another machine's first use of a shared library)."""
+        name = self.database
+        self.lock = AdvisoryLock(postgres.conninfo(url), name)
+        if (self.path / "library.db").exists():
+            raise LibraryError(
+                f"{self.path}: holds a SQLite library (library.db); a folder serves one database: give another "
+                f"--library for {name}"
             )
-        self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self.index: VectorIndex | None = None
-        self.dirty = False  # FAISS in memory is ahead of the file
-        self.repaired = (0, 0)  # (ids removed, ids added) by the last repair
-        self._offline: tuple[int, np.ndarray] | None = None  # (generation, FAISS ids of offline videos)
-        self._video_vectors: tuple[int, dict[int, np.ndarray]] = (-2, {})  # (generation, video id -> vector)
+        bound = postgres.binding(self.path)
+        self.engine = postgres.open_engine(url)
+        try:
+            what = postgres.kind(self.engine)
+            if what == "foreign":
+                raise LibraryError(
+                    f"{name}: not a footage library (another program's tables of footage's names); give footage a "
+                    "database of its own"
+                )
+            elsewhere = unquote(bound["url"]) if bound else None
+            if bound is not None and what == "empty":
+                raise LibraryError(f"{self.path}: belongs to the library in {elsewhere}, not to {name} (empty)")
+            if what == "empty" and not create:
+                raise NoLibrary(
+                    f"{name}: no footage library in this database; `footage --db URL index FOLDER` makes one"
+                )
+            if bound is None and any((self.path / n).exists() for n in ("vectors.faiss", "vectors", "thumbs")):
+                # they may be another database's: a FAISS cache is trusted by its generation alone
+                raise LibraryError(
+                    f"{self.path}: holds vectors or thumbnails of a library but not {postgres.BINDING}, which names "
+                    f"its database; give an empty --library folder for {name}"
+                )
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                if create:
+                    raise LibraryError(f"{self.path}: cannot create the library folder ({e.strerror})") from None
+            # the folder holds FAISS and the thumbnails: where it cannot be written, the library is read
+            self.read_only = not os.access(self.path, os.W_OK)
+            if self.read_only and what == "empty":
+                raise LibraryReadOnly(f"{self.path}: cannot create a library here (read-only)")
+            if self.read_only:
+                self.cannot_write = LibraryReadOnly(
+                    f"{self.path}: the library folder is read-only; search and stats work, changing it does not"
+                )
+            found = migrate(self.engine, self.read_only)
+            library = postgres.library_id(self.engine, write=not self.read_only and found <= SCHEMA_VERSION)
+            if bound is not None and bound["library"] != library:
+                raise LibraryError(
+                    f"{self.path}: belongs to the library in {elsewhere}, not to the one in {name}; give another "
+                    "--library folder for it"
+                )
+            if bound is None and library is not None and not self.read_only:
+                try:
+                    postgres.bind(self.path, url, library)
+                except OSError as e:
+                    raise disk_full(e, self.path / postgres.BINDING) from None
+        except BaseException:
+            self.engine.dispose()  # a library not opened holds no connection
+            raise
+        return found
 
     def writing(self) -> WriteLock:
         """The write lock, to hold while changing the library; raises why it cannot be changed, if it cannot."""
@@ -363,21 +463,30 @@ class Store:
                 s.merge(Meta(key="backbone", value=backbone))
                 s.merge(Meta(key="dim", value=str(dim)))
                 s.merge(Meta(key="token_dim", value=str(token_dim or dim)))
+                s.merge(Meta(key="tokens", value="int8"))
                 if s.get(Meta, "generation") is None:
                     s.add(Meta(key="generation", value="0"))
         self.index = self._load_index(dim)
         self.token_dim = int(self.meta("token_dim") or dim)  # libraries from before token_dim: the same
+        self.token_format = self.meta("tokens") or "float16"
         self.view_count = len(json.loads(self.meta("views") or "[]"))
         self.refresh()
 
-    def _load_index(self, dim: int) -> VectorIndex:
-        path = self.path / "vectors.faiss"
+    def _load_index(self, dim: int) -> Vectors:
+        folder = self.path / FOLDER
+        if folder.exists() and not folder.is_dir():
+            raise LibraryError(
+                f"{folder}: is not a folder, yet has the vector index's name; move it away (it is rebuilt)"
+            )
+        path = folder / STATE
         if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
             raise LibraryError(f"{path}: is not a file, yet has the vector index's name; move it away (it is rebuilt)")
         try:
-            return VectorIndex.load(path, dim)
+            vectors = Vectors.load(self.path, dim)
         except OSError as e:
             raise LibraryError(f"{path}: cannot read the vector index ({e.strerror})") from None
+        vectors.set_exact(self._exact_vectors)
+        return vectors
 
     def model_row(self, s: Session, model_id: str, dim: int) -> int:
         row = s.scalar(select(Model).where(Model.model_id == model_id))
@@ -421,7 +530,7 @@ class Store:
                 if rows:
                     ids, vectors = faiss_entries(
                         [r.id for r in rows],
-                        np.stack([np.frombuffer(r.vector, np.float32) for r in rows]),
+                        np.stack([self._vector(r.vector) for r in rows]),
                         [self._views(r.views) for r in rows],
                     )
                     wanted = np.isin(ids, missing)
@@ -438,7 +547,7 @@ class Store:
         if self.read_only:  # repaired in memory only
             return
         if self.lock.fd is not None:
-            self.flush()
+            self.flush(maintain=False)
             return
         try:
             got = self.lock.acquire()  # a reader repairs the file too, unless a writer is busy (it will)
@@ -446,7 +555,7 @@ class Store:
             return
         if got:
             try:
-                self.flush()
+                self.flush(maintain=False)
             except FootageError:  # a full disk: this search works from memory, the next open tries again
                 pass
             finally:
@@ -465,20 +574,91 @@ class Store:
         return None if blob is None else np.frombuffer(blob, np.float32).reshape(-1, self.index.dim)
 
     @_guarded
-    def flush(self) -> None:
-        """Saves FAISS if it changed. Only the lock holder calls this."""
+    def flush(self, maintain: bool = True) -> None:
+        """Saves FAISS's delta if it changed, then (`maintain`) turns a full delta into a shard or trains the
+        IVF index when due. Only the lock holder calls this: `index` every minute and at its end, `remove`,
+        `train`; a reader repairing the vectors saves them without maintenance (a search never trains)."""
         if self.dirty and self.index is not None:
-            path = self.path / "vectors.faiss"
             try:
-                self.index.save(path)
+                self.index.save(self.path)
+                (self.path / "vectors.faiss").unlink(missing_ok=True)  # the one file of footage before 0.9
             except OSError as e:
-                raise disk_full(e, path) from None
+                raise disk_full(e, self.path / FOLDER) from None
             self.dirty = False
+        if maintain and self.index is not None and self.index.due():
+            self.maintain()
+
+    @_guarded
+    def maintain(self, force: str | None = None) -> str | None:
+        """Turns the delta into a shard and merges shards, or builds the IVF index anew, when due
+        (Vectors.due) or as `force`d ("merge", "train"); returns what it did."""
+        self.flush(maintain=False)
+        try:
+            return self.index.maintain(self.path, self._all_vectors, force)
+        except OSError as e:
+            raise disk_full(e, self.path / FOLDER) from None
+
+    def _all_vectors(self):
+        """Every vector FAISS should hold, as (FAISS ids, (B, D) float32) batches read from SQLite."""
+        with self.Session() as s:
+            last = -1
+            while rows := s.execute(
+                select(Segment.id, Segment.vector, Segment.views)
+                .where(Segment.id > last)
+                .order_by(Segment.id)
+                .limit(REPAIR_BATCH)
+            ).all():
+                last = rows[-1].id
+                yield faiss_entries(
+                    [r.id for r in rows],
+                    np.stack([self._vector(r.vector) for r in rows]),
+                    [self._views(r.views) for r in rows],
+                )
+            last = -1
+            while rows := s.execute(
+                select(TextChunk.id, TextChunk.vector)
+                .where(TextChunk.id > last)
+                .order_by(TextChunk.id)
+                .limit(REPAIR_BATCH)
+            ).all():
+                last = rows[-1].id
+                ids = np.array([r.id for r in rows], np.int64) + TEXT_ID_BASE
+                yield ids, np.stack([np.frombuffer(r.vector, np.float32) for r in rows])
+
+    def _exact_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored (SQLite) vectors of FAISS ids, (n, D) float32 in their order: what the IVF-SQ8 index
+        re-scores its candidates with. An id SQLite no longer has gets a zero vector (it scores 0)."""
+        out = np.zeros((len(ids), self.index.dim), np.float32)
+        text_rows = np.flatnonzero(ids >= TEXT_ID_BASE)
+        seg_rows = np.flatnonzero(ids < TEXT_ID_BASE)
+        with self.Session() as s:
+            if len(seg_rows):
+                wanted = sorted({int(i) for i in ids[seg_rows] % VIEW_ID_BASE})
+                rows = s.execute(select(Segment.id, Segment.vector, Segment.views).where(Segment.id.in_(wanted)))
+                found = {r.id: r for r in rows}
+                for k in seg_rows:
+                    row = found.get(int(ids[k] % VIEW_ID_BASE))
+                    view = int(ids[k] // VIEW_ID_BASE)
+                    if row is None:
+                        continue
+                    if view == 0:
+                        out[k] = self._vector(row.vector)
+                    elif row.views is not None and view <= len(views := self._views(row.views)):
+                        out[k] = views[view - 1]
+            if len(text_rows):
+                wanted = [int(i) for i in ids[text_rows] - TEXT_ID_BASE]
+                found = dict(s.execute(select(TextChunk.id, TextChunk.vector).where(TextChunk.id.in_(wanted))).all())
+                for k in text_rows:
+                    blob = found.get(int(ids[k] - TEXT_ID_BASE))
+                    if blob is not None:
+                        out[k] = np.frombuffer(blob, np.float32)
+        return out
 
     @staticmethod
     def _bump(s: Session) -> int:
         """Moves the generation on, inside the transaction that changes segments."""
-        s.execute(text("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"))
+        # text again, as the column is: PostgreSQL does not turn a number into varchar by itself
+        s.execute(text("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) WHERE key = 'generation'"))
         return int(s.scalar(select(Meta.value).where(Meta.key == "generation")))
 
     # --- reads ------------------------------------------------------------------------------------------
@@ -538,9 +718,8 @@ class Store:
 
     def video_faiss_ids(self, video_ids) -> np.ndarray:
         """Every FAISS id of these videos: their segments, views and text chunks."""
-        videos = json.dumps(sorted(int(v) for v in video_ids))
+        mine, videos = self._id_set(video_ids)
         with self.Session() as s:
-            mine = text("SELECT value FROM json_each(:videos)")
             segs = np.fromiter(
                 s.scalars(select(Segment.id).where(Segment.video_id.in_(mine)), {"videos": videos}), np.int64
             )
@@ -562,12 +741,23 @@ class Store:
             self._offline = (generation, np.concatenate([faiss_ids(segs, self.view_count), chunks + TEXT_ID_BASE]))
         return self._offline[1]
 
+    def _id_set(self, ids) -> tuple:
+        """A set of ids as one parameter, :videos, whatever their number (SQLite caps a statement's variables):
+        the subquery that lists them, and the value to pass (JSON for SQLite, an array for PostgreSQL)."""
+        ids = sorted(int(v) for v in ids)
+        if self.database:
+            return text("SELECT unnest(CAST(:videos AS BIGINT[]))"), ids
+        return text("SELECT value FROM json_each(:videos)"), json.dumps(ids)
+
     def keyword(self, words: list[str], n: int, scope: Scope = EVERYWHERE) -> list[tuple[int, float]]:
-        """Text chunks holding any of the words (FTS5) within `scope`, best first by BM25: (chunk id, score),
-        higher is better."""
-        terms = [f'"{w}"' for w in (w.replace('"', "") for w in words) if w]
-        if not terms:
+        """Text chunks holding any of the words (FTS5, or PostgreSQL's text search) within `scope`, best first
+        by BM25 (ts_rank): (chunk id, score), higher is better."""
+        words = [w for w in (w.replace('"', "") for w in words) if w]
+        if not words:
             return []
+        if self.database:
+            return self._keyword_pg(words, n, scope)
+        terms = [f'"{w}"' for w in words]
         videos = None if scope.videos is None else json.dumps(sorted(int(v) for v in scope.videos))
         with self.Session() as s:
             rows = s.execute(
@@ -575,6 +765,17 @@ class Store:
                 {"q": " OR ".join(terms), "n": n, "offline": int(scope.offline), "videos": videos},
             ).all()
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def _keyword_pg(self, words: list[str], n: int, scope: Scope) -> list[tuple[int, float]]:
+        query = " || ".join(f"phraseto_tsquery('simple', :w{i})" for i in range(len(words)))
+        values = {f"w{i}": w for i, w in enumerate(words)}
+        videos = None if scope.videos is None else sorted(int(v) for v in scope.videos)
+        with self.Session() as s:
+            rows = s.execute(
+                text(KEYWORD_SQL_PG.format(query=query)),
+                {**values, "n": n, "offline": int(scope.offline), "videos": videos},
+            ).all()
+        return [(int(r[0]), float(r[1])) for r in rows]
 
     def chunks(self, ids) -> dict[int, StoredChunk]:
         ids = [int(i) for i in ids]
@@ -628,7 +829,9 @@ class Store:
                 select(Segment.id)
                 .join(Video)
                 .where(Video.path == path)
-                .order_by(func.max(Segment.start - t, t - Segment.end, 0))
+                .order_by(  # how far t is from the segment: max(start - t, t - end, 0), as both databases say it
+                    case((Segment.start > t, Segment.start - t), (Segment.end < t, t - Segment.end), else_=0.0)
+                )
                 .limit(1)
             )
 
@@ -671,6 +874,11 @@ class Store:
         cache = self._video_vectors[1]
         wanted = [int(v) for v in video_ids if int(v) not in cache]
         if wanted:
+            with self.Session() as s:
+                stored = s.execute(select(Video.id, Video.vector).where(Video.id.in_(wanted))).all()
+            cache.update({r.id: self._vector(r.vector) for r in stored if r.vector is not None})
+            wanted = [v for v in wanted if v not in cache]  # rows from before schema 6
+        if wanted:
             sums: dict[int, np.ndarray] = {}
             with self.Session() as s:
                 for i in range(0, len(wanted), REPAIR_BATCH):
@@ -681,7 +889,7 @@ class Store:
                     )
                     for r in rows:
                         weight = max(r.end - r.start, 1e-3)
-                        v = np.frombuffer(r.vector, np.float32) * weight
+                        v = self._vector(r.vector) * weight
                         sums[r.video_id] = sums[r.video_id] + v if r.video_id in sums else v.copy()
             for vid, total in sums.items():
                 cache[vid] = total / max(float(np.linalg.norm(total)), 1e-12)
@@ -691,7 +899,7 @@ class Store:
         """Segments' stored (D,) vectors by id."""
         with self.Session() as s:
             rows = s.execute(select(Segment.id, Segment.vector).where(Segment.id.in_([int(i) for i in ids]))).all()
-        return {r.id: np.frombuffer(r.vector, np.float32) for r in rows}
+        return {r.id: self._vector(r.vector) for r in rows}
 
     def captions(self, ids, decoder: str) -> dict[int, str]:
         """Cached captions of segments by one decoder."""
@@ -710,8 +918,11 @@ class Store:
                 alive = s.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))).all()
                 if alive:
                     rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
-                    s.execute(sqlite_insert(Caption).on_conflict_do_nothing(), rows)
+                    insert = pg_insert if self.database else sqlite_insert
+                    s.execute(insert(Caption).on_conflict_do_nothing(), rows)
         except FootageError:  # a read-only, full or damaged library, or a writer holding it too long: no cache
+            pass
+        except IntegrityError:  # PostgreSQL: a writer removed a segment after it was read; cached next time
             pass
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -748,8 +959,29 @@ class Store:
         return [r.id for r in rows], [self._tokens(r.frame_vectors) for r in rows]
 
     def _tokens(self, blob: bytes) -> np.ndarray:
-        """A segment's frame_vectors column -> (N, D) float32."""
-        return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.token_dim)
+        """A segment's frame_vectors column -> (N, T) float32: int8 codes then one float32 scale a frame
+        (libraries made since footage 0.9: meta tokens = "int8"), or float16 (older ones)."""
+        if self.token_format != "int8":
+            return np.frombuffer(blob, np.float16).astype(np.float32).reshape(-1, self.token_dim)
+        n = len(blob) // (self.token_dim + 4)
+        codes = np.frombuffer(blob, np.int8, n * self.token_dim).reshape(n, self.token_dim)
+        return codes * (np.frombuffer(blob, np.float32, n, n * self.token_dim) / 127)[:, None]
+
+    def _token_blob(self, tokens: np.ndarray) -> bytes:
+        """(N, T) tokens -> the frame_vectors column (see _tokens): int8 with a scale per frame is a quarter of
+        float32 and half of float16, and moves a token's cosine with any query by under 1e-3."""
+        tokens = np.asarray(tokens, np.float32).reshape(-1, self.token_dim)
+        if self.token_format != "int8":
+            return np.ascontiguousarray(tokens, np.float16).tobytes()
+        scale = np.maximum(np.abs(tokens).max(axis=1), 1e-12).astype(np.float32)
+        codes = np.clip(np.rint(tokens / scale[:, None] * 127), -127, 127).astype(np.int8)
+        return codes.tobytes() + scale.tobytes()
+
+    def _vector(self, blob: bytes) -> np.ndarray:
+        """A segment's vector column -> (D,) float32: float16 since footage 0.9 (half the bytes; FAISS keeps
+        float16 anyway), float32 in older rows."""
+        kind = np.float16 if len(blob) == 2 * self.index.dim else np.float32
+        return np.frombuffer(blob, kind).astype(np.float32)
 
     @_guarded
     def replace_vectors(
@@ -779,7 +1011,7 @@ class Store:
                         end=old[seg_id].end,
                         thumbnail=old[seg_id].thumbnail,
                         model=model,
-                        vector=np.ascontiguousarray(vector, np.float32).tobytes(),
+                        vector=np.ascontiguousarray(vector, np.float16).tobytes(),
                         frame_times=old[seg_id].frame_times,
                         frame_vectors=old[seg_id].frame_vectors,
                         views=None if views is None else np.ascontiguousarray(views[i + k], np.float32).tobytes(),
@@ -790,10 +1022,26 @@ class Store:
                 s.add_all(rows)
                 s.flush()
                 fresh += rows
+            self._video_vectors_anew(s, {row.video_id for row in fresh})
             generation = self._bump(s)
         if meta and "views" in meta:
             self.view_count = len(json.loads(meta["views"]))
         self._apply(generation, ids, *faiss_entries([f.id for f in fresh], vectors, views))
+
+    def _video_vectors_anew(self, s: Session, video_ids: set[int]) -> None:
+        """Recomputes these videos' vectors from their segments' (new) vectors, in the caller's transaction."""
+        ids = sorted(video_ids)
+        for i in range(0, len(ids), REPAIR_BATCH):
+            spans: dict[int, list] = {}
+            rows = s.execute(
+                select(Segment.video_id, Segment.start, Segment.end, Segment.vector).where(
+                    Segment.video_id.in_(ids[i : i + REPAIR_BATCH])
+                )
+            )
+            for r in rows:
+                spans.setdefault(r.video_id, []).append((r.start, r.end, self._vector(r.vector)))
+            for vid, parts in spans.items():
+                s.execute(update(Video).where(Video.id == vid).values(vector=video_vector(parts, self.index.dim)))
 
     def set_meta(self, key: str, value: str) -> None:
         with self.Session.begin() as s:
@@ -835,6 +1083,7 @@ class Store:
             offline,
             partial,
             self.read_only,
+            self.database,
         )
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------
@@ -864,9 +1113,9 @@ class Store:
                         start=seg.start,
                         end=seg.end,
                         model=model,
-                        vector=np.ascontiguousarray(seg.vector, np.float32).tobytes(),
+                        vector=np.ascontiguousarray(seg.vector, np.float16).tobytes(),
                         frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
-                        frame_vectors=np.ascontiguousarray(seg.frame_vectors, np.float16).tobytes(),
+                        frame_vectors=self._token_blob(seg.frame_vectors),
                         views=None if seg.views is None else np.ascontiguousarray(seg.views, np.float32).tobytes(),
                     )
                     for seg in segments
@@ -882,6 +1131,7 @@ class Store:
                     )
                     for c in chunks
                 ]
+                video.vector = video_vector([(g.start, g.end, g.vector) for g in segments], self.index.dim)
                 s.add_all(rows + text_rows)
                 s.flush()  # the segments' ids name their thumbnails
                 for row, seg in zip(rows, segments):
@@ -933,6 +1183,7 @@ class Store:
             for key, value in vars(facts).items():
                 setattr(video, key, value)
             video.status, video.error, video.indexed_at = status, error, time.time()
+            video.vector = None  # save_video sets it from the new segments
             video.warning, video.offline = None, 0
         return video, old_ids, old_chunks
 

@@ -1,0 +1,302 @@
+"""A library's vectors: main shards frozen once written, a small delta beside them, and tombstones.
+
+    LIBRARY/vectors/main-K.faiss  a shard: a plain FAISS file (exact, or IVF past APPROX_FROM), read
+                                  memory-mapped, so a new `footage search` does not read it whole
+    LIBRARY/vectors/state.npz     the SQLite generation all this matches, the shards' names, the delta's ids
+                                  and float16 vectors, and the tombstones: ids deleted from the shards
+
+New vectors go to the delta and deletions become tombstones, so saving after a change writes the state file
+only, and the delta never holds more than MERGE_AT vectors: adding a one-minute video to a 10M-segment library
+writes what it writes to an empty one. `maintain` (run by `index`, never by `search`) turns a full delta into
+a new shard, and merges the newest shards while the newest is at least half the size of the one before (the
+logarithmic method: a vector is rewritten about log2(N / MERGE_AT) times over the library's growth, and there
+are as many shards). It builds the IVF index anew from all stored vectors when the library crosses
+APPROX_FROM or has grown RETRAIN_GROWTH times since the last training. The state file is replaced atomically
+after the shard files it names are on disk, so a crash at any point leaves a matching set; shard files no
+state names are deleted at the next maintenance.
+"""
+
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from footage.files import write_atomically
+from footage.store import faiss_index
+from footage.store.faiss_index import ApproxIndex, VectorIndex, read, rescore
+
+FOLDER = "vectors"
+STATE = "state.npz"
+MERGE_AT = 20_000  # delta vectors that make a shard: a saved state stays under 16 MB
+RETRAIN_GROWTH = 10  # an IVF index is trained again when the library holds this many times what it was trained on
+
+Batches = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]  # () -> (ids, (B, D) float32) over all vectors
+Shard = VectorIndex | ApproxIndex
+
+
+def approx_from() -> int:
+    """Vectors past which the shards are IVF: faiss_index.APPROX_FROM, or FOOTAGE_APPROX_FROM (the tests make
+    small libraries approximate with it)."""
+    return int(os.environ.get("FOOTAGE_APPROX_FROM") or faiss_index.APPROX_FROM)
+
+
+class Vectors:
+    """The library's searchable vectors, with VectorIndex's interface (add, remove, search, ids, len)."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.shards: list[tuple[str, Shard]] = []  # (file name, index), oldest (largest) first
+        self.delta = VectorIndex(dim)
+        self.tombstones = np.zeros(0, np.int64)  # sorted ids in the shards that are deleted
+        self.trained = 0  # vectors the IVF quantizer was trained on (0: exact shards)
+        self.nlist = 0
+        self.generation = -1  # the SQLite generation these vectors match; -1: unknown
+        self._shard_ids: np.ndarray | None = None  # sorted ids of all shards, read once when needed
+        self._exact: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def approximate(self) -> bool:
+        return self.trained > 0
+
+    def set_exact(self, exact: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        """Where IVF shards read the stored vectors they re-score with."""
+        self._exact = exact
+        for _, shard in self.shards:
+            if isinstance(shard, ApproxIndex):
+                shard.exact = exact
+
+    def __len__(self) -> int:
+        return sum(len(s) for _, s in self.shards) - len(self.tombstones) + len(self.delta)
+
+    def shard_ids(self) -> np.ndarray:
+        if self._shard_ids is None:
+            parts = [s.ids() for _, s in self.shards]
+            self._shard_ids = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return self._shard_ids
+
+    def ids(self) -> np.ndarray:
+        live = np.setdiff1d(self.shard_ids(), self.tombstones, assume_unique=True)
+        return np.concatenate([live, self.delta.ids()])
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.delta.add(ids, vectors)
+
+    def remove(self, ids) -> None:
+        ids = np.unique(np.asarray(list(ids), np.int64))
+        if not len(ids):
+            return
+        self.delta.remove(ids)
+        if self.shards:
+            held = ids[np.isin(ids, self.shard_ids(), assume_unique=True)]
+            self.tombstones = np.union1d(self.tombstones, held)
+
+    def search(
+        self,
+        query: np.ndarray,
+        n: int,
+        ids: tuple[int, int] | None = None,
+        skip: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As VectorIndex.search, over the shards less their tombstones, and the delta."""
+        if len(self.tombstones):
+            skip = self.tombstones if skip is None or not len(skip) else np.concatenate([skip, self.tombstones])
+        parts, candidates = [], []
+        nprobe = faiss_index.plan_probes(self.nlist) if self.approximate else 0
+        for _, shard in self.shards:
+            if isinstance(shard, ApproxIndex):
+                shard.nprobe = nprobe  # the shards share the cells: each scans the same ones
+                candidates.append(shard.candidates(query, n * faiss_index.RESCORE, ids, skip, keep))
+            else:
+                parts.append(shard.search(query, n, ids, skip, keep))
+        if candidates:  # the best of all IVF shards' candidates, re-scored in one read of the stored vectors
+            found = np.concatenate([c[0] for c in candidates])
+            scores = np.concatenate([c[1] for c in candidates])
+            best = np.argsort(-scores, kind="stable")[: n * faiss_index.RESCORE]
+            parts.append(rescore(query, found[best], scores[best], n, self._exact))
+        if len(self.delta):
+            parts.append(self.delta.search(query, n, ids, skip, keep))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if len(parts) == 1:
+            return parts[0]
+        found = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        best = np.argsort(-scores, kind="stable")[:n]
+        return found[best], scores[best]
+
+    # --- on disk ----------------------------------------------------------------------------------------
+
+    def save(self, library: Path) -> None:
+        """Writes the delta and tombstones with the shards' names (the shards are on disk already). A temp
+        file renamed over the old one: a crash leaves the old state or the new."""
+        folder = library / FOLDER
+        folder.mkdir(exist_ok=True)
+        meta = {
+            "generation": self.generation,
+            "shards": [name for name, _ in self.shards],
+            "trained": self.trained,
+            "nlist": self.nlist,
+        }
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+            ids=self.delta.ids(),
+            vectors=self.delta.vectors().astype(np.float16),
+            tombstones=self.tombstones,
+        )
+        write_atomically(folder / STATE, lambda f: f.write(buffer.getbuffer()), durable=True)
+
+    @classmethod
+    def load(cls, library: Path, dim: int) -> "Vectors":
+        """The saved vectors, or empty ones (generation -1) when missing, damaged or of another width: SQLite
+        holds every vector, and the store repairs from it. Raises OSError when the files cannot be read."""
+        folder = library / FOLDER
+        for _ in range(2):  # a writer may replace a shard between our reading the state and the shard
+            out = cls._load(folder, dim)
+            if out is not None:
+                return out
+        return cls(dim)
+
+    @classmethod
+    def _load(cls, folder: Path, dim: int) -> "Vectors | None":
+        """As load; None when a shard the state names is gone."""
+        out = cls(dim)
+        try:
+            with np.load(folder / STATE, allow_pickle=False) as state:
+                meta = json.loads(state["meta"].tobytes())
+                ids, vectors, tombstones = state["ids"], state["vectors"], state["tombstones"]
+            if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != dim):
+                return out
+        except FileNotFoundError:
+            return out
+        except (ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: repaired from SQLite
+            return out
+        if not isinstance(meta.get("shards"), list):  # not a state this footage writes: repaired from SQLite
+            return out
+        out.trained, out.nlist = int(meta.get("trained", 0)), int(meta.get("nlist", 0))
+        for name in meta["shards"]:
+            if not (folder / name).exists():
+                return None
+            try:
+                out.shards.append((name, read(folder / name, dim)))
+            except (RuntimeError, ValueError):  # damaged: repaired from SQLite
+                return cls(dim)
+        out.delta.add(ids, vectors.astype(np.float32))
+        out.tombstones = tombstones.astype(np.int64)
+        out.generation = int(meta["generation"])
+        return out
+
+    # --- maintenance (the write lock's holder, from `index`) ---------------------------------------------
+
+    def due(self) -> str | None:
+        """What maintenance is due: "train" (build the IVF index from all vectors), "merge" or None."""
+        total = len(self)
+        held = sum(len(s) for _, s in self.shards)
+        if (not self.approximate and total >= approx_from()) or (
+            # grown 10x, or most vectors replaced (a trained predictor, new views): cells and code ranges
+            # fitted to vectors that are no longer there
+            self.approximate and (total >= RETRAIN_GROWTH * self.trained or 2 * len(self.tombstones) > held)
+        ):
+            return "train"
+        if len(self.delta) >= MERGE_AT or len(self.tombstones) >= max(MERGE_AT, len(self) // 10):
+            return "merge"
+        return None
+
+    def maintain(self, library: Path, batches: Batches, force: str | None = None) -> str | None:
+        """Does what `due` says (or `force`), writes the new shard files, then the state naming them; returns
+        what it did. `batches` reads every stored vector (SQLite, the source of truth) for a training."""
+        what = force or self.due()
+        if what is None:
+            return None
+        folder = library / FOLDER
+        folder.mkdir(exist_ok=True)
+        if what == "train" and len(self) == 0:  # everything deleted: back to an empty exact index
+            self.shards, self.trained, self.nlist = [], 0, 0
+            self.delta, self.tombstones = VectorIndex(self.dim), np.zeros(0, np.int64)
+        elif what == "train":
+            built = ApproxIndex.build(self.dim, len(self), batches)
+            self.trained, self.nlist = len(built), faiss.extract_index_ivf(built.index).nlist
+            self.shards = [(self._write(folder, built), built)]
+            self.delta, self.tombstones = VectorIndex(self.dim), np.zeros(0, np.int64)
+        else:
+            if len(self.delta):
+                shard = self._empty_like(folder) if self.approximate else VectorIndex(self.dim)
+                self._add(shard, self.delta.ids(), self.delta.vectors())
+                self.shards.append((self._write(folder, shard), shard))
+                self.delta = VectorIndex(self.dim)
+            while len(self.shards) >= 2 and 2 * len(self.shards[-1][1]) >= len(self.shards[-2][1]):
+                self._merge_last(folder)
+            if len(self.tombstones) >= max(MERGE_AT, len(self) // 10):  # many deletions: rewrite without them
+                while len(self.shards) >= 2:
+                    self._merge_last(folder)
+                if self.shards:
+                    self._merge_last(folder, alone=True)
+        self._shard_ids = None
+        self.shards = [(name, read(folder / name, self.dim)) for name, _ in self.shards]  # mapped, as a reader
+        self.set_exact(self._exact)
+        self.save(library)  # from here on the new shards are the library's
+        prune(folder, keep={name for name, _ in self.shards})
+        return what
+
+    def _empty_like(self, folder: Path) -> ApproxIndex:
+        """An empty IVF shard with the trained quantizer of the first one."""
+        first = faiss.read_index(str(folder / self.shards[0][0]))
+        first.reset()
+        return ApproxIndex(first, 0)
+
+    def _add(self, shard: Shard, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if isinstance(shard, VectorIndex):
+            shard.add(ids, vectors)
+        else:
+            shard.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.asarray(ids, np.int64))
+
+    def _merge_last(self, folder: Path, alone: bool = False) -> None:
+        """Replaces the newest two shards (or, `alone`, the newest one) by one, without their tombstoned ids."""
+        take = self.shards[-1:] if alone else self.shards[-2:]
+        held = np.concatenate([s.ids() for _, s in take])
+        dead = self.tombstones[np.isin(self.tombstones, held)]
+        if self.approximate:
+            merged = faiss.read_index(str(folder / take[0][0]))  # into memory, to change it
+            for name, _ in take[1:]:
+                merged.merge_from(faiss.read_index(str(folder / name)), 0)
+            if len(dead):
+                merged.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(dead, np.int64)))
+            shard: Shard = ApproxIndex(merged, 0)
+        else:
+            shard = VectorIndex(self.dim)
+            for _, old in take:
+                ids = old.ids()
+                live = ~np.isin(ids, dead)
+                shard.add(ids[live], old.vectors()[live])
+        self.shards[-len(take) :] = [(self._write(folder, shard), shard)]
+        self.tombstones = np.setdiff1d(self.tombstones, dead, assume_unique=True)
+
+    def _write(self, folder: Path, shard: Shard) -> str:
+        """Writes a shard under a new name, durably; returns the name."""
+        taken = [int(m) for m in re.findall(r"main-(\d+)\.faiss", " ".join(os.listdir(folder)))]
+        name = f"main-{1 + max(taken, default=0)}.faiss"
+        tmp = folder / f"{name}.tmp"
+        shard.write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, folder / name)
+        return name
+
+
+def prune(folder: Path, keep: set[str]) -> None:
+    """Deletes shard files the state does not name, and temp files a crash left. A process that still has an
+    old one mapped keeps reading it: the file goes when it is unmapped."""
+    for path in folder.iterdir():
+        if path.name.startswith("main-") and path.name not in keep:
+            path.unlink(missing_ok=True)
