@@ -127,6 +127,11 @@ def stats_table(stats: Stats) -> Table:
     table.add_row("backbone", plain(stats.backbone or "(none yet)"))
     table.add_row("videos", str(stats.videos) + (f", {len(stats.offline)} offline" if stats.offline else ""))
     table.add_row("segments", str(stats.segments))
+    v = stats.vectors
+    if v:
+        kind = f"IVF-SQ8, {v['cells']} cells trained on {v['trained_on']:,}" if v["index"] == "ivf-sq8" else "exact"
+        table.add_row("vector index", f"{kind}; {v['shards']} shards, {v['delta']:,} in the delta, "
+                      f"{v['tombstones']:,} deleted")  # fmt: skip
     table.add_row("indexed", f"{hms(stats.seconds)} ({stats.seconds / 3600:.2f} h)")
     table.add_row("partial", str(len(stats.partial)))
     table.add_row("failed", str(stats.failed))

@@ -236,6 +236,7 @@ class Stats:
     partial: list[tuple[str, str]] = field(default_factory=list)  # (path, warning): indexed as far as it decodes
     read_only: bool = False
     database: str | None = None  # the PostgreSQL URL (no password) of a library kept there; None: SQLite
+    vectors: dict = field(default_factory=dict)  # the vector index: kind, cells, shards, delta, tombstones
 
 
 def video_vector(spans: list[tuple[float, float, np.ndarray]], dim: int) -> bytes | None:
@@ -1084,6 +1085,7 @@ class Store:
             partial,
             self.read_only,
             self.database,
+            self.index.describe() if self.index is not None else {},
         )
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------

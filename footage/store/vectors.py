@@ -74,6 +74,17 @@ class Vectors:
     def __len__(self) -> int:
         return sum(len(s) for _, s in self.shards) - len(self.tombstones) + len(self.delta)
 
+    def describe(self) -> dict:
+        """What `stats` shows of the index."""
+        return {
+            "index": "ivf-sq8" if self.approximate else "exact",
+            "cells": self.nlist,
+            "trained_on": self.trained,
+            "shards": len(self.shards),
+            "delta": len(self.delta),
+            "tombstones": len(self.tombstones),
+        }
+
     def shard_ids(self) -> np.ndarray:
         if self._shard_ids is None:
             parts = [s.ids() for _, s in self.shards]
