@@ -214,3 +214,18 @@ def test_an_index_run_makes_the_main_index_approximate(tmp_path, footage_cli, ph
         assert opened.store.consistent()
         assert opened.store.repaired == (0, 0)
         assert all(Path(h.path).name == "b.mp4" for h in opened.search("a cat"))
+
+
+def test_a_lost_vectors_folder_of_a_large_library_comes_back_as_shards(big, tmp_path, monkeypatch):
+    """A search that finds the vectors gone rebuilds them from the database, and saves them as shards (a merge,
+    not a training: searches never train), not as one delta the size of the library."""
+    store, _ = big
+    store.close()
+    shutil.rmtree(tmp_path / "lib" / FOLDER)
+    monkeypatch.setattr("footage.store.vectors.MERGE_AT", 1000)
+    again = Store(tmp_path / "lib")
+    again.attach("test", DIM)  # a reader: not holding the write lock
+    assert again.repaired == (0, 6000) and again.consistent()
+    state = Vectors.load(tmp_path / "lib", DIM)
+    assert len(state.delta) == 0 and not state.approximate and sum(len(s) for _, s in state.shards) == 6000
+    again.close()

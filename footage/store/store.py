@@ -548,7 +548,7 @@ class Store:
         if self.read_only:  # repaired in memory only
             return
         if self.lock.fd is not None:
-            self.flush(maintain=False)
+            self._save_repaired()
             return
         try:
             got = self.lock.acquire()  # a reader repairs the file too, unless a writer is busy (it will)
@@ -556,11 +556,23 @@ class Store:
             return
         if got:
             try:
-                self.flush(maintain=False)
+                self._save_repaired()
             except FootageError:  # a full disk: this search works from memory, the next open tries again
                 pass
             finally:
                 self.lock.release()
+
+    def _save_repaired(self) -> None:
+        """Saves what a repair rebuilt: a delta past a shard's size is made shards first (a merge, never a
+        training: a search may be the one repairing), so a lost vectors folder of a large library does not
+        come back as one huge state file."""
+        if self.index.delta_full():
+            try:
+                self.index.maintain(self.path, self._all_vectors, force="merge")
+            except OSError as e:
+                raise disk_full(e, self.path / FOLDER) from None
+            self.dirty = False
+        self.flush(maintain=False)
 
     def _db_ids(self, s: Session) -> np.ndarray:
         """The FAISS ids SQLite's segments should have: their own and their views'."""

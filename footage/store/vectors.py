@@ -207,6 +207,9 @@ class Vectors:
 
     # --- maintenance (the write lock's holder, from `index`) ---------------------------------------------
 
+    def delta_full(self) -> bool:
+        return len(self.delta) >= MERGE_AT
+
     def due(self) -> str | None:
         """What maintenance is due: "train" (build the IVF index from all vectors), "merge" or None."""
         total = len(self)
@@ -217,7 +220,7 @@ class Vectors:
             self.approximate and (total >= RETRAIN_GROWTH * self.trained or 2 * len(self.tombstones) > held)
         ):
             return "train"
-        if len(self.delta) >= MERGE_AT or len(self.tombstones) >= max(MERGE_AT, len(self) // 10):
+        if self.delta_full() or len(self.tombstones) >= max(MERGE_AT, len(self) // 10):
             return "merge"
         return None
 
