@@ -229,3 +229,41 @@ def test_a_lost_vectors_folder_of_a_large_library_comes_back_as_shards(big, tmp_
     state = Vectors.load(tmp_path / "lib", DIM)
     assert len(state.delta) == 0 and not state.approximate and sum(len(s) for _, s in state.shards) == 6000
     again.close()
+
+
+def test_pictures_and_words_are_in_shards_of_their_own(tmp_path):
+    """Text chunks' vectors go to shards apart from segments': a search of one never scans the other's codes,
+    and each finds its own after a training, a merge of a mixed delta, and a reopen."""
+    from footage.store.store import NewChunk
+
+    store = Store(tmp_path / "lib", create=True)
+    store.attach("test", DIM)
+    store.lock.acquire()
+    x, words = clustered(3000), clustered(1000, seed=7)
+    for v in range(30):
+        rows = x[v * 100 : (v + 1) * 100]
+        segments = [
+            NewSegment(2.0 * k, 2.0 * k + 2, r, np.array([2.0 * k], np.float32), r[None]) for k, r in enumerate(rows)
+        ]
+        chunks = [
+            NewChunk("speech", 2.0 * k, 2.0 * k + 2, f"words {v} {k}", w)
+            for k, w in enumerate(words[v * 33 : (v + 1) * 33])
+        ]
+        store.save_video(facts(f"v{v}.mp4"), segments, "m", chunks)
+    store.maintain(force="train")
+    index = store.index
+    assert sorted(index.sides.values()) == [0, 1] and len(index.shards) == 2
+    found, _ = store.search_text(words[40], 1)
+    assert store.chunks(found)[int(found[0])].text == "words 1 7"
+    assert store.segments(store.search(x[250], 1)[0])[int(store.search(x[250], 1)[0][0])].path == "/videos/v2.mp4"
+    fill(store, clustered(100, seed=8), first=40)  # and a text chunk with them: a mixed delta
+    store.save_video(facts("talk.mp4"), [], "m", [NewChunk("speech", 0.0, 2.0, "a new sentence", words[999])])
+    store.maintain(force="merge")
+    assert sorted(index.sides[name] for name, _ in store.index.shards) == [0, 0, 1, 1]
+    again = Store(tmp_path / "lib")
+    again.attach("test", DIM)
+    assert again.consistent() and again.index.sides == store.index.sides
+    found, _ = again.search_text(words[999], 1)
+    assert again.chunks(found)[int(found[0])].text == "a new sentence"
+    again.close()
+    store.close()

@@ -23,8 +23,9 @@ faiss.omp_set_num_threads(1)
 APPROX_FROM = 300_000
 # A query scans 1/PROBE_SHARE of the cells (at least NPROBE_MIN). With 4 sqrt(N) cells, 1M segments of real
 # structure (bench/scale.py's vectors) and real query texts, recall@10 after re-scoring was 0.88, 0.978 and 1.0
-# scanning 1/64, 1/32 and 1/16 of them (1.5 ms of FAISS at 1/32); with 4x fewer cells 1/32 kept 0.962.
-PROBE_SHARE = 32
+# scanning 1/64, 1/32 and 1/16 of them; at 10M (8192 cells trained at 3M), 0.943, 0.950, 0.983 and 0.983
+# scanning 1/48, 1/32, 1/24 and 1/16, the store's search taking 26, 32, 41 and 54 ms (one thread).
+PROBE_SHARE = 24
 NPROBE_MIN = 32
 RESCORE = 2  # the IVF index proposes RESCORE x n candidates; the n best by exact score are kept
 TRAIN_PER_LIST = 20  # k-means training points per cell: 20 trains 4096 cells in 16 s on 2 cores, as good as 40
@@ -126,9 +127,16 @@ class ApproxIndex:
         self.exact = exact
 
     @classmethod
-    def build(cls, dim: int, total: int, batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]):
-        """Trains on a sample and adds every vector. `batches()` yields (ids, (B, D) float32) over all of them,
-        and is called twice: once for the training sample, once to add."""
+    def build(
+        cls,
+        dim: int,
+        total: int,
+        batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+        side: Callable[[np.ndarray], np.ndarray] = lambda ids: np.zeros(len(ids), np.int64),
+    ) -> "dict[int, ApproxIndex]":
+        """Trains on a sample and adds every vector, into one index per side (`side`: ids -> 0 or 1, each
+        index sharing the trained cells). `batches()` yields (ids, (B, D) float32) over all of them, and is
+        called twice: once for the training sample, once to add."""
         nlist = plan_lists(total)
         index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
         ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
@@ -144,11 +152,18 @@ class ApproxIndex:
             index.train(np.ascontiguousarray(np.concatenate(sample)[:want], np.float32))
             # adding needs each vector's one nearest cell: a short walk of the graph (a search asks for more)
             faiss.downcast_index(ivf.quantizer).hnsw.efSearch = QUANTIZER_EF
+            out: dict[int, faiss.Index] = {}
             for ids, vectors in batches():
-                index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.asarray(ids, np.int64))
+                ids, vectors = np.asarray(ids, np.int64), np.ascontiguousarray(vectors, np.float32)
+                sides = side(ids)
+                for k in np.unique(sides):
+                    if int(k) not in out:
+                        out[int(k)] = faiss.deserialize_index(faiss.serialize_index(index))  # trained, empty
+                    mine = sides == k
+                    out[int(k)].add_with_ids(np.ascontiguousarray(vectors[mine]), ids[mine])
         finally:
             faiss.omp_set_num_threads(threads)
-        return cls(index, plan_probes(nlist))
+        return {k: cls(built, plan_probes(nlist)) for k, built in out.items()}
 
     def __len__(self) -> int:
         return self.index.ntotal

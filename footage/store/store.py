@@ -53,13 +53,13 @@ from footage.store.schema import (
     migrate,
     open_engine,
 )
-from footage.store.vectors import FOLDER, STATE, Vectors
+from footage.store.vectors import FOLDER, STATE, TEXT_IDS, Vectors
 
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
 # A segment's plain vector is in FAISS under its id; its view v (1, 2, ...) under v * VIEW_ID_BASE + its id.
 VIEW_ID_BASE = 1 << 40
 MAX_VIEWS = 8
-TEXT_ID_BASE = 1 << 56  # a text chunk's vector is in FAISS under TEXT_ID_BASE + its id
+TEXT_ID_BASE = TEXT_IDS  # a text chunk's vector is in FAISS under TEXT_ID_BASE + its id
 ID_END = (1 << 63) - 1
 
 
@@ -72,7 +72,8 @@ def faiss_ids(segment_ids, views: int = MAX_VIEWS) -> np.ndarray:
 def faiss_entries(segment_ids, vectors: np.ndarray, views=None) -> tuple[np.ndarray, np.ndarray]:
     """Segments' ids, (S, D) vectors and each one's (V, D) views (or None) -> FAISS ids and vectors."""
     ids = [int(i) for i in segment_ids]
-    out_ids, out = [np.asarray(ids, np.int64)], [np.asarray(vectors, np.float32).reshape(len(ids), -1)]
+    vectors = np.asarray(vectors, np.float32)
+    out_ids, out = [np.asarray(ids, np.int64)], [vectors.reshape(len(ids), vectors.shape[-1])]
     for seg_id, v in zip(ids, views if views is not None else [None] * len(ids)):
         if v is not None and len(v):
             out_ids.append(seg_id + VIEW_ID_BASE * np.arange(1, len(v) + 1, dtype=np.int64))
