@@ -2,18 +2,20 @@
 
     LIBRARY/vectors/main-K.faiss  a shard: a plain FAISS file (exact, or IVF past APPROX_FROM), read
                                   memory-mapped, so a new `footage search` does not read it whole
-    LIBRARY/vectors/state.npz     the SQLite generation all this matches, the shards' names, the delta's ids
-                                  and float16 vectors, and the tombstones: ids deleted from the shards
+    LIBRARY/vectors/state.npz     the SQLite generation all this matches, the shards' names and sides, the
+                                  delta's ids and float16 vectors, and the tombstones: ids deleted from the
+                                  shards
 
-New vectors go to the delta and deletions become tombstones, so saving after a change writes the state file
-only, and the delta never holds more than MERGE_AT vectors: adding a one-minute video to a 10M-segment library
-writes what it writes to an empty one. `maintain` (run by `index`, never by `search`) turns a full delta into
-a new shard, and merges the newest shards while the newest is at least half the size of the one before (the
-logarithmic method: a vector is rewritten about log2(N / MERGE_AT) times over the library's growth, and there
-are as many shards). It builds the IVF index anew from all stored vectors when the library crosses
-APPROX_FROM or has grown RETRAIN_GROWTH times since the last training. The state file is replaced atomically
-after the shard files it names are on disk, so a crash at any point leaves a matching set; shard files no
-state names are deleted at the next maintenance.
+A shard holds one side: segments' and views' vectors, or text chunks' (ids from TEXT_IDS up). New vectors
+go to the delta and deletions become tombstones, so saving after a change writes the state file only, and
+the delta never holds more than MERGE_AT vectors: adding a one-minute video to a 10M-segment library writes
+what it writes to an empty one. `maintain` (run by `index`, never by `search`) turns a full delta into new
+shards (one a side), and merges a side's newest shards while the newest is at least half the size of the
+one before (the logarithmic method: a vector is rewritten about log2(N / MERGE_AT) times over the library's
+growth, and there are as many shards). It builds the IVF index anew from all stored vectors when the
+library crosses APPROX_FROM or has grown RETRAIN_GROWTH times since the last training. The state file is
+replaced atomically after the shard files it names are on disk, so a crash at any point leaves a matching
+set; shard files no state names are deleted at the next maintenance.
 """
 
 import io
