@@ -267,3 +267,14 @@ def test_pictures_and_words_are_in_shards_of_their_own(tmp_path):
     assert again.chunks(found)[int(found[0])].text == "a new sentence"
     again.close()
     store.close()
+
+
+def test_a_threshold_that_is_not_a_number_is_one_clear_error(monkeypatch):
+    from footage.errors import BadValue
+    from footage.store.vectors import approx_from
+
+    monkeypatch.setenv("FOOTAGE_APPROX_FROM", "abc")
+    with pytest.raises(BadValue, match="FOOTAGE_APPROX_FROM='abc'"):
+        approx_from()
+    monkeypatch.setenv("FOOTAGE_APPROX_FROM", "")
+    assert approx_from() == 300_000

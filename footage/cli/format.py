@@ -130,7 +130,8 @@ def stats_table(stats: Stats) -> Table:
     v = stats.vectors
     if v:
         kind = f"IVF-SQ8, {v['cells']} cells trained on {v['trained_on']:,}" if v["index"] == "ivf-sq8" else "exact"
-        table.add_row("vector index", f"{kind}; {v['shards']} shards, {v['delta']:,} in the delta, "
+        shards = f"{v['shards']} shard" + ("" if v["shards"] == 1 else "s")
+        table.add_row("vector index", f"{kind}; {shards}, {v['delta']:,} in the delta, "
                       f"{v['tombstones']:,} deleted")  # fmt: skip
     table.add_row("indexed", f"{hms(stats.seconds)} ({stats.seconds / 3600:.2f} h)")
     table.add_row("partial", str(len(stats.partial)))

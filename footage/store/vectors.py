@@ -30,6 +30,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from footage.errors import BadValue
 from footage.files import write_atomically
 from footage.store import faiss_index
 from footage.store.faiss_index import ApproxIndex, VectorIndex, read, rescore
@@ -51,7 +52,12 @@ Shard = VectorIndex | ApproxIndex
 def approx_from() -> int:
     """Vectors past which the shards are IVF: faiss_index.APPROX_FROM, or FOOTAGE_APPROX_FROM (the tests make
     small libraries approximate with it)."""
-    return int(os.environ.get("FOOTAGE_APPROX_FROM") or faiss_index.APPROX_FROM)
+    given = os.environ.get("FOOTAGE_APPROX_FROM", "").strip()
+    if not given:
+        return faiss_index.APPROX_FROM
+    if not given.isdigit() or int(given) < 1:
+        raise BadValue(f"FOOTAGE_APPROX_FROM={given!r}: not a number of vectors (a whole number, 1 or more)")
+    return int(given)
 
 
 class Vectors:
