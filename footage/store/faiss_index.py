@@ -54,6 +54,23 @@ def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(0, np.int64), np.zeros(0, np.float32)
 
 
+def _plain(sel):
+    return faiss.SearchParameters(sel=sel) if sel is not None else None
+
+
+def _best(index, query, k, ids, skip, keep, params) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest of a FAISS index within the selectors (see VectorIndex.search): ids and scores, best
+    first. `params(selector or None)` makes the index's search parameters."""
+    k = min(k, index.ntotal)
+    if k == 0 or (keep is not None and not len(keep)):
+        return _empty()
+    refs: list = []
+    sel = _selector(ids, skip, keep, refs)
+    scores, found = index.search(np.ascontiguousarray(query[None], np.float32), k, params=params(sel))  # (1, k)
+    good = found[0] >= 0
+    return found[0][good], scores[0][good]
+
+
 class VectorIndex:
     """Exact inner-product search over vectors kept as float16: half the memory of float32, the same top 50
     (bench/search_latency.py). Mutable: a small library's main index, the delta beside a large one, a trial
@@ -96,15 +113,7 @@ class VectorIndex:
         """(D,) query -> ids (n,), scores (n,), best first; fewer when the index is smaller. `ids` = (lo, hi)
         searches only the vectors whose ids are in [lo, hi); `skip` leaves these ids out; `keep` searches
         only these ids."""
-        n = min(n, len(self))
-        if n == 0 or (keep is not None and not len(keep)):
-            return _empty()
-        refs: list = []
-        sel = _selector(ids, skip, keep, refs)
-        params = faiss.SearchParameters(sel=sel) if sel is not None else None
-        scores, found = self.index.search(np.ascontiguousarray(query[None], np.float32), n, params=params)  # (1, n)
-        good = found[0] >= 0
-        return found[0][good], scores[0][good]
+        return _best(self.index, query, n, ids, skip, keep, _plain)
 
     def write(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
@@ -197,16 +206,16 @@ class ApproxIndex:
         keep: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best by their SQ8 codes: ids and approximate scores, best first."""
-        k = min(k, len(self))
-        if k == 0 or (keep is not None and not len(keep)):
-            return _empty()
-        refs: list = []
-        sel = _selector(ids, skip, keep, refs)
         walk = faiss.SearchParametersHNSW(efSearch=max(QUANTIZER_EF, 2 * self.nprobe))  # finds nprobe cells
-        params = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe, quantizer_params=walk)
-        scores, found = self.index.search(np.ascontiguousarray(query[None], np.float32), k, params=params)
-        good = found[0] >= 0
-        return found[0][good], scores[0][good]
+        return _best(
+            self.index,
+            query,
+            k,
+            ids,
+            skip,
+            keep,
+            lambda sel: faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe, quantizer_params=walk),
+        )
 
     def write(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))

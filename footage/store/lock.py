@@ -58,10 +58,7 @@ class WriteLock:
                 ) from None
             raise LibraryError(f"{self.path}: cannot take the write lock ({e.strerror})") from None
         if not got:
-            raise LibraryBusy(
-                f"{self.path.parent}: another footage process (pid {self.holder()}) is writing to this library; "
-                "wait for it to finish (search works meanwhile)"
-            )
+            raise busy(self.path.parent, self.holder())
         return self
 
     def __exit__(self, *exc) -> None:
@@ -143,14 +140,19 @@ class AdvisoryLock:
 
     def __enter__(self) -> "AdvisoryLock":
         if not self.acquire():
-            raise LibraryBusy(
-                f"{self.name}: another footage process (pid {self.holder()}) is writing to this library; "
-                "wait for it to finish (search works meanwhile)"
-            )
+            raise busy(self.name, self.holder())
         return self
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def busy(library, holder: str) -> LibraryBusy:
+    """The error of a second writer, whichever lock refused it."""
+    return LibraryBusy(
+        f"{library}: another footage process (pid {holder}) is writing to this library; wait for it to finish "
+        "(search works meanwhile)"
+    )
 
 
 def first_line(error: Exception) -> str:

@@ -568,12 +568,9 @@ class Store:
         training: a search may be the one repairing), so a lost vectors folder of a large library does not
         come back as one huge state file."""
         if self.index.delta_full():
-            try:
-                self.index.maintain(self.path, self._all_vectors, force="merge")
-            except OSError as e:
-                raise disk_full(e, self.path / FOLDER) from None
-            self.dirty = False
-        self.flush(maintain=False)
+            self.maintain(force="merge")
+        else:
+            self.flush(maintain=False)
 
     def _db_ids(self, s: Session) -> np.ndarray:
         """The FAISS ids SQLite's segments should have: their own and their views'."""
@@ -606,11 +603,15 @@ class Store:
     def maintain(self, force: str | None = None) -> str | None:
         """Turns the delta into a shard and merges shards, or builds the IVF index anew, when due
         (Vectors.due) or as `force`d ("merge", "train"); returns what it did."""
-        self.flush(maintain=False)
         try:
-            return self.index.maintain(self.path, self._all_vectors, force)
+            did = self.index.maintain(self.path, self._all_vectors, force)  # saves the state when it does
         except OSError as e:
             raise disk_full(e, self.path / FOLDER) from None
+        if did:
+            self.dirty = False
+        else:
+            self.flush(maintain=False)
+        return did
 
     def _all_vectors(self):
         """Every vector FAISS should hold, as (FAISS ids, (B, D) float32) batches read from SQLite."""

@@ -41,7 +41,7 @@ STATE = "state.npz"
 # one side, so a search of pictures never scans text codes, nor one of words picture codes (at 10M segments
 # the text search's selector rejecting 300k picture codes cost 19 ms).
 TEXT_IDS = 1 << 56
-MIXED = -1  # the side of a shard from before sides were kept: searched for both
+MIXED = -1  # the side of a shard holding both (made before shards had sides): searched for either
 MERGE_AT = 20_000  # delta vectors that make a shard: a saved state stays under 16 MB
 RETRAIN_GROWTH = 10  # an IVF index is trained again when the library holds this many times what it was trained on
 
@@ -147,20 +147,10 @@ class Vectors:
         # FAISS lets go of the GIL: shards are scanned side by side on as many cores (1.4x on 2 at 10M)
         candidates = list(_pool().map(lambda shard: shard.candidates(query, k, ids, skip, keep), approx))
         if candidates:  # the best of all IVF shards' candidates, re-scored in one read of the stored vectors
-            found = np.concatenate([c[0] for c in candidates])
-            scores = np.concatenate([c[1] for c in candidates])
-            best = np.argsort(-scores, kind="stable")[: n * faiss_index.RESCORE]
-            parts.append(rescore(query, found[best], scores[best], n, self._exact))
+            parts.append(rescore(query, *_best_of(candidates, k), n, self._exact))
         if len(self.delta):
             parts.append(self.delta.search(query, n, ids, skip, keep))
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        if len(parts) == 1:
-            return parts[0]
-        found = np.concatenate([p[0] for p in parts])
-        scores = np.concatenate([p[1] for p in parts])
-        best = np.argsort(-scores, kind="stable")[:n]
-        return found[best], scores[best]
+        return _best_of(parts, n)
 
     # --- on disk ----------------------------------------------------------------------------------------
 
@@ -172,7 +162,7 @@ class Vectors:
         meta = {
             "generation": self.generation,
             "shards": [name for name, _ in self.shards],
-            "sides": {name: self.sides.get(name, MIXED) for name, _ in self.shards},
+            "sides": {name: self.sides[name] for name, _ in self.shards if name in self.sides},
             "trained": self.trained,
             "nlist": self.nlist,
         }
@@ -254,9 +244,11 @@ class Vectors:
             return None
         folder = library / FOLDER
         folder.mkdir(exist_ok=True)
-        for name, shard in self.shards:  # shards from before sides were kept: learn theirs once
-            if self.sides.get(name, MIXED) == MIXED and len(found := np.unique(side_of(shard.ids()))) == 1:
-                self.sides[name] = int(found[0])
+        mapped = {name for name, _ in self.shards}  # on disk and mapped already: not read again below
+        for name, shard in self.shards:  # shards from before sides were kept: learn theirs, once
+            if name not in self.sides:
+                found = np.unique(side_of(shard.ids()))
+                self.sides[name] = int(found[0]) if len(found) == 1 else MIXED
         if what == "train" and len(self) == 0:  # everything deleted: back to an empty exact index
             self.shards, self.sides, self.trained, self.nlist = [], {}, 0, 0
             self.delta, self.tombstones = VectorIndex(self.dim), np.zeros(0, np.int64)
@@ -287,17 +279,20 @@ class Vectors:
                 if compact and len(mine) == 1:
                     self._merge(folder, mine)
         self._shard_ids = None
-        self.shards = [(name, read(folder / name, self.dim)) for name, _ in self.shards]  # mapped, as a reader
+        # the new shards, built in memory, mapped from their files instead, as a reader has them
+        self.shards = [(name, s if name in mapped else read(folder / name, self.dim)) for name, s in self.shards]
         self.set_exact(self._exact)
         self.save(library)  # from here on the new shards are the library's
         prune(folder, keep={name for name, _ in self.shards})
         return what
 
     def _empty_like(self, folder: Path) -> ApproxIndex:
-        """An empty IVF shard with the trained quantizer of the first one."""
-        first = faiss.read_index(str(folder / self.shards[0][0]))
-        first.reset()
-        return ApproxIndex(first, 0)
+        """An empty IVF shard with the trained cells the others share, read from the smallest (not the largest:
+        gigabytes at 10M segments, read whole for every new shard)."""
+        name, _ = min(self.shards, key=lambda entry: len(entry[1]))
+        shard = faiss.read_index(str(folder / name))
+        shard.reset()
+        return ApproxIndex(shard, 0)
 
     def _add(self, shard: Shard, ids: np.ndarray, vectors: np.ndarray) -> None:
         if isinstance(shard, VectorIndex):
@@ -353,6 +348,16 @@ class Vectors:
             os.close(fd)
         os.replace(tmp, folder / name)
         return name
+
+
+def _best_of(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of several (ids, scores) lists, best first."""
+    if len(parts) == 1:
+        return parts[0][0][:k], parts[0][1][:k]
+    found = np.concatenate([p[0] for p in parts] or [np.zeros(0, np.int64)])
+    scores = np.concatenate([p[1] for p in parts] or [np.zeros(0, np.float32)])
+    best = np.argsort(-scores, kind="stable")[:k]
+    return found[best], scores[best]
 
 
 def side_of(ids: np.ndarray) -> np.ndarray:
