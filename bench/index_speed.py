@@ -6,12 +6,13 @@ Prints seconds of video, and for each way of doing the work its wall time and vi
   plain decode  `ffmpeg -i FILE -vf fps=1 -f null -` file after file: a full decode to 1 frame/s, the baseline
   decode only   ffprobe + the indexer's ffmpeg command, frames piped to Python and dropped
   model only    the backbone on those same frames (X-encoder + predictor), in the indexer's batches and
-                threads: the X-encoder on ONNX Runtime (as footage runs it) and on PyTorch; and once more on
-                all cores, for reference
+                threads: the X-encoder as footage runs it (OpenVINO bf16 on a CPU with bfloat16 in hardware,
+                else ONNX Runtime fp32), on ONNX Runtime fp32 and on PyTorch; and once more on all cores
   runtimes      the X-encoder alone in ms/frame on one thread, per runtime and precision: ONNX Runtime fp32
-                (footage's), ONNX Runtime int8 (static quantization, per channel, stem and head kept in fp32,
-                calibrated on every 4th of these frames), PyTorch fp32, and OpenVINO f32 and bf16 when the
-                openvino package is installed; with each one's top-1 ImageNet class agreement with fp32
+                (footage's where the CPU has no bfloat16), ONNX Runtime int8 (static quantization, per channel,
+                stem and head kept in fp32, calibrated on every 4th of these frames), PyTorch fp32, OpenVINO f32,
+                and OpenVINO bf16 (footage's where the CPU has it in hardware); with each one's top-1 ImageNet
+                class agreement with ONNX Runtime fp32
   plain loop    decode a whole file, then run the model on it, file after file (no overlap), same threads
   footage       Library.index on a new library (models loaded beforehand, as in a long run): pictures and
                 subtitles only, then with the defaults (speech, on-screen text)
@@ -33,7 +34,7 @@ from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
 from footage.models.backbone import MODEL_BATCH
-from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder
+from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder, native_bf16
 
 
 class TorchX:
@@ -125,13 +126,11 @@ def runtimes(frames: np.ndarray, variant: str) -> list[tuple[str, float, float]]
     with tempfile.TemporaryDirectory() as tmp:
         candidates["ONNX Runtime int8"] = lambda: _ort(_int8(fp32, frames[::4], Path(tmp)))
         candidates["PyTorch fp32"] = lambda: lambda x: torch_x(x)[1].numpy()
-        try:
-            import openvino  # noqa: F401  (optional: not a dependency of footage)
-
-            candidates["OpenVINO f32"] = lambda: _openvino(fp32, "f32")
+        candidates["OpenVINO f32"] = lambda: _openvino(fp32, "f32")
+        if native_bf16():
             candidates["OpenVINO bf16"] = lambda: _openvino(fp32, "bf16")
-        except ImportError:
-            print("(OpenVINO: not installed; pip install openvino to measure it)")
+        else:
+            print("(this CPU has no bfloat16 in hardware: OpenVINO bf16 left out)")
         rows, reference = [], None
         before = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -174,13 +173,21 @@ def main() -> None:
                 backbone.embed_frames(f)
             model_s = time.perf_counter() - t
 
-            onnx_x, backbone.x = backbone.x, TorchX(backbone.x_variant)
+            ours = backbone.x
+            backbone.x = OnnxXEncoder(VARIANTS[backbone.x_variant], backbone.cache_dir, bf16=False)
+            backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))
+            t = time.perf_counter()
+            for f in frames.values():
+                backbone.embed_frames(f)
+            model_fp32_s = time.perf_counter() - t
+
+            backbone.x = TorchX(backbone.x_variant)
             backbone.embed_frames(np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8))
             t = time.perf_counter()
             for f in frames.values():
                 backbone.embed_frames(f)
             model_torch_s = time.perf_counter() - t
-            backbone.x = onnx_x
+            backbone.x = ours
 
             t = time.perf_counter()
             for f in frames:
@@ -213,6 +220,7 @@ def main() -> None:
         ("plain decode", plain_decode_s),
         ("decode only", decode_s),
         ("model only", model_s),
+        ("  on ORT fp32", model_fp32_s),
         ("  on PyTorch", model_torch_s),
         (f"model {os.cpu_count()} thr", model_all_s),
         ("plain loop", plain_s),
@@ -223,7 +231,11 @@ def main() -> None:
     print(f"indexer / max(decode, model) = {index_s / max(decode_s, model_s):.2f}")
     print(f"indexer / plain loop = {index_s / plain_s:.2f}")
     per_frame = 1000 / n_frames
-    print(f"model: {model_s * per_frame:.1f} ms/frame on ONNX Runtime, {model_torch_s * per_frame:.1f} on PyTorch")
+    runtime = "OpenVINO bf16" if getattr(ours, "bf16", False) else "ONNX Runtime fp32"
+    print(
+        f"model: {model_s * per_frame:.1f} ms/frame as footage runs it ({runtime}), "
+        f"{model_fp32_s * per_frame:.1f} on ONNX Runtime fp32, {model_torch_s * per_frame:.1f} on PyTorch"
+    )
     print("(footage: pictures and subtitles, --speech off --no-ocr; defaults: with speech and on-screen text)")
     print(f"defaults / plain decode = {speech_s / plain_decode_s:.2f}")
     print(f"frames the model did not see (nothing had changed): {report.frames_reused} of {report.frames}")

@@ -103,6 +103,7 @@ def test_the_pytorch_x_encoder_gives_the_onnx_vectors(tmp_path, short_video):
     from footage.indexer.probe import probe
 
     onnx = Bundled(cache_dir=tmp_path, device="cpu")
+    onnx.x = OnnxXEncoder(VARIANTS["lite0"], tmp_path, bf16=False)  # float32, as on a CPU without bfloat16
     frames = np.concatenate([f for _, f in Decoder(short_video, probe(short_video), 2.0, onnx.image_size, batch=8)])
     torch_path = Bundled(cache_dir=tmp_path, device="cpu")
     torch_path.x = TorchXEncoder(VARIANTS["lite0"], "cpu")

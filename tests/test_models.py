@@ -43,13 +43,14 @@ def test_x_encoder_names_the_cat_and_the_coffee(backbone):
     assert coffee[0] in ("espresso", "cup", "coffee mug"), coffee
 
 
-def test_x_encoder_optimisation_keeps_outputs(backbone, monkeypatch):
+def test_x_encoder_optimisation_keeps_outputs(monkeypatch):
     import footage.models.x_encoder as xe
 
+    optimised = XEncoder()
     monkeypatch.setattr(xe, "optimise_for_inference", lambda net: None)
     plain = XEncoder()
     frames = np.stack([frame(data.chelsea()), frame(data.rocket())])
-    f1, l1 = backbone.x(frames)
+    f1, l1 = optimised(frames)
     f2, l2 = plain(frames)
     assert torch.allclose(l1, l2, atol=1e-3) and torch.allclose(f1, f2, atol=1e-4)
 
@@ -182,7 +183,7 @@ def test_a_frame_of_a_real_photo_is_nearer_its_dominant_colour(backbone):
 def test_onnx_x_encoder_matches_pytorch_and_is_exported_once(tmp_path, monkeypatch):
     import footage.models.x_encoder as xe
 
-    fast = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path)
+    fast = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=False)
     assert len(list(tmp_path.glob("x-lite0-*.onnx"))) == 1 and not list(tmp_path.glob("*.tmp"))
     frames = np.stack([frame(data.chelsea()), frame(data.coffee()), frame(data.rocket())])
     f1, l1 = fast(frames)
@@ -191,5 +192,27 @@ def test_onnx_x_encoder_matches_pytorch_and_is_exported_once(tmp_path, monkeypat
     assert torch.equal(l1.argmax(1), l2.argmax(1))
     assert torch.allclose(fast(frames, threads=2)[1], l1, atol=1e-4)  # the same on more threads
     monkeypatch.setattr(xe, "export_onnx", lambda encoder: pytest.fail("exported again"))
-    again = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path)  # read from the cache
+    again = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=False)  # read from the cache
     assert torch.allclose(again(frames[:1])[1], l1[:1], atol=1e-5)
+
+
+def test_bf16_x_encoder_where_the_cpu_has_it(tmp_path, monkeypatch):
+    import footage.models.x_encoder as xe
+
+    monkeypatch.setenv("FOOTAGE_BF16", "0")
+    assert not xe.native_bf16() and not xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path).bf16
+    monkeypatch.delenv("FOOTAGE_BF16")
+    import openvino
+
+    has = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    assert xe.native_bf16() == has and xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path).bf16 == has
+    if not has:
+        pytest.skip("this CPU has no bfloat16 in hardware: footage runs the X-encoder in float32 here")
+    frames = np.stack([frame(data.chelsea()), frame(data.coffee()), frame(data.rocket()), frame(data.astronaut())])
+    f32, l32 = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=False)(frames)
+    bf16 = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=True)
+    f16, l16 = bf16(frames)
+    assert f16.shape == f32.shape and l16.shape == l32.shape and f16.dtype == torch.float32
+    assert torch.equal(l16.argmax(1), l32.argmax(1))  # the photos' classes are clear ones
+    assert (f16 * f32).sum(1).min() > 0.98 and torch.allclose(f16.norm(dim=1), torch.ones(4), atol=1e-3)
+    assert torch.allclose(bf16(frames, threads=2)[0], f16, atol=2e-2)  # the same on more threads
