@@ -216,3 +216,13 @@ def test_bf16_x_encoder_where_the_cpu_has_it(tmp_path, monkeypatch):
     assert torch.equal(l16.argmax(1), l32.argmax(1))  # the photos' classes are clear ones
     assert (f16 * f32).sum(1).min() > 0.98 and torch.allclose(f16.norm(dim=1), torch.ones(4), atol=1e-3)
     assert torch.allclose(bf16(frames, threads=2)[0], f16, atol=2e-2)  # the same on more threads
+
+
+def test_an_openvino_that_cannot_compile_falls_back_to_float32(tmp_path, monkeypatch):
+    import footage.models.x_encoder as xe
+
+    x = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=True)
+    monkeypatch.setattr(x, "_openvino", lambda threads: (_ for _ in ()).throw(RuntimeError("no bf16 kernels")))
+    features, logits = x(np.stack([frame(data.chelsea())]))
+    f32, l32 = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=False)(np.stack([frame(data.chelsea())]))
+    assert not x.bf16 and torch.allclose(logits, l32, atol=1e-5) and torch.allclose(features, f32, atol=1e-6)

@@ -154,9 +154,10 @@ def native_bf16() -> bool:
         return False
     try:
         import openvino
-    except ImportError:
+
+        return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # no OpenVINO, or one that cannot read this CPU: float32 on ONNX Runtime
         return False
-    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 class OnnxXEncoder:
@@ -194,7 +195,13 @@ class OnnxXEncoder:
         """The model compiled for `threads` threads (once per count asked for): a function of uint8 frames
         (B, H, W, 3) -> (features (B, 1280), logits (B, 1000)) as numpy arrays."""
         if threads not in self._sessions:
-            self._sessions[threads] = self._openvino(threads) if self.bf16 else self._onnxruntime(threads)
+            run = None
+            if self.bf16:
+                try:
+                    run = self._openvino(threads)
+                except Exception:  # an OpenVINO that cannot compile it must not stop indexing: fp32 instead
+                    self.bf16 = False
+            self._sessions[threads] = run or self._onnxruntime(threads)
         return self._sessions[threads]
 
     def _onnxruntime(self, threads: int):
