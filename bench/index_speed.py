@@ -34,7 +34,7 @@ from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
 from footage.models.backbone import MODEL_BATCH
-from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder, native_bf16
+from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder, native_bf16, openvino_runner
 
 
 class TorchX:
@@ -105,14 +105,8 @@ def _int8(fp32: bytes, calibration: np.ndarray, folder: Path) -> str:
     return str(folder / "int8.onnx")
 
 
-def _openvino(fp32: bytes, precision: str):
-    import openvino
-
-    core = openvino.Core()
-    config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": precision}
-    compiled = core.compile_model(core.read_model(fp32), "CPU", config)
-    request = compiled.create_infer_request()
-    return lambda x: request.infer({"frames": x})[compiled.outputs[1]]
+def _logits(run):
+    return lambda x: run(x)[1]
 
 
 def runtimes(frames: np.ndarray, variant: str) -> list[tuple[str, float, float]]:
@@ -126,9 +120,9 @@ def runtimes(frames: np.ndarray, variant: str) -> list[tuple[str, float, float]]
     with tempfile.TemporaryDirectory() as tmp:
         candidates["ONNX Runtime int8"] = lambda: _ort(_int8(fp32, frames[::4], Path(tmp)))
         candidates["PyTorch fp32"] = lambda: lambda x: torch_x(x)[1].numpy()
-        candidates["OpenVINO f32"] = lambda: _openvino(fp32, "f32")
+        candidates["OpenVINO f32"] = lambda: _logits(openvino_runner(fp32, 1, "f32"))
         if native_bf16():
-            candidates["OpenVINO bf16"] = lambda: _openvino(fp32, "bf16")
+            candidates["OpenVINO bf16"] = lambda: _logits(openvino_runner(fp32, 1, "bf16"))
         else:
             print("(this CPU has no bfloat16 in hardware: OpenVINO bf16 left out)")
         rows, reference = [], None

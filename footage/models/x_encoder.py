@@ -160,6 +160,24 @@ def native_bf16() -> bool:
         return False
 
 
+def openvino_runner(model: bytes, threads: int, precision: str):
+    """The ONNX model compiled by OpenVINO for the CPU in `precision` (bf16, f32) on `threads` threads: a function
+    of uint8 frames (B, H, W, 3) -> (features (B, 1280), logits (B, 1000)) as numpy arrays."""
+    import openvino
+
+    core = openvino.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": precision}
+    config["ENABLE_CPU_PINNING"] = False  # ffmpeg, OCR and Whisper share the cores
+    compiled = core.compile_model(core.read_model(model), "CPU", config)
+    features, logits = compiled.output("features"), compiled.output("logits")
+
+    def run(frames):  # a request per call: one request must not serve two threads at once
+        out = compiled.create_infer_request().infer({"frames": frames})  # outputs copied out of the request
+        return out[features], out[logits]
+
+    return run
+
+
 class OnnxXEncoder:
     """The same X-encoder for CPUs, from a graph exported from the PyTorch model the first time and kept in
     `cache_dir` (in memory only without one); PyTorch stays for training and the hub backbones.
@@ -198,7 +216,7 @@ class OnnxXEncoder:
             run = None
             if self.bf16:
                 try:
-                    run = self._openvino(threads)
+                    run = openvino_runner(self.model, threads, "bf16")
                 except Exception:  # an OpenVINO that cannot compile it must not stop indexing: fp32 instead
                     self.bf16 = False
             self._sessions[threads] = run or self._onnxruntime(threads)
@@ -213,22 +231,7 @@ class OnnxXEncoder:
         session = onnxruntime.InferenceSession(self.model, options, providers=["CPUExecutionProvider"])
         return lambda frames: tuple(session.run(None, {"frames": frames}))
 
-    def _openvino(self, threads: int):
-        import openvino
-
-        core = openvino.Core()
-        config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "bf16"}
-        config["ENABLE_CPU_PINNING"] = False  # ffmpeg, OCR and Whisper share the cores
-        compiled = core.compile_model(core.read_model(self.model), "CPU", config)
-        features, logits = compiled.output("features"), compiled.output("logits")
-
-        def run(frames):  # a request per call: one request must not serve two threads at once
-            out = compiled.create_infer_request().infer({"frames": frames})
-            return out[features], out[logits]
-
-        return run
-
     def __call__(self, frames: np.ndarray, threads: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 RGB frames (B, H, W, 3) -> features (B, 1280), unit length, and logits (B, 1000), as XEncoder."""
         features, logits = self.session(threads)(np.ascontiguousarray(frames, np.uint8))
-        return torch.from_numpy(np.array(features)), torch.from_numpy(np.array(logits))
+        return torch.from_numpy(features), torch.from_numpy(logits)
