@@ -34,7 +34,8 @@ from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
 from footage.models.backbone import MODEL_BATCH
-from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder, native_bf16, openvino_runner
+from footage.models.device import native_bf16, openvino_runner
+from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder
 
 
 class TorchX:

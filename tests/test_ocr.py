@@ -1,6 +1,7 @@
 """On-screen text (footage.indexer.ocr): PP-OCR reads title cards, leaves natural footage alone, and reads a
 picture that does not change once."""
 
+import numpy as np
 import pytest
 from media import PHOTOS, ffmpeg, photo, photo_video
 from PIL import Image, ImageDraw, ImageFont
@@ -32,6 +33,24 @@ def title_video(tmp_path_factory):
 def test_a_title_card_is_read_with_its_time(title_video):
     cues = ocr.read(title_video, probe(title_video))
     assert [c for c in cues if "OPENING" in c.text] == [Cue(4.0, 10.0, "GRAND OPENING SALE")]
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino bf16", "an openvino that cannot compile"])
+def test_a_title_is_read_on_each_runtime(tmp_path, monkeypatch, runtime):
+    """OpenVINO in bfloat16 where the CPU has it, ONNX Runtime elsewhere (FOOTAGE_BF16=0, or OpenVINO failing)."""
+    from footage.models.device import native_bf16
+
+    monkeypatch.setattr(ocr, "_loaded", None)  # the models are loaded again, for this runtime
+    monkeypatch.setenv("FOOTAGE_BF16", "0" if runtime == "onnxruntime" else "1")
+    if runtime == "openvino bf16" and not native_bf16():
+        pytest.skip("this CPU has no bfloat16 in hardware: footage reads text with ONNX Runtime here")
+    tried = []
+    if runtime.startswith("an openvino"):
+        monkeypatch.setattr(ocr, "native_bf16", lambda: True)
+        monkeypatch.setattr(ocr, "openvino_runner", lambda *a: tried.append(a) or 1 / 0)
+    card = Image.open(title_card(tmp_path / "card.png", "GRAND OPENING SALE")).convert("L").resize((960, 540))
+    assert ocr.read_frame(np.asarray(card)) == ["GRAND OPENING SALE"]
+    assert len(tried) == (2 if runtime.startswith("an openvino") else 0)  # detector and recogniser
 
 
 def test_natural_footage_gives_no_words(tmp_path):

@@ -5,6 +5,8 @@ a library indexed on a GPU is searched on a CPU (the outputs agree to float roun
 resolve `auto` or an accelerator: `cpu` needs no torch, and a bundled search never asks for the device at all.
 """
 
+import os
+
 from footage.errors import BadValue
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -48,3 +50,33 @@ def resolve(name: str) -> str:
 def batch_size(device: str, cpu: int) -> int:
     """Frames per forward pass on a resolved `device`, given the CPU's batch."""
     return cpu * BATCH_SCALE[device]
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), as OpenVINO reports it.
+    FOOTAGE_BF16=0 says no (float32 everywhere, for outputs that match PyTorch's to 1e-5)."""
+    if os.environ.get("FOOTAGE_BF16", "1") == "0":
+        return False
+    try:
+        import openvino
+
+        return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # no OpenVINO, or one that cannot read this CPU: float32 on ONNX Runtime
+        return False
+
+
+def openvino_runner(model: bytes, threads: int, precision: str):
+    """An ONNX model of one input compiled by OpenVINO for the CPU in `precision` (bf16, f32) on `threads`
+    threads: a function of that input (a numpy array) -> the model's outputs, in order, as numpy arrays."""
+    import openvino
+
+    core = openvino.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": precision}
+    config["ENABLE_CPU_PINNING"] = False  # ffmpeg, the models, OCR and Whisper share the cores
+    compiled = core.compile_model(core.read_model(model), "CPU", config)
+
+    def run(x):  # a request per call: one request must not serve two threads at once
+        out = compiled.create_infer_request().infer([x])  # outputs copied out of the request
+        return tuple(out[o] for o in compiled.outputs)
+
+    return run

@@ -18,6 +18,7 @@ from torch import nn
 
 from footage.errors import ModelError
 from footage.files import write_atomically
+from footage.models.device import native_bf16, openvino_runner
 
 
 @dataclass(frozen=True)
@@ -145,37 +146,6 @@ def export_onnx(encoder: XEncoder) -> bytes:
             dynamo=False,
         )
     return buffer.getvalue()
-
-
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), as OpenVINO reports it.
-    FOOTAGE_BF16=0 says no (float32 everywhere, for outputs that match PyTorch's to 1e-5)."""
-    if os.environ.get("FOOTAGE_BF16", "1") == "0":
-        return False
-    try:
-        import openvino
-
-        return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except Exception:  # no OpenVINO, or one that cannot read this CPU: float32 on ONNX Runtime
-        return False
-
-
-def openvino_runner(model: bytes, threads: int, precision: str):
-    """The ONNX model compiled by OpenVINO for the CPU in `precision` (bf16, f32) on `threads` threads: a function
-    of uint8 frames (B, H, W, 3) -> (features (B, 1280), logits (B, 1000)) as numpy arrays."""
-    import openvino
-
-    core = openvino.Core()
-    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": precision}
-    config["ENABLE_CPU_PINNING"] = False  # ffmpeg, OCR and Whisper share the cores
-    compiled = core.compile_model(core.read_model(model), "CPU", config)
-    features, logits = compiled.output("features"), compiled.output("logits")
-
-    def run(frames):  # a request per call: one request must not serve two threads at once
-        out = compiled.create_infer_request().infer({"frames": frames})  # outputs copied out of the request
-        return out[features], out[logits]
-
-    return run
 
 
 class OnnxXEncoder:
