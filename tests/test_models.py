@@ -226,3 +226,17 @@ def test_an_openvino_that_cannot_compile_falls_back_to_float32(tmp_path, monkeyp
     features, logits = x(np.stack([frame(data.chelsea())]))
     f32, l32 = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=False)(np.stack([frame(data.chelsea())]))
     assert not x.bf16 and torch.allclose(logits, l32, atol=1e-5) and torch.allclose(features, f32, atol=1e-6)
+
+
+def test_the_models_threads_hold_numpys_blas_too(backbone):
+    """Indexing runs the models on one thread: the text encoder's BLAS as well, whose extra threads only spin."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    def blas():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before, torch_before = blas(), torch.get_num_threads()
+    with backbone.threads(1):
+        assert blas() == {1} and torch.get_num_threads() == 1
+    assert blas() == before and torch.get_num_threads() == torch_before
