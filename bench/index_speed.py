@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from footage import Library
+from footage.indexer import ocr
 from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
@@ -198,6 +199,7 @@ def main() -> None:
         report = lib.index([args.folder], speech="off", ocr=False)
         index_s = time.perf_counter() - t
         lib.close()
+        ocr.check()  # PP-OCR's models load once per process (0.7 s), as the X-encoder's above
         with Library(Path(tmp) / "speech", fps=args.fps) as spoken:
             t = time.perf_counter()
             spoken.index([args.folder])
