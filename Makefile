@@ -19,37 +19,28 @@ $(BIN)/footage: pyproject.toml
 
 install: $(BIN)/footage ffmpeg
 
+# $(call need,CHECK,PACKAGES,WHAT TO DO): when the shell test CHECK fails, installs the Debian PACKAGES with
+# apt-get as root, or else says what to do and stops.
+define need
+$(1) || { \
+  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+    echo "installing $(2) with apt-get"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+  else \
+    echo "$(3) and run make again"; exit 1; \
+  fi; }
+endef
+
 ffmpeg:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing ffmpeg with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
-	  else \
-	    echo "footage needs ffmpeg and ffprobe: install them (Debian/Ubuntu: sudo apt-get install ffmpeg;" \
-	         "macOS: brew install ffmpeg) and run make again"; exit 1; \
-	  fi; }
+	@$(call need,command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null,ffmpeg,footage needs ffmpeg and ffprobe: install them (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg))
 
 # The tests speak sentences with espeak-ng and drive the web page in Debian's Chromium with Playwright (browser
 # downloads are not possible here). On-screen text needs nothing from apt: PP-OCR ships in a PyPI wheel. The store
 # tests run on a throwaway PostgreSQL cluster too (tests/conftest.py): Debian keeps initdb off the PATH, in
 # /usr/lib/postgresql/VERSION/bin.
 test-tools:
-	@command -v espeak-ng >/dev/null && [ -x /usr/bin/chromium ] || { \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing espeak-ng and chromium with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium >/dev/null; \
-	  else \
-	    echo "the tests need espeak-ng and chromium: install them (Debian/Ubuntu: sudo apt-get install" \
-	         "espeak-ng chromium) and run make again"; exit 1; \
-	  fi; }
-	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing postgresql with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else \
-	    echo "the tests need PostgreSQL's server (initdb, pg_ctl): install it (Debian/Ubuntu: sudo apt-get" \
-	         "install postgresql) and run make again"; exit 1; \
-	  fi; }
+	@$(call need,command -v espeak-ng >/dev/null && [ -x /usr/bin/chromium ],espeak-ng chromium,the tests need espeak-ng and chromium: install them (Debian/Ubuntu: sudo apt-get install espeak-ng chromium))
+	@$(call need,command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the tests need PostgreSQL's server (initdb and pg_ctl): install it (Debian/Ubuntu: sudo apt-get install postgresql))
 
 samples: $(BIN)/footage
 	$(BIN)/python scripts/fetch_samples.py $(SAMPLES) --speech

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from media import photo_video  # noqa: E402
+from stores import open_store  # noqa: E402
 
 from footage import Library  # noqa: E402
 
@@ -136,3 +137,12 @@ def pg_url(postgres_server):
 def database(request):
     """None (SQLite, library.db) or a fresh PostgreSQL database's URL: a store test runs on both."""
     return None if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(tmp_path, database):
+    """A new store of DIM-dimensional vectors (tests/stores.py) on each database, its write lock held."""
+    s = open_store(tmp_path / "lib", database)
+    s.lock.acquire()
+    yield s
+    s.close()

@@ -12,7 +12,7 @@ import pytest
 from conftest import new_database, run_cli
 from media import PHOTOS, photo_video
 from sqlalchemy import text
-from test_store import facts, open_store, segments
+from stores import facts, open_store, segments
 
 from footage.errors import BadValue, LibraryBusy, LibraryError, NoLibrary
 from footage.store import Store

@@ -5,37 +5,13 @@ and on PostgreSQL (the `database` fixture: None, or a fresh database's URL), and
 import numpy as np
 import pytest
 from sqlalchemy import text
+from stores import DIM, facts, open_store, segments, unit
 
 from footage.errors import LibraryError
-from footage.store import FileFacts, NewSegment, Store
+from footage.store import Store
 from footage.store.vectors import Vectors
 
-DIM = 8
 SAVE_ONLY_ON_FLUSH = Store._apply  # a change committed to the database and mirrored in memory, not yet saved
-
-
-def unit(i, dim=DIM):
-    v = np.zeros(dim, np.float32)
-    v[i % dim] = 1
-    return v
-
-
-def segments(n, offset=0):
-    return [
-        NewSegment(
-            start=2.0 * k,
-            end=2.0 * k + 2,
-            vector=unit(offset + k),
-            frame_times=np.array([2.0 * k], np.float32),
-            frame_vectors=unit(offset + k)[None],
-            thumbnail=b"\xff\xd8jpeg",
-        )
-        for k in range(n)
-    ]
-
-
-def facts(name):
-    return FileFacts(path=f"/videos/{name}", size=1, mtime=1.0, fingerprint=name, duration=10.0)
 
 
 @pytest.fixture(autouse=True, params=["exact", "approximate"])
@@ -54,20 +30,6 @@ def vector_index(request, monkeypatch):
 
         monkeypatch.setattr(Store, "_apply", apply_and_maintain)
     return request.param
-
-
-def open_store(path, db=None):
-    store = Store(path, create=True, db=db)
-    store.attach("test-backbone", DIM)
-    return store
-
-
-@pytest.fixture
-def store(tmp_path, database):
-    s = open_store(tmp_path / "lib", database)
-    s.lock.acquire()
-    yield s
-    s.close()
 
 
 def test_save_search_and_read_back(store):

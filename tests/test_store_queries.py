@@ -4,19 +4,10 @@ captions, paths that are not UTF-8, numbers past 32 bits, the order videos are l
 import os
 
 import numpy as np
-import pytest
-from test_store import DIM, facts, open_store, segments, unit
+from stores import DIM, facts, segments, unit
 
 from footage.store import FileFacts
 from footage.store.store import NewChunk, Scope
-
-
-@pytest.fixture
-def store(tmp_path, database):
-    s = open_store(tmp_path / "lib", database)
-    s.lock.acquire()
-    yield s
-    s.close()
 
 
 def chunk(words, start=0.0):
