@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,6 +221,20 @@ def test_recordings_are_indexed_as_they_finish_and_old_ones_are_dropped(stream_f
         now = sorted((tmp_path / "lib" / "recordings").glob("*.ts"))
         assert not set(recorded) & set(now)  # a week old: gone from the disk...
         assert {v.path for v in lib.videos()[0]} == set(map(str, now))  # ... and the library
+
+
+def test_a_recording_begun_in_the_same_second_as_the_last_does_not_overwrite_it(tmp_path, monkeypatch):
+    """Two watches a second apart named their files alike, and the second one's overwrote the first's."""
+    from footage.indexer import live as stream
+
+    now = time.gmtime()
+    monkeypatch.setattr(stream.time, "gmtime", lambda: now)
+    names = []
+    for _ in range(3):
+        pattern = Path(stream.command("clip.ts", 1.0, 224, False, tmp_path, connection=1)[-1])
+        (tmp_path / pattern.name.replace("%05d", "00000")).touch()
+        names.append(pattern.name)
+    assert len(set(names)) == 3 and sorted(names) == names  # newer files sort after older ones
 
 
 def test_memory_stays_flat_over_a_long_stream(tmp_path):

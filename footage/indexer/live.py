@@ -62,7 +62,8 @@ def command(
     held back by frame threads), keeping the first frame at or after each tick, which goes out as soon as it
     is decoded (ffmpeg's fps filter waits for the frame after it: half a second more at 1 fps). With `record`,
     the stream is also copied as it is (no encoding) into a new MPEG-TS file there every RECORD_SECONDS, named
-    for the UTC time its connection started and its number in it: a file cut short by a dead stream or a kill
+    for the UTC time its connection started and its number in it (names sort in the order recorded; another
+    recording begun in the same second is never overwritten): a file cut short by a dead stream or a kill
     still plays to where it stops."""
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *PROBE]
     args += ["-skip_frame", "noref", "-skip_loop_filter", "all", "-threads", "1", *(["-re"] if realtime else [])]
@@ -72,7 +73,11 @@ def command(
         args += ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "segment", "-segment_format", "mpegts"]
         args += ["-segment_time", str(RECORD_SECONDS), "-reset_timestamps", "1"]
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())  # the connection's start; then the file's number
-        args += [str(record / f"{stamp}-{connection}-%05d.ts")]
+        name, again = f"{stamp}-{connection}", 1
+        while any(record.glob(f"{name}-*.ts")):  # a recording started in this same second: not overwritten
+            again += 1
+            name = f"{stamp}-{connection}.{again}"  # sorts after it, as the newer files
+        args += [str(record / f"{name}-%05d.ts")]
     return args
 
 
