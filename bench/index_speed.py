@@ -1,6 +1,6 @@
 """How fast footage indexes a folder, against its own parts measured in the same run.
 
-    python bench/index_speed.py FOLDER [--fps 1]
+    python bench/index_speed.py FOLDER [--fps 1] [--rounds N]
 
 Prints seconds of video, and for each way of doing the work its wall time and video-seconds per wall-second:
   plain decode  `ffmpeg -i FILE -vf fps=1 -f null -` file after file: a full decode to 1 frame/s, the baseline
@@ -16,12 +16,14 @@ Prints seconds of video, and for each way of doing the work its wall time and vi
   plain loop    decode a whole file, then run the model on it, file after file (no overlap), same threads
   footage       Library.index on a new library (models loaded beforehand, as in a long run): pictures and
                 subtitles only, then with the defaults (speech, on-screen text)
-and indexer / max(decode, model): 1.0 would mean decoding and inference overlap perfectly.
+and indexer / max(decode, model): 1.0 would mean decoding and inference overlap perfectly. `--rounds N` then
+times the plain decode and the defaults N times more, in turn, for their spread on a noisy machine.
 """
 
 import argparse
 import contextlib
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -144,10 +146,19 @@ def runtimes(frames: np.ndarray, variant: str) -> list[tuple[str, float, float]]
     return rows
 
 
+def defaults(folder: Path, fps: float, library: Path) -> float:
+    """Seconds `footage index` takes with the defaults (speech, on-screen text) into a new library."""
+    with Library(library, fps=fps) as lib:
+        t = time.perf_counter()
+        lib.index([folder])
+        return time.perf_counter() - t
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--fps", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=0, help="then N rounds of the plain decode and the defaults")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,11 +211,10 @@ def main() -> None:
         index_s = time.perf_counter() - t
         lib.close()
         ocr.check()  # PP-OCR's models load once per process (0.7 s), as the X-encoder's above
-        with Library(Path(tmp) / "speech", fps=args.fps) as spoken:
-            t = time.perf_counter()
-            spoken.index([args.folder])
-            speech_s = time.perf_counter() - t
+        speech_s = defaults(args.folder, args.fps, Path(tmp) / "speech")
         rows = runtimes(np.concatenate(list(frames.values()))[::2], backbone.x_variant)
+        spread = [(plain_decode(files, args.fps), defaults(args.folder, args.fps, Path(tmp) / f"round-{k}"))
+                  for k in range(args.rounds)]  # fmt: skip
 
     n_frames = sum(len(f) for f in frames.values())
     print(
@@ -242,6 +252,16 @@ def main() -> None:
         print(f"{name:20}{ms:10.1f}{agree:15.3f}")
     if report.failed:
         print(f"({len(report.failed)} files failed to index)")
+    if spread:
+        print(f"\n{len(spread)} rounds, each a plain decode then the defaults (a new library each time):")
+        for k, (plain, ours) in enumerate(spread, 1):
+            print(f"  round {k}: plain decode {plain:.2f} s, defaults {ours:.2f} s ({video_s / ours:.1f}x)")
+        plain, ours = statistics.median(p for p, _ in spread), statistics.median(o for _, o in spread)
+        ratio = statistics.median(o / p for p, o in spread)
+        print(
+            f"  medians: plain decode {plain:.2f} s, defaults {ours:.2f} s ({video_s / ours:.1f}x); "
+            f"defaults / plain decode {ratio:.2f}"
+        )
 
 
 if __name__ == "__main__":
