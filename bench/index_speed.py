@@ -37,7 +37,7 @@ from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
 from footage.models.backbone import MODEL_BATCH
-from footage.models.device import native_bf16, openvino_runner
+from footage.models.device import native_bf16, onnxruntime_runner, openvino_runner
 from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder
 
 
@@ -67,16 +67,6 @@ def plain_decode(files, fps) -> float:
         args = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(f), "-vf", f"fps={fps:g}", "-f", "null", "-"]
         subprocess.run(args, stderr=subprocess.DEVNULL)  # the damaged sample's audio errors say nothing here
     return time.perf_counter() - t
-
-
-def _ort(model, threads=1):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = threads
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"frames": x})[1]
 
 
 def _int8(fp32: bytes, calibration: np.ndarray, folder: Path) -> str:
@@ -120,9 +110,9 @@ def runtimes(frames: np.ndarray, variant: str) -> list[tuple[str, float, float]]
 
     fp32 = OnnxXEncoder(VARIANTS[variant]).model
     torch_x = XEncoder(VARIANTS[variant])
-    candidates = {"ONNX Runtime fp32": lambda: _ort(fp32)}
+    candidates = {"ONNX Runtime fp32": lambda: _logits(onnxruntime_runner(fp32, 1))}
     with tempfile.TemporaryDirectory() as tmp:
-        candidates["ONNX Runtime int8"] = lambda: _ort(_int8(fp32, frames[::4], Path(tmp)))
+        candidates["ONNX Runtime int8"] = lambda: _logits(onnxruntime_runner(_int8(fp32, frames[::4], Path(tmp)), 1))
         candidates["PyTorch fp32"] = lambda: lambda x: torch_x(x)[1].numpy()
         candidates["OpenVINO f32"] = lambda: _logits(openvino_runner(fp32, 1, "f32"))
         if native_bf16():

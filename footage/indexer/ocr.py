@@ -37,7 +37,7 @@ from footage.errors import ModelError, VideoError
 from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo
 from footage.indexer.subtitles import Cue
-from footage.models.device import native_bf16, openvino_runner
+from footage.models.device import cpu_runner, native_bf16
 
 OCR_SECONDS = 2.0  # at most one frame read every this many seconds
 WIDTH = 960  # frames are read this wide
@@ -117,8 +117,8 @@ def changed(a: np.ndarray | None, b: np.ndarray) -> bool:
 
 @dataclass
 class _Models:
-    det: Callable[[np.ndarray], np.ndarray]  # the text detector: (1, 3, H, W) -> text probability (1, 1, H, W)
-    rec: Callable[[np.ndarray], np.ndarray]  # the recogniser: (B, 3, 48, W) -> class probabilities (B, W/8, C)
+    det: Callable  # the text detector: (1, 3, H, W) -> (text probability (1, 1, H, W),)
+    rec: Callable  # the recogniser: (B, 3, 48, W) -> (class probabilities (B, W/8, C),)
     alphabet: list[str]  # the recogniser's classes: 0 is CTC's blank
     latin: np.ndarray  # indices of the classes kept (blank, space, Latin script, digits, punctuation)
     post: object  # DBPostProcess
@@ -139,33 +139,16 @@ def _models() -> _Models:
 
             folder = Path(rapidocr_onnxruntime.__file__).parent / "models"
             bf16 = native_bf16()
-            det = _runner(folder / "ch_PP-OCRv4_det_infer.onnx", bf16)
-            rec = _runner(folder / "ch_PP-OCRv4_rec_infer.onnx", bf16)
-            meta = onnx.load(str(folder / "ch_PP-OCRv4_rec_infer.onnx")).metadata_props
+            det, _ = cpu_runner((folder / "ch_PP-OCRv4_det_infer.onnx").read_bytes(), 1, bf16)
+            rec_model = (folder / "ch_PP-OCRv4_rec_infer.onnx").read_bytes()
+            rec, _ = cpu_runner(rec_model, 1, bf16)
+            meta = onnx.load_from_string(rec_model).metadata_props
             chars = next(m.value for m in meta if m.key == "character").splitlines()
             alphabet = ["", *chars, " "]
             latin = np.array([i for i, c in enumerate(alphabet) if i == 0 or _latin(c)])
             post = DBPostProcess(DETECT_THRESHOLD, BOX_THRESHOLD, 1000, 1.6, "fast", True)
             _loaded = _Models(det, rec, alphabet, latin, post)
         return _loaded
-
-
-def _runner(path: Path, bf16: bool):
-    """The ONNX model at `path` on one thread: a function of its input -> its first output."""
-    if bf16:
-        try:
-            run = openvino_runner(path.read_bytes(), 1, "bf16")
-            return lambda x: run(x)[0]
-        except Exception:  # an OpenVINO that cannot compile it must not stop indexing: ONNX Runtime instead
-            pass
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
 
 
 def _latin(c: str) -> bool:
@@ -202,7 +185,7 @@ def _text_map(frame: np.ndarray, width: int) -> np.ndarray:
     height = max(32, round(h * width / w / 32) * 32)
     small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1.0
     x = np.repeat(small[None, None], 3, axis=1)
-    return m.det(x)
+    return m.det(x)[0]
 
 
 def recognise(frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[tuple[str, float]]:
@@ -223,7 +206,7 @@ def recognise(frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list
         x = np.zeros((len(batch), 3, REC_HEIGHT, width), np.float32)
         for j, i in enumerate(batch):
             x[j, :, :, : crops[i].shape[1]] = crops[i].astype(np.float32) / 127.5 - 1.0
-        probs = m.rec(x)
+        probs = m.rec(x)[0]
         for j, i in enumerate(batch):
             out[i] = _decode(probs[j], m)
     return out  # type: ignore[return-value]

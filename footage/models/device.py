@@ -65,6 +65,32 @@ def native_bf16() -> bool:
         return False
 
 
+def cpu_runner(model: bytes, threads: int, bf16: bool):
+    """(run, bf16): an ONNX model of one input on the CPU, on `threads` threads, run by OpenVINO in bfloat16
+    when `bf16` says so (native_bf16), else by ONNX Runtime in float32; `run(input)` -> the model's outputs,
+    in order, as numpy arrays, and `bf16` whether it is OpenVINO's (an OpenVINO that cannot compile the model
+    must not stop indexing: ONNX Runtime takes over)."""
+    if bf16:
+        try:
+            return openvino_runner(model, threads, "bf16"), True
+        except Exception:
+            pass
+    return onnxruntime_runner(model, threads), False
+
+
+def onnxruntime_runner(model: bytes | str, threads: int):
+    """An ONNX model of one input (its bytes or path) run by ONNX Runtime in float32 on `threads` threads: a
+    function of that input -> the model's outputs, in order, as numpy arrays."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.log_severity_level = 3  # no warnings on the terminal
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: tuple(session.run(None, {name: x}))
+
+
 def openvino_runner(model: bytes, threads: int, precision: str):
     """An ONNX model of one input compiled by OpenVINO for the CPU in `precision` (bf16, f32) on `threads`
     threads: a function of that input (a numpy array) -> the model's outputs, in order, as numpy arrays."""

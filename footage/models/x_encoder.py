@@ -18,7 +18,7 @@ from torch import nn
 
 from footage.errors import ModelError
 from footage.files import write_atomically
-from footage.models.device import native_bf16, openvino_runner
+from footage.models.device import cpu_runner, native_bf16
 
 
 @dataclass(frozen=True)
@@ -183,23 +183,8 @@ class OnnxXEncoder:
         """The model compiled for `threads` threads (once per count asked for): a function of uint8 frames
         (B, H, W, 3) -> (features (B, 1280), logits (B, 1000)) as numpy arrays."""
         if threads not in self._sessions:
-            run = None
-            if self.bf16:
-                try:
-                    run = openvino_runner(self.model, threads, "bf16")
-                except Exception:  # an OpenVINO that cannot compile it must not stop indexing: fp32 instead
-                    self.bf16 = False
-            self._sessions[threads] = run or self._onnxruntime(threads)
+            self._sessions[threads], self.bf16 = cpu_runner(self.model, threads, self.bf16)
         return self._sessions[threads]
-
-    def _onnxruntime(self, threads: int):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.log_severity_level = 3  # no warnings on the terminal
-        session = onnxruntime.InferenceSession(self.model, options, providers=["CPUExecutionProvider"])
-        return lambda frames: tuple(session.run(None, {"frames": frames}))
 
     def __call__(self, frames: np.ndarray, threads: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 RGB frames (B, H, W, 3) -> features (B, 1280), unit length, and logits (B, 1000), as XEncoder."""
