@@ -15,7 +15,7 @@ from media import ffmpeg
 
 from footage import Library
 from footage.indexer import subtitles, text
-from footage.indexer.speech import Transcriber, audio, words_in
+from footage.indexer.speech import MIN_SILENCE_MS, Transcriber, _Session, audio, words_in
 from footage.indexer.subtitles import Cue, parse
 from footage.library import DEFAULT_SPEECH
 
@@ -149,6 +149,24 @@ def test_every_line_of_a_film_dialogue_is_found(dialogue_scene, tmp_path):
         said = " ".join(c.text for c in cues if c.start < line["end"] + 1 and c.end > line["start"] - 1).lower()
         wanted = set(re.findall(r"[a-z']+", line["text"].lower())) - FUNCTION_WORDS  # most of these must be said
         assert len(wanted & set(re.findall(r"[a-z']+", said))) >= 0.6 * len(wanted), (line, [c.text for c in cues])
+
+
+def test_the_voice_detector_runs_on_openvino_and_finds_what_onnx_runtime_finds(dialogue_scene, tmp_path):
+    """Silero, the voice detector faster-whisper runs on ONNX Runtime, is run by OpenVINO (half the CPU):
+    the stretches of speech it finds in a film's dialogue scene (voices over music and noise) are the same."""
+    from faster_whisper import vad
+
+    assert Transcriber(DEFAULT_SPEECH, tmp_path).whisper  # loading Whisper moves the detector to OpenVINO
+    model = vad.get_vad_model()
+    assert isinstance(model.session, _Session)
+    samples = audio(dialogue_scene)
+    options = vad.VadOptions(min_silence_duration_ms=MIN_SILENCE_MS)
+    found = vad.get_speech_timestamps(samples, options)
+    ours, model.session = model.session, vad.SileroVADModel(Path(vad.get_assets_path()) / "silero_vad_v6.onnx").session
+    try:
+        assert found and vad.get_speech_timestamps(samples, options) == found
+    finally:
+        model.session = ours
 
 
 def test_a_film_mix_is_heard_from_its_centre_channel(tmp_path):

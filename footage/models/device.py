@@ -92,8 +92,9 @@ def onnxruntime_runner(model: bytes | str, threads: int):
 
 
 def openvino_runner(model: bytes, threads: int, precision: str):
-    """An ONNX model of one input compiled by OpenVINO for the CPU in `precision` (bf16, f32) on `threads`
-    threads: a function of that input (a numpy array) -> the model's outputs, in order, as numpy arrays."""
+    """An ONNX model compiled by OpenVINO for the CPU in `precision` (bf16, f32) on `threads` threads: a
+    function of its input (a numpy array; for a model of several inputs, a dict of them by name) -> the
+    model's outputs, in order, as numpy arrays."""
     import openvino
 
     core = openvino.Core()
@@ -102,7 +103,7 @@ def openvino_runner(model: bytes, threads: int, precision: str):
     compiled = core.compile_model(core.read_model(model), "CPU", config)
 
     def run(x):  # a request per call: one request must not serve two threads at once
-        out = compiled.create_infer_request().infer([x])  # outputs copied out of the request
+        out = compiled.create_infer_request().infer(x if isinstance(x, dict) else [x])  # outputs copied out
         return tuple(out[o] for o in compiled.outputs)
 
     return run
