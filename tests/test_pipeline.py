@@ -1,10 +1,12 @@
 """Indexing runs: incremental, resumable, and tolerant of bad files."""
 
 import os
+import queue
 import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -251,3 +253,29 @@ def test_a_frame_that_changed_is_embedded_anew(library, tmp_path):
     video = pattern_video(tmp_path / "moving.mp4", seconds=6)
     report = library.index([video], ocr=False, speech="off")
     assert report.frames == 6 and report.frames_reused == 0
+
+
+def test_speech_is_heard_ahead_of_the_pictures(tmp_path):
+    """Whisper listens to the next files while a file's frames wait for the model: with not one frame of the
+    first file taken, the second file's speech is heard already (a long decode no longer holds it back)."""
+    sound = ("-f", "lavfi", "-i", "sine=frequency=300:d=3")
+    videos = [pattern_video(tmp_path / f"{name}.mp4", extra_input=sound) for name in ("first", "second")]
+    heard: queue.Queue = queue.Queue()
+
+    def transcriber(path, stop, reached):
+        heard.put(path.name)
+        return []
+
+    out, stop = queue.Queue(maxsize=1), threading.Event()  # out is not read: the first file's decode waits
+    decoding = threading.Thread(target=pipeline._decode_all, args=(videos, 1.0, 32, 4, out, stop, False, transcriber))
+    decoding.start()
+    try:
+        assert [heard.get(timeout=30), heard.get(timeout=30)] == ["first.mp4", "second.mp4"]
+        assert isinstance(out.get(timeout=30), pipeline._Decoded.Start)  # nothing taken before this
+    finally:
+        stop.set()
+        while decoding.is_alive():
+            try:
+                out.get(timeout=0.1)
+            except queue.Empty:
+                pass

@@ -50,6 +50,9 @@ FINGERPRINT_VERSION = "v2:"  # before it: the two ends only (still recognised, a
 FLUSH_SECONDS = 30  # save FAISS at least this often during a run, so a search elsewhere sees recent work
 QUEUE_BATCHES = 16  # frame batches decoded ahead of the model
 SCREEN_QUEUE = 64  # frames for on-screen text decoded ahead of the reader (960x540 grey: 33 MB)
+# Speech is heard from the audio alone, this many files ahead of the pictures: while the film's decode held the
+# pictures back (one core busy, the other half idle), Whisper had to wait for the narrated clip after it
+SPEECH_AHEAD = 2
 DECODE_BATCH = 4  # frames handed over at a time: small, so the model starts on a file while ffmpeg is still on it
 # (on a GPU, the backbone's larger batch)
 THUMB_HEIGHT = 144
@@ -276,24 +279,39 @@ def _decode_all(
     transcriber,
 ) -> None:
     """Decodes the files' frames, then reads their subtitles (ffmpeg work that overlaps the model's). The next
-    file is probed while this one decodes: on short clips ffprobe's start-up was a third of the time the model
-    waited for frames. On-screen text is read in a thread of its own, beside the file's embedding and
+    files are probed while this one decodes: on short clips ffprobe's start-up was a third of the time the
+    model waited for frames. On-screen text is read in a thread of its own, beside the file's embedding and
     transcription, from grey frames the same ffmpeg decodes for it (run after decoding, it held the next
-    file's frames back). Speech is heard in a third thread, so the model goes on with the next file's frames
-    while Whisper listens to this one."""
+    file's frames back). Speech is heard in a third thread, from the audio alone, up to SPEECH_AHEAD files
+    ahead of the pictures: while a long file's decode holds the pictures back, Whisper listens to the next."""
+    probes: list[Future] = []
+    ahead: list[tuple[_Reached, Future | None]] = []  # each file's progress, and its speech being heard
+    handed = 0  # files whose messages are all out: their speech is the model thread's to wait for
     with (
         ThreadPoolExecutor(max_workers=1) as prober,
         ThreadPoolExecutor(max_workers=1) as reader,
         ThreadPoolExecutor(max_workers=1) as listener,
     ):
-        probes = [prober.submit(probe, path) for path in paths[:1]]
-        for i, path in enumerate(paths):
-            if stop.is_set():
-                break
-            if i + 1 < len(paths):
-                probes.append(prober.submit(probe, paths[i + 1]))
-            text = (reader if read_screen else None, listener if transcriber is not None else None, transcriber)
-            _decode_one(path, probes[i], fps, size, batch, out, stop, *text)
+
+        def submit_through(last: int) -> None:  # probes, and speech to hear, for the files up to `last`
+            while len(probes) <= min(last, len(paths) - 1):
+                path = paths[len(probes)]
+                probes.append(prober.submit(probe, path))
+                reached = _Reached(0.0 if read_screen else math.inf, 0.0 if transcriber else math.inf)
+                heard = listener.submit(_hear, transcriber, path, probes[-1], stop, reached) if transcriber else None
+                ahead.append((reached, heard))
+
+        try:
+            for i, path in enumerate(paths):
+                if stop.is_set():
+                    break
+                submit_through(i + SPEECH_AHEAD)
+                _decode_one(path, probes[i], *ahead[i], fps, size, batch, out, stop, reader if read_screen else None)
+                handed = i + 1
+        finally:  # speech not yet heard for files the run did not get to is not wanted
+            for _, heard in ahead[handed:]:
+                if heard is not None:
+                    heard.cancel()
     out.put(None)
 
 
@@ -319,11 +337,15 @@ def _read_screen(
         reached.screen = math.inf
 
 
-def _hear(transcriber, path: Path, info: VideoInfo, stop: threading.Event, reached: _Reached) -> tuple[list, list[str]]:
+def _hear(transcriber, path: Path, probed: Future, stop: threading.Event, reached: _Reached) -> tuple[list, list[str]]:
     """A file's speech cues, and the warning when its audio could not be read (the pictures are indexed all
-    the same)."""
+    the same). A file that cannot be probed has no speech: its decode says why it failed."""
     try:
+        if stop.is_set() or not probed.result().has_audio:
+            return [], []
         return transcriber(path, stop, lambda t: setattr(reached, "speech", t)), []
+    except VideoError:
+        return [], []
     except Exception as e:  # a damaged audio track must not cost the pictures
         return [], [f"speech: {type(e).__name__}: {e}"]
     finally:
@@ -331,16 +353,24 @@ def _hear(transcriber, path: Path, info: VideoInfo, stop: threading.Event, reach
 
 
 def _decode_one(
-    path: Path, probed: Future, fps, size, batch, out: queue.Queue, stop: threading.Event, reader, listener, transcriber
+    path: Path,
+    probed: Future,
+    reached: _Reached,
+    speech: Future | None,
+    fps,
+    size,
+    batch,
+    out: queue.Queue,
+    stop: threading.Event,
+    reader,
 ):
-    """One file's messages: Start, its Frames batches, then Done; or Failed with the reason. `reader` and
-    `listener` (executors) read the on-screen text and hear the speech, when asked to."""
+    """One file's messages: Start, its Frames batches, then Done; or Failed with the reason. `speech` is its
+    speech being heard; `reader` (an executor) reads its on-screen text, when asked to."""
     try:
         info = probed.result()
-        listener = listener if info.has_audio else None
-        reached = _Reached(0.0 if reader is not None else math.inf, 0.0 if listener is not None else math.inf)
+        if not info.has_audio:
+            reached.speech = math.inf
         out.put(_Decoded.Start(path, info, reached))
-        speech = listener.submit(_hear, transcriber, path, info, stop, reached) if listener is not None else None
         screen = Screen(ocr.OCR_SECONDS, ocr.WIDTH, queue.Queue(SCREEN_QUEUE)) if reader is not None else None
         decoder = Decoder(path, info, fps, size, batch=batch, screen=screen)
         on_screen = reader.submit(_read_screen, screen.frames, info, stop, reached) if screen else None
