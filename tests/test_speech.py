@@ -162,7 +162,8 @@ def test_the_voice_detector_runs_on_openvino_and_finds_what_onnx_runtime_finds(d
     samples = audio(dialogue_scene)
     options = vad.VadOptions(min_silence_duration_ms=MIN_SILENCE_MS)
     found = vad.get_speech_timestamps(samples, options)
-    ours, model.session = model.session, vad.SileroVADModel(Path(vad.get_assets_path()) / "silero_vad_v6.onnx").session
+    onnx_runtime = vad.get_vad_model.__wrapped__().session  # a new detector as faster-whisper builds it
+    ours, model.session = model.session, onnx_runtime
     try:
         assert found and vad.get_speech_timestamps(samples, options) == found
     finally:
