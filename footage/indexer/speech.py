@@ -13,14 +13,20 @@ The audio track is decoded by ffmpeg, not by faster-whisper's PyAV reader: PyAV 
 cannot decode, so a track whose first AC-3 frame is cut (as in a scene cut out of a film) gave no samples at
 all, and no text. ffmpeg skips the bad packet and reads on. A track with a centre channel (5.1, 7.1) is
 mixed down with the centre, where films put dialogue, ahead of the surrounds, where score and effects go.
+
+A long recording is heard in windows of WINDOW_SECONDS, read from ffmpeg as it decodes (Track), so what is held
+does not grow with the file's length: a 2-hour film's whole track was 460 MB of float32, a window is 19 MB.
+Each window ends in a pause the voice detector found: speech that may go on past its end is held over to begin
+the next window, so no word is cut in two or heard twice, and times are the file's own.
 """
 
 import os
 import re
+import select
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -40,24 +46,128 @@ RATE = 16000  # Whisper's sample rate
 # Down to mono with the centre channel (dialogue in a film's 5.1 or 7.1 mix) at twice its default level and the
 # surrounds (score, effects) at a quarter; a stereo or mono track is mixed exactly as before (L+R)/2.
 DOWNMIX = "aresample=clev=2:slev=0.25"
-DECODE_TIMEOUT = 1800  # seconds to decode a whole audio track (ffmpeg reads hours of audio in a minute)
+WINDOW_SECONDS = 300  # audio heard at once: 19 MB of float32 (a 2-hour film's whole track was 460 MB)
+EDGE_SECONDS = 2.0  # speech that reaches this close to a window's end may go on past it: it begins the next one
+STALL_SECONDS = 300  # ffmpeg giving no audio for this long is stuck (a stalled drive): it is stopped
+STDERR_TAIL_BYTES = 8192  # of ffmpeg's messages, kept for the reason it failed
 # A cue made only of these is a sigh or a hum, not words (Whisper writes "Hmm" for a cartoon's yawn): nothing to
 # search for, and the first thing music turns into
 NON_WORDS = {"hmm", "hm", "mm", "mmm", "mhm", "uh", "um", "uhm", "ah", "ahh", "aah", "oh", "ooh", "huh", "eh", "er"}
 
 
-def audio(path: Path) -> np.ndarray:
-    """The file's first audio track as 16 kHz mono float32 (empty when it has none). Packets that cannot be
-    decoded are skipped, as ffmpeg does, rather than ending the track. Raises OSError when ffmpeg fails."""
-    args = [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-i", os.fsencode(Path(path).absolute()), b"-map", b"0:a:0?",
+def command(path: Path) -> list[bytes]:
+    """ffmpeg's command that writes a file's first audio track to stdout as 16 kHz mono s16le."""
+    return [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-i", os.fsencode(Path(path).absolute()), b"-map", b"0:a:0?",
             b"-af", DOWNMIX.encode(), b"-ac", b"1", b"-ar", str(RATE).encode(), b"-f", b"s16le", b"-"]  # fmt: skip
-    done = subprocess.run(args, capture_output=True, timeout=DECODE_TIMEOUT, stdin=subprocess.DEVNULL)
-    if done.returncode != 0 and b"does not contain any stream" in done.stderr:
-        return np.zeros(0, np.float32)  # no audio track
-    if done.returncode != 0:
-        raise OSError(f"ffmpeg could not read the audio track ({ffmpeg_reason(done.stderr, 'no reason given')})")
-    samples = np.frombuffer(done.stdout, np.int16)
-    return samples.astype(np.float32) / 32768.0  # as faster-whisper's own reader: s16, then float
+
+
+class Track:
+    """A file's first audio track as 16 kHz mono float32, read from ffmpeg as it decodes: `read(n)` gives the
+    next n samples (fewer at the end, none after it), and nothing more is held. Packets that cannot be decoded
+    are skipped, as ffmpeg does, rather than ending the track; a file without audio has no samples. Raises
+    OSError when ffmpeg fails or stalls. A context manager: leaving it early stops ffmpeg."""
+
+    def __init__(self, path: Path):
+        # unbuffered pipes: select() knows nothing of a buffer, and readinto() fills a window in place
+        self.process = subprocess.Popen(
+            command(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+        )
+        self.tail = b""  # the end of ffmpeg's messages
+        self.ended = False
+
+    def _messages(self) -> bool:
+        """Reads what ffmpeg has said (keeping the end); False once it has closed stderr."""
+        part = os.read(self.process.stderr.fileno(), 1 << 16)
+        self.tail = (self.tail + part)[-STDERR_TAIL_BYTES:]
+        return bool(part)
+
+    def read(self, n: int) -> np.ndarray:
+        """The next n samples or fewer, (n,) float32 in [-1, 1)."""
+        if self.ended:
+            return np.zeros(0, np.float32)
+        buf = bytearray(2 * n)  # s16le
+        view, got = memoryview(buf), 0
+        out, err = self.process.stdout.fileno(), self.process.stderr.fileno()
+        listening = [out, err]
+        while got < len(buf) and not self.ended:
+            ready, _, _ = select.select(listening, [], [], STALL_SECONDS)
+            if not ready:
+                self.close()
+                raise OSError(f"ffmpeg gave no audio in {STALL_SECONDS} s (a stalled drive?)")
+            if err in ready and not self._messages():
+                listening.remove(err)
+            if out in ready:
+                k = self.process.stdout.readinto(view[got:])
+                got += k
+                if not k:
+                    self.ended = True
+                    self._finish()
+        view.release()
+        samples = np.frombuffer(buf, np.int16, got // 2)
+        return samples.astype(np.float32) / 32768.0  # as faster-whisper's own reader: s16, then float
+
+    def _finish(self) -> None:
+        """After the last sample: ffmpeg's last words, and OSError when it failed."""
+        while select.select([self.process.stderr], [], [], STALL_SECONDS)[0] and self._messages():
+            pass
+        self.close()
+        if self.process.returncode != 0 and b"does not contain any stream" not in self.tail:  # no audio: no samples
+            raise OSError(f"ffmpeg could not read the audio track ({ffmpeg_reason(self.tail, 'no reason given')})")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+    def __enter__(self) -> "Track":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+
+def audio(path: Path) -> np.ndarray:
+    """The file's whole first audio track as 16 kHz mono float32 (empty when it has none): for a short clip.
+    Indexing hears a file in windows instead (windows). Raises OSError when ffmpeg fails."""
+    parts = []
+    with Track(path) as track:
+        while len(part := track.read(WINDOW_SECONDS * RATE)):
+            parts.append(part)
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def windows(track: Track, size: int, options) -> Iterator[tuple[int, np.ndarray, list[dict]]]:
+    """The track in windows of at most `size` samples, each with its stretches of speech as faster-whisper's
+    voice detector (Silero) finds them: (its first sample in the track, samples (W,), stretches as
+    {"start", "end"} samples in the window). A window ends where no speech goes on: speech that reaches
+    EDGE_SECONDS of its end (it may go on past it) is held over to begin the next window. Only when a stretch
+    of "speech" fills half a window (music, mostly) is it cut, at the quietest tenth of a second."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    first, held, edge = 0, np.zeros(0, np.float32), int(EDGE_SECONDS * RATE)
+    while True:
+        new = track.read(size - len(held))
+        samples = np.concatenate([held, new]) if len(held) else new
+        del held, new
+        if not len(samples):
+            return
+        speech = get_speech_timestamps(samples, options)
+        if len(samples) < size:  # the track's end
+            yield first, samples, speech
+            return
+        done = [s for s in speech if s["end"] <= size - edge]  # ended in the window, for good
+        cut = speech[len(done)]["start"] if len(done) < len(speech) else size - edge
+        if cut < size // 2:  # one stretch of "speech" through half the window: cut it where it is quietest
+            tenth = RATE // 10
+            frames = samples[size // 2 : size - edge]
+            frames = frames[: len(frames) // tenth * tenth].reshape(-1, tenth)  # (F, 1600)
+            cut = size // 2 + int(np.argmin((frames**2).sum(axis=1))) * tenth + tenth // 2
+            done = [{"start": s["start"], "end": min(s["end"], cut)} for s in speech if s["start"] < cut]
+        yield first, samples[:cut], done
+        first, held = first + cut, samples[cut:].copy()
+        del samples
 
 
 def words_in(text: str) -> bool:
@@ -130,9 +240,12 @@ def vad_on_openvino() -> bool:
 
 
 class Transcriber:
-    def __init__(self, model: str, cache_dir: Path, threads: int = 1, device: str = "cpu"):
-        """`device` is the library's resolved one (cpu, cuda or mps)."""
+    def __init__(
+        self, model: str, cache_dir: Path, threads: int = 1, device: str = "cpu", window: float = WINDOW_SECONDS
+    ):
+        """`device` is the library's resolved one (cpu, cuda or mps); `window` the seconds heard at once."""
         self.name, self.cache_dir, self.threads, self.device = model, cache_dir, threads, device
+        self.window = window
         self.folder = model_folder(model, cache_dir)
 
     @cached_property
@@ -154,25 +267,35 @@ class Transcriber:
         """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
         `stop` ends the listening early (what was heard so far is returned); `reached(seconds)` is told how far
         into the file Whisper has got, after each segment."""
-        samples = audio(path)
-        if not len(samples):
-            return []
-        segments, _ = self.whisper.transcribe(
-            samples,
-            language="en" if self.name == "tiny" else None,
-            beam_size=1,
-            temperature=0.0,  # no retries at higher temperatures: clip-03's 3 s of noise cost 1.6 CPU-s, 0.6 without
-            vad_filter=True,
-            vad_parameters={"min_silence_duration_ms": MIN_SILENCE_MS},
-            condition_on_previous_text=False,  # one hallucination must not seed the next
-        )
+        from faster_whisper.transcribe import restore_speech_timestamps
+        from faster_whisper.vad import VadOptions
+
+        options = VadOptions(min_silence_duration_ms=MIN_SILENCE_MS)
+        language = "en" if self.name == "tiny" else None  # base's is found in the first speech, then kept
         cues = []
-        for s in segments:  # a generator: Whisper works as it is read
-            if stop is not None and stop.is_set():
-                break
-            if reached is not None:
-                reached(s.end)
-            doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
-            if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
-                cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
+        with Track(path) as track:
+            for first, samples, speech in windows(track, int(self.window * RATE), options):
+                if stop is not None and stop.is_set():
+                    break
+                if not speech:
+                    continue
+                # what faster-whisper's own VAD filter hands Whisper: the stretches of speech end to end
+                said = np.concatenate([samples[s["start"] : s["end"]] for s in speech])
+                segments, info = self.whisper.transcribe(
+                    said,
+                    language=language,
+                    beam_size=1,
+                    temperature=0.0,  # no retries at higher temperature: clip-03's 3 s of noise: 1.6 CPU-s, 0.6 without
+                    vad_filter=False,  # done above, window by window
+                    condition_on_previous_text=False,  # one hallucination must not seed the next
+                )
+                language, offset = info.language, first / RATE
+                for s in restore_speech_timestamps(segments, speech, RATE):  # a generator: Whisper works as read
+                    if stop is not None and stop.is_set():
+                        break
+                    if reached is not None:
+                        reached(offset + s.end)
+                    doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
+                    if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
+                        cues.append(Cue(round(offset + s.start, 2), round(offset + s.end, 2), s.text.strip()))
         return cues
