@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ import pytest
 from media import ffmpeg
 
 from footage import Library
-from footage.indexer import subtitles, text
-from footage.indexer.speech import MIN_SILENCE_MS, Transcriber, _Session, audio, words_in
+from footage.indexer import speech, subtitles, text
+from footage.indexer.speech import MIN_SILENCE_MS, RATE, Transcriber, _Session, audio, words_in
 from footage.indexer.subtitles import Cue, parse
 from footage.library import DEFAULT_SPEECH
 
@@ -168,6 +169,67 @@ def test_the_voice_detector_runs_on_openvino_and_finds_what_onnx_runtime_finds(d
         assert found and vad.get_speech_timestamps(samples, options) == found
     finally:
         model.session = ours
+
+
+# Twelve sentences over five minutes, each with a word said nowhere else, and when it is said (seconds): the
+# second crosses the end of a 20 s window; the rest fall where the windows happen to fall
+NARRATION = [
+    ("elephant", 3.0, "The elephant drank water from the muddy river."),
+    ("volcano", 18.5, "Our volcano erupted twice during the cold winter."),
+    ("guitar", 43.0, "She played the guitar at the wedding last night."),
+    ("pyramid", 67.5, "Tourists climbed the pyramid before the sun rose."),
+    ("submarine", 92.0, "The submarine dived deep beneath the arctic ice."),
+    ("chocolate", 116.5, "He baked a chocolate cake for his grandmother."),
+    ("telescope", 141.0, "We watched the planets through a large telescope."),
+    ("museum", 165.5, "A dinosaur skeleton stands in the city museum."),
+    ("umbrella", 190.0, "Please bring an umbrella because it will rain."),
+    ("bell", 214.5, "My bicycle has a flat tyre and a broken bell."),
+    ("lighthouse", 239.0, "The lighthouse keeper lit the lamp at dusk."),
+    ("penguin", 263.5, "A penguin waddled across the frozen beach."),
+]
+NARRATION_SECONDS = 300
+
+
+def test_a_long_track_is_heard_in_windows_without_losing_or_doubling_words(tmp_path, monkeypatch):
+    """Speech is read from ffmpeg and heard a window at a time: nothing near the whole track is ever held (the
+    reader asks for at most a window, numpy's allocations stay under half the track's float32), and a sentence
+    that crosses a window's end is held over to begin the next: each is heard once, at its own time."""
+    inputs, graph = [], []
+    for k, (_, at, sentence) in enumerate(NARRATION):
+        subprocess.run(["espeak-ng", "-w", str(tmp_path / f"{k}.wav"), sentence], check=True)
+        inputs += ["-i", str(tmp_path / f"{k}.wav")]
+        graph.append(f"[{k}]adelay={round(at * 1000)}:all=1[d{k}];")
+    mix = "".join(f"[d{k}]" for k in range(len(NARRATION)))
+    mix += f"amix=inputs={len(NARRATION)}:normalize=0,apad=whole_dur={NARRATION_SECONDS}[a]"
+    ffmpeg(*inputs, "-filter_complex", "".join(graph) + mix, "-map", "[a]", "-c:a", "aac", str(tmp_path / "talk.m4a"))
+
+    window = 20  # seconds
+    hear = Transcriber(DEFAULT_SPEECH, tmp_path / "cache", window=window)
+    assert hear.whisper  # loaded before memory is counted
+    asked, starts, read = [], [], speech.Track.read
+    monkeypatch.setattr(speech.Track, "read", lambda track, n: asked.append(n) or read(track, n))
+    windows = speech.windows
+
+    def counted(*args):
+        for first, samples, stretches in windows(*args):
+            starts.append(first / RATE)
+            assert len(samples) <= window * RATE
+            yield first, samples, stretches
+
+    monkeypatch.setattr(speech, "windows", counted)
+    tracemalloc.start()
+    try:
+        cues = hear(tmp_path / "talk.m4a")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert max(asked) <= window * RATE and len(starts) >= NARRATION_SECONDS / window
+    assert peak < NARRATION_SECONDS * RATE * 4 / 2, peak  # the whole track as float32 was held, and more
+    assert any(18.5 - 1 < t < 18.5 for t in starts), starts  # the sentence crossing 20 s began the next window
+    said = [(c.start, re.findall(r"[a-z]+", c.text.lower())) for c in cues]
+    for word, at, _ in NARRATION:
+        heard = [start for start, words in said if word in words]
+        assert len(heard) == 1 and abs(heard[0] - at) < 1.0, (word, at, cues)
 
 
 def test_a_film_mix_is_heard_from_its_centre_channel(tmp_path):
