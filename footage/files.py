@@ -1,9 +1,24 @@
-"""Files written whole or not at all: the FAISS index, trained predictors, and the model caches."""
+"""Paths as people type them, and files written whole or not at all: the FAISS index, trained predictors, and
+the model caches."""
 
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from footage.errors import BadValue
+
+
+def expand(path: str | Path) -> Path:
+    """A path as typed, with ~ and ~user expanded. Raises BadValue for a ~user that does not exist (Python's
+    RuntimeError) and for a NUL, which no file name holds (the OS's ValueError, deep in some later call)."""
+    if "\0" in str(path):
+        raise BadValue(f"{str(path)!r}: a path cannot hold a NUL character")
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        user = str(path).split("/", 1)[0]
+        raise BadValue(f"{path}: there is no user {user[1:]!r} whose home {user} could stand for") from None
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None], durable: bool = False) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NoLibrary, NotFound
+from footage.files import expand
 from footage.indexer import live as stream
 from footage.indexer import pipeline
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
@@ -109,7 +110,7 @@ def _valid_id(x: int) -> bool:
 
 def default_path() -> Path:
     """$FOOTAGE_LIBRARY, else ~/.footage."""
-    return Path(os.environ.get("FOOTAGE_LIBRARY") or DEFAULT_LIBRARY).expanduser()
+    return expand(os.environ.get("FOOTAGE_LIBRARY") or DEFAULT_LIBRARY)
 
 
 class Library:
@@ -316,9 +317,9 @@ class Library:
         paths = list(paths)
         recordings = pipeline.resolve(self.path / RECORDINGS)
         for p in paths:
-            if not str(p).strip() or "\0" in str(p):
+            if not str(p).strip():
                 raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
-            where = pipeline.resolve(Path(p).expanduser().absolute())
+            where = pipeline.resolve(expand(p).absolute())
             if where.is_relative_to(self.path) and not where.is_relative_to(recordings):
                 raise BadValue(f"{p}: is inside the library's own folder; index your videos, not the library")
         return paths
@@ -397,7 +398,7 @@ class Library:
         is, by the X-encoder and the predictor, and the pictures are searched with it. Raises BadValue for
         what is not a picture."""
         try:
-            data = image if isinstance(image, bytes) else Path(image).expanduser().read_bytes()
+            data = image if isinstance(image, bytes) else expand(image).read_bytes()
         except OSError as e:
             raise BadValue(f"{image}: {e.strerror}") from None
         frame = frame_of(data, self.backbone.image_size)
@@ -411,9 +412,9 @@ class Library:
         """What a search looks through: offline videos or not, only the videos under a folder."""
         videos = None
         if under is not None:
-            if not str(under).strip() or "\0" in str(under):
+            if not str(under).strip():
                 raise BadValue("an empty folder to search under")
-            root = Path(under).expanduser().absolute()
+            root = expand(under).absolute()
             roots = {root, pipeline.resolve(root)}
             videos = frozenset(
                 v.id for v in self.store.videos().values() if any(Path(v.path).is_relative_to(r) for r in roots)
@@ -492,7 +493,7 @@ class Library:
     def export(self, query: str, to: str | Path, top_k: int = 10, mode: str = "all", pad: float = 0.0) -> list[Path]:
         """The top_k hits of a search, each written as a clip into the folder `to` (made if needed), named
         NN-VIDEO-FROM-TO.mp4; hits whose files are gone are left out."""
-        folder = Path(to).expanduser()
+        folder = expand(to)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -599,7 +600,7 @@ class Library:
             raise BadValue("an empty path (an unset shell variable?): name the video to describe")
         if uniform is not None and not (math.isfinite(uniform) and 0 < uniform <= MAX_FPS):
             raise BadValue(f"uniform must be a rate above 0 and at most {MAX_FPS:g} per second, not {uniform}")
-        target = Path(path).expanduser().absolute()
+        target = expand(path).absolute()
         found = None
         if self._store is not None:
             found = self._store.frames(str(target)) or self._store.frames(str(pipeline.resolve(target)))
@@ -738,7 +739,7 @@ class Library:
         unset shell variable gives, not a wish to empty the library."""
         if not str(path).strip():
             raise BadValue("an empty path (an unset shell variable?): name the file or folder to remove")
-        target = Path(path).expanduser().absolute()
+        target = expand(path).absolute()
 
         def under(videos, root: Path) -> list:  # is_relative_to is also true of the path itself
             return [v for v in videos if Path(v.path).is_relative_to(root)]

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from footage.errors import VideoError
-from footage.indexer.probe import ffmpeg_reason
+from footage.indexer.probe import ffmpeg_reason, source_args
 
 MAX_CLIP_SECONDS = 600
 CUT_TIMEOUT = 600  # seconds for ffmpeg to write a clip
@@ -22,7 +22,7 @@ def keyframe_at(fd: int, start: float) -> bool:
     """Whether the video stream has a keyframe within KEYFRAME_SLACK of `start` (container time)."""
     args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries",
             "frame=pts_time,best_effort_timestamp_time", "-read_intervals", f"{max(0.0, start - 1)}%+2",
-            "-of", "json", f"/dev/fd/{fd}"]  # fmt: skip
+            "-of", "json", *source_args(), f"/dev/fd/{fd}"]  # fmt: skip
     done = subprocess.run(args, capture_output=True, timeout=CUT_TIMEOUT, stdin=subprocess.DEVNULL, pass_fds=(fd,))
     if done.returncode != 0:
         return False
@@ -33,7 +33,7 @@ def keyframe_at(fd: int, start: float) -> bool:
 
 def codec(fd: int) -> str | None:
     args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name", "-of",
-            "json", f"/dev/fd/{fd}"]  # fmt: skip
+            "json", *source_args(), f"/dev/fd/{fd}"]  # fmt: skip
     done = subprocess.run(args, capture_output=True, timeout=CUT_TIMEOUT, stdin=subprocess.DEVNULL, pass_fds=(fd,))
     streams = json.loads(done.stdout or b"{}").get("streams", []) if done.returncode == 0 else []
     return streams[0].get("codec_name") if streams else None
@@ -41,10 +41,11 @@ def codec(fd: int) -> str | None:
 
 def cut(fd: int, start: float, end: float, out: Path) -> Path:
     """Writes the start..end (container seconds) of the video open as `fd` to `out` as an MP4; raises VideoError
-    if ffmpeg cannot. ffmpeg reads the descriptor (/dev/fd/N), not a path: what was checked is what is cut."""
+    if ffmpeg cannot. ffmpeg reads the descriptor (/dev/fd/N), not a path: what was checked is what is cut, and
+    it reads nothing else (probe.source_args: a file swapped for a playlist since it was indexed is refused)."""
     copy = codec(fd) in COPYABLE and keyframe_at(fd, start)
     how = ["-c", "copy"] if copy else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac"]
-    args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.3f}", "-i", f"/dev/fd/{fd}",
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.3f}", *source_args(), "-i", f"/dev/fd/{fd}",
             "-t", f"{end - start:.3f}", "-map", "0:v:0", "-map", "0:a:0?", *how, "-sn", "-dn",
             "-avoid_negative_ts", "make_zero", "-movflags", "+faststart", "-f", "mp4", str(out)]  # fmt: skip
     try:

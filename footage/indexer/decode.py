@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from footage.errors import BadValue, VideoError
-from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, with_input
+from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, source_options, with_input
 
 PTS_TIME = re.compile(rb"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)")
 STDERR_TAIL_LINES = 20
@@ -130,7 +130,9 @@ class Decoder:
         self.screen = screen
         # The decoder may skip frames nothing else refers to and the deblocking filter: the model sees one
         # frame a second at 224 px, and on the sample footage this cut ffmpeg's time by about 15%.
-        stream = ffmpeg.input(INPUT, skip_frame="noref", skip_loop_filter="all", threads=DECODE_THREADS)
+        stream = ffmpeg.input(
+            INPUT, skip_frame="noref", skip_loop_filter="all", threads=DECODE_THREADS, **source_options()
+        )
         stream = stream[str(info.stream)]
         outputs = []
         if screen is not None:  # a second branch of the same decode, to a pipe of its own (named when opened)

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from footage.errors import FootageError, VideoError
+from footage.files import expand
 from footage.indexer import ocr, subtitles, text
 from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo, probe
@@ -143,9 +144,13 @@ def resolve(path: Path) -> Path:
     return _resolve(path) or path
 
 
-def _entry(path: Path, found: Scan, files: dict[Path, None], within: list[Path] | None = None) -> None:
+def _entry(
+    path: Path, found: Scan, files: dict[Path, None], within: list[Path] | None = None, walked: bool = False
+) -> None:
     """One file: taken if it is a regular file (through links), else skipped with the reason. Opening anything
-    else could hang (a FIFO) or read forever (a device)."""
+    else could hang (a FIFO) or read forever (a device). A file `walked` to in a folder is taken for its name:
+    through a link, the file it leads to must be named as a video too. A skipped file is named by the path it
+    was found at, never by where a link leads, so the failure goes when the link does."""
     try:
         st = path.stat()
     except OSError as e:
@@ -168,7 +173,9 @@ def _entry(path: Path, found: Scan, files: dict[Path, None], within: list[Path] 
     if real is None:
         found.skipped.append((str(path), "symbolic link loop"))
     elif within is not None and not any(real.is_relative_to(w) for w in within):
-        found.skipped.append((str(path), f"a link out of the folders this run may read, to {real}"))
+        found.skipped.append((str(path), "a link out of the folders this run may read"))  # where to: not said
+    elif walked and real.suffix.lower() not in VIDEO_EXTENSIONS:  # clip.mp4 -> /etc/shadow is not probed
+        found.skipped.append((str(path), "a link to a file that is not named as a video"))
     else:
         files[real] = None
 
@@ -181,7 +188,7 @@ def scan(paths: Iterable[str | Path], skip: Path, within: list[Path] | None = No
     files: dict[Path, None] = {}
     for arg in paths:
         try:
-            _scan_one(Path(arg).expanduser().absolute(), skip, within, found, files)
+            _scan_one(expand(arg).absolute(), skip, within, found, files)
         except OSError as e:  # a name too long, a drive gone in the middle of the walk
             if e.errno in (errno.ENOENT, errno.ENAMETOOLONG):
                 found.missing.append(str(arg))
@@ -222,7 +229,7 @@ def _scan_one(p: Path, skip: Path, within: list[Path] | None, found: Scan, files
                 if name.startswith("."):
                     continue
                 if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                    _entry(Path(root, name), found, files, within)
+                    _entry(Path(root, name), found, files, within, walked=True)
                 elif Path(root, name).is_symlink() and not Path(root, name).exists():  # a folder gone?
                     found.gone_targets.add(os.path.realpath(Path(root, name)))
     elif os.path.lexists(p):

@@ -1,5 +1,6 @@
 """What a file holds, from ffprobe: is it a video, how long, which codec, where its timestamps start."""
 
+import functools
 import json
 import os
 import stat
@@ -15,9 +16,58 @@ PROBE_TIMEOUT = 120  # seconds: ffprobe reads a header and 60 keyframes; more me
 INPUT = "footage:input"
 
 
+# Demuxers that open other files or URLs than the one they are handed: playlists (hls, dash), lists (concat,
+# imf), file patterns (image2), session descriptions (sdp, rtp, rtsp), a sibling file (vobsub's .sub, mlv's
+# .M00), a filter graph (lavfi's movie source opens any file). An HLS playlist named hls.mp4 inside a served
+# folder made ffmpeg index, cut and show a video from anywhere on the disk. footage reads only the file it was
+# given, so these are left off the demuxers ffmpeg may use on a file (devices are left off too).
+OPENS_OTHERS = frozenset("hls dash concat imf image2 webm_dash_manifest sdp rtp rtsp vobsub mlv lavfi".split())
+
+
 def with_input(args: list[str], path: str | Path) -> list[str]:
     """A compiled ffmpeg-python command with INPUT replaced by the file's path."""
     return [str(path) if a == INPUT else a for a in args]
+
+
+def _listed(kind: str) -> set[str]:
+    """The names in `ffmpeg -demuxers` or `ffmpeg -devices` (" D  name  long name" rows after a "--" line)."""
+    done = subprocess.run(["ffmpeg", "-hide_banner", f"-{kind}"], capture_output=True, text=True, timeout=30)
+    rows = [row.split() for row in done.stdout.split(" --\n", 1)[-1].splitlines()]
+    return {name for row in rows if len(row) > 1 and "D" in row[0] for name in row[1].split(",")}
+
+
+@functools.cache
+def readable_formats() -> str:
+    """ffmpeg's format_whitelist for a file: every demuxer this ffmpeg has but devices and OPENS_OTHERS."""
+    return ",".join(sorted(_listed("demuxers") - _listed("devices") - OPENS_OTHERS))
+
+
+def source_options() -> dict[str, str]:
+    """ffmpeg's input options for reading one file and nothing else: the file protocol alone (no http:, no
+    subfile:, no concat:), and no demuxer that opens other files (OPENS_OTHERS). Every ffmpeg and ffprobe
+    command that reads a video footage was given puts these before its -i."""
+    return {"protocol_whitelist": "file", "format_whitelist": readable_formats()}
+
+
+def source_args() -> list[str]:
+    """source_options() as command-line arguments."""
+    return [arg for key, value in source_options().items() for arg in (f"-{key}", value)]
+
+
+def _refused(path: Path) -> str:
+    """Why ffmpeg refused a file's format, from its first bytes where they say what it is."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        head = b""
+    kind = (
+        "an HLS playlist" if head.startswith(b"#EXTM3U")
+        else "an ffconcat list" if head.startswith(b"ffconcat")
+        else "a DASH manifest" if b"<MPD" in head
+        else "a format that opens other files (a playlist, a list or a file pattern)"
+    )  # fmt: skip
+    return f"{kind}, not a video: footage reads only the file it is given, never the files it names"
 
 
 @dataclass(frozen=True)
@@ -32,6 +82,7 @@ class VideoInfo:
     has_audio: bool
     subtitle_streams: tuple[tuple[int, str], ...] = ()  # (stream index, codec) of each subtitle stream
     closed_captions: bool = False  # its first keyframes carry A53 (CEA-608/708) caption data
+    demuxer: str = ""  # the ffmpeg demuxer that read it ("mov", "matroska", "mpegts"...)
 
 
 def ffmpeg_reason(stderr: bytes | str | None, fallback: str) -> str:
@@ -84,13 +135,16 @@ def probe(path: str | Path) -> VideoInfo:
     # The first keyframes are decoded too: caption data rides in the video stream's frames, and broadcast
     # streams send it (null pairs at least) with every frame. One ffprobe run instead of two per file.
     args = ["ffprobe", "-v", "error", "-hide_banner", "-show_format", "-show_streams", "-of", "json"]
-    args += ["-skip_frame", "nokey", "-read_intervals", "%+#60", "-show_frames", str(path)]
+    args += ["-skip_frame", "nokey", "-read_intervals", "%+#60", "-show_frames"]
     try:
+        args += [*source_args(), str(path)]
         done = subprocess.run(args, capture_output=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise VideoError(path, f"ffprobe gave no answer in {PROBE_TIMEOUT} s") from None
     except FileNotFoundError:
         raise VideoError(path, "ffprobe is not installed (it comes with ffmpeg)") from None
+    if done.returncode != 0 and b"not on whitelist" in done.stderr:
+        raise VideoError(path, _refused(path))
     if done.returncode != 0:
         reason = ffmpeg_reason(done.stderr, "ffprobe could not read it")
         raise VideoError(path, f"not a readable video ({reason})")
@@ -119,6 +173,7 @@ def probe(path: str | Path) -> VideoInfo:
         subtitle_streams=tuple(
             (int(s["index"]), s.get("codec_name", "unknown")) for s in streams if s.get("codec_type") == "subtitle"
         ),
+        demuxer=str(fmt.get("format_name", "")).split(",")[0],
         closed_captions=any(
             "Closed Captions" in side.get("side_data_type", "")
             for frame in data.get("frames", [])

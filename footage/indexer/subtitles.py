@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, with_input
+from footage.indexer.probe import INPUT, VideoInfo, ffmpeg_reason, source_options, with_input
 
 TEXT_CODECS = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
 SIDECAR_SUFFIXES = (".srt", ".vtt")
@@ -149,7 +149,8 @@ def _to_srt(args: list[str], what: str) -> bytes:
 
 def stream(path: Path, index: int) -> bytes:
     """One text subtitle stream of the file as SubRip."""
-    command = ffmpeg.input(INPUT).output("pipe:", map=f"0:{index}", format="srt").global_args("-nostdin")
+    command = ffmpeg.input(INPUT, **source_options()).output("pipe:", map=f"0:{index}", format="srt")
+    command = command.global_args("-nostdin")
     return _to_srt(with_input(command.compile(), path), f"subtitle stream {index}")
 
 
@@ -160,9 +161,12 @@ def lavfi_escape(path: str) -> str:
     return re.sub(r"([\\'\[\],;])", r"\\\1", value)
 
 
-def closed_captions(path: Path) -> bytes:
-    """The video's CEA-608 captions as SubRip (ffmpeg's lavfi movie source with its subcc output)."""
-    graph = f"movie={lavfi_escape(str(path))}[out0+subcc]"
+def closed_captions(path: Path, demuxer: str) -> bytes:
+    """The video's CEA-608 captions as SubRip (ffmpeg's lavfi movie source with its subcc output). The movie
+    source opens the file itself, outside the command's input options: it is held to the file protocol and to
+    the demuxer that probed it (one of probe.readable_formats(), none of which opens other files)."""
+    source = f"filename={lavfi_escape(str(path))}:f={demuxer}:format_opts=protocol_whitelist=file"
+    graph = f"movie={source}[out0+subcc]"
     args = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", graph, "-map", "0:1", "-f", "srt", "-"]
     return _to_srt(args, "closed captions")
 
@@ -177,7 +181,7 @@ def read(path: Path, info: VideoInfo) -> tuple[list[Cue], list[str]]:
         if codec in TEXT_CODECS
     ]
     if info.closed_captions:
-        sources.append(("closed captions", lambda: closed_captions(path)))
+        sources.append(("closed captions", lambda: closed_captions(path, info.demuxer)))
     cues, warnings = [], []
     for what, load in sources:
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from footage.errors import BadValue, FootageError
+from footage.files import expand
 from footage.search.hits import Hit
 
 EVAL_DEPTH = 50  # hits looked at per query; a moment not among them scores 0 in MRR
@@ -77,7 +78,7 @@ def _pair(line: str, source: Path, where: str) -> Pair:
     text = str(row["text"]).strip()
     if not text:
         raise FootageError(f"{where}: the text is empty")
-    video = Path(row["path"]).expanduser()
+    video = expand(row["path"])
     video = video if video.is_absolute() else source.parent / video
     return Pair(str(_resolve(video)), start, end, text)
 

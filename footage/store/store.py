@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from footage.errors import DiskFull, FootageError, LibraryDamaged, LibraryError, LibraryReadOnly, NoLibrary
+from footage.files import expand
 from footage.store import postgres
 from footage.store.faiss_index import VectorIndex
 from footage.store.lock import AdvisoryLock, WriteLock
@@ -253,7 +254,7 @@ def video_vector(spans: list[tuple[float, float, np.ndarray]], dim: int) -> byte
 
 def library_path(path: str | Path) -> Path:
     """A library folder's absolute path, symbolic links resolved where they can be."""
-    path = Path(path).expanduser().absolute()
+    path = expand(path).absolute()
     try:
         return path.resolve()
     except (OSError, RuntimeError):  # a link loop: keep the path as given, opening it says what is wrong

@@ -3,10 +3,10 @@
 Off unless `footage serve` was given --root folders; then only paths under them are indexed."""
 
 from dataclasses import asdict
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from footage.files import expand
 from footage.indexer.pipeline import resolve
 from footage.serve.models import IndexRequest, JobOut
 from footage.serve.security import check_token
@@ -28,7 +28,7 @@ def start(request: Request, body: IndexRequest) -> JobOut:
     lib = request.app.state.library
     paths = lib.check_paths(body.paths)  # empty, a NUL byte, inside the library: 400
     for path in paths:
-        real = resolve(Path(path).expanduser().absolute())
+        real = resolve(expand(path).absolute())
         if not any(real.is_relative_to(root) for root in roots):
             raise HTTPException(403, f"{path}: not under a folder this server may index (--root)")
     lib.writer()  # read-only (403), another process indexing (409): said now, not by a job that fails
