@@ -15,7 +15,7 @@ from media import ffmpeg, pattern_video
 
 from footage import Library
 from footage.errors import BadValue, VideoError
-from footage.indexer import clip, subtitles
+from footage.indexer import clip, speech, subtitles
 from footage.indexer.probe import probe, readable_formats, source_args
 from footage.serve.app import create_app
 from footage.serve.security import Settings
@@ -183,3 +183,10 @@ def test_a_home_of_no_user_is_a_bad_value(photo_library, footage_cli, tmp_path):
         done = run_cli(footage_cli, *args, library=lib, check=False)
         assert done.returncode == 2 and "nosuchuser" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and "RuntimeError" not in done.stderr
+
+
+def test_speech_reads_no_audio_through_a_playlist(tmp_path, secret):
+    path = tmp_path / "hls.mp4"
+    path.write_bytes(playlists(secret)["hls.mp4"])
+    done = subprocess.run(speech.command(path), capture_output=True, timeout=60)
+    assert done.returncode != 0 and done.stdout == b"" and b"not on whitelist" in done.stderr

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from footage.errors import BadValue, ModelError
-from footage.indexer.probe import ffmpeg_reason
+from footage.indexer.probe import ffmpeg_reason, source_args
 from footage.indexer.subtitles import Cue
 from footage.models.device import openvino_runner
 
@@ -56,8 +56,10 @@ NON_WORDS = {"hmm", "hm", "mm", "mmm", "mhm", "uh", "um", "uhm", "ah", "ahh", "a
 
 
 def command(path: Path) -> list[bytes]:
-    """ffmpeg's command that writes a file's first audio track to stdout as 16 kHz mono s16le."""
-    return [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-i", os.fsencode(Path(path).absolute()), b"-map", b"0:a:0?",
+    """ffmpeg's command that writes a file's first audio track to stdout as 16 kHz mono s16le, reading that file
+    alone (probe.source_args)."""
+    return [b"ffmpeg", b"-nostdin", b"-v", b"error", *map(os.fsencode, source_args()),
+            b"-i", os.fsencode(Path(path).absolute()), b"-map", b"0:a:0?",
             b"-af", DOWNMIX.encode(), b"-ac", b"1", b"-ar", str(RATE).encode(), b"-f", b"s16le", b"-"]  # fmt: skip
 
 
