@@ -4,6 +4,7 @@ test client over a real library; the CLI's serve command as a real server on loo
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -146,15 +147,25 @@ def test_media_is_streamed_with_ranges(client, served):
         part = client.get(url, headers={"Range": header})
         assert part.status_code == 206 and part.content == data[first : last + 1], header
         assert part.headers["content-range"] == f"bytes {first}-{last}/{len(data)}"
-    for bad in (f"bytes={len(data)}-", "bytes=-0", "bytes=5-2", "bytes=abc", "items=0-1", "bytes=0-1,5-9", "bytes=-"):
+    for bad in (f"bytes={len(data)}-", "bytes=-0", f"bytes={'1' * 4400}-"):  # past the end: unsatisfiable
         refused = client.get(url, headers={"Range": bad})
         assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{len(data)}", bad
+    for ignored in ("items=0-5", "bytes=0-1,5-9", "bytes=5-2", "bytes=abc", "bytes=-", "bytes 0-5"):
+        whole = client.get(url, headers={"Range": ignored})  # RFC 9110 14.2: ignored, the whole file
+        assert whole.status_code == 200 and whole.content == data, ignored
+    for huge in (f"bytes=0-{'9' * 4400}", f"bytes=-{'9' * 4400}"):  # to the end, from the start
+        assert client.get(url, headers={"Range": huge}).status_code == 206
     stale = client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"old"'})
     assert stale.status_code == 200 and stale.content == data  # changed since: the whole file
+    fresh = client.get(url, headers={"Range": "bytes=0-9", "If-Range": whole.headers["etag"]})
+    assert fresh.status_code == 206 and fresh.content == data[:10]
     assert is_problem(client.get(url, headers={"Range": "bytes=9999999-"}), 416)
+    held = client.get(url, headers={"If-None-Match": f'"other", {whole.headers["etag"]}'})
+    assert held.status_code == 304 and not held.content and held.headers["etag"] == whole.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
     before = len(os.listdir("/proc/self/fd"))
-    for huge in (f"bytes={'1' * 4400}-", f"bytes=0-{'9' * 4400}", f"bytes=-{'9' * 4400}"):
-        assert client.get(url, headers={"Range": huge}).status_code == 416
+    for header in ({"Range": f"bytes={'1' * 4400}-"}, {"Range": "items=0-5"}, {"If-None-Match": "*"}):
+        client.get(url, headers=header)
     assert len(os.listdir("/proc/self/fd")) <= before  # no descriptor left open
 
 
@@ -171,13 +182,38 @@ def test_a_clip_is_cut_as_an_mp4(client, tmp_path):
     is_problem(client.get(f"/media/{photos}/clip", params={"start": 9, "end": 3}), 400)
     is_problem(client.get(f"/media/{photos}/clip", params={"start": -1, "end": 3}), 422)
     is_problem(client.get(f"/media/{photos}/clip", params={"start": 100, "end": 101}), 400)  # after the end
+    huge = is_problem(client.get(f"/media/{photos}/clip", params={"start": 0, "end": 1e308}), 422)
+    assert len(json.dumps(huge)) < 400  # bounded, said compactly: no 309-digit number
     from footage.serve.routes import media
 
     for _ in range(2):  # two clips being cut already: a third waits its turn
         media.CUTTING.acquire()
     try:
-        busy = client.get(f"/media/{photos}/clip", params={"start": 6, "end": 11})
+        busy = client.get(f"/media/{photos}/clip", params={"start": 7, "end": 10})
         assert is_problem(busy, 503) and busy.headers["retry-after"] == "5"
+    finally:
+        media.CUTTING.release()
+        media.CUTTING.release()
+
+
+def test_a_clip_is_cut_once_for_its_range_requests(client):
+    """A player asks for a clip in parts: the same clip answers them, with one ETag, so If-Range holds; HEAD too."""
+    photos = video_id(client, "photos.mp4")
+    url = f"/media/{photos}/clip?start=11&end=18"
+    whole = client.get(url)
+    etag = whole.headers["etag"]
+    part = client.get(url, headers={"Range": "bytes=100-199", "If-Range": etag})
+    assert part.status_code == 206 and part.content == whole.content[100:200] and part.headers["etag"] == etag
+    head = client.head(url)
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(whole.content)) and not head.content
+    assert head.headers["etag"] == etag and head.headers["content-type"] == "video/mp4"
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    from footage.serve.routes import media
+
+    for _ in range(2):  # kept: answered while no clip could be cut
+        media.CUTTING.acquire()
+    try:
+        assert client.get(url, headers={"Range": "bytes=0-9"}).content == whole.content[:10]
     finally:
         media.CUTTING.release()
         media.CUTTING.release()
@@ -430,3 +466,90 @@ def test_paths_that_are_not_utf8_are_served(tmp_path):
         hit = client.get("/api/v1/search", params={"q": "a test pattern"}).json()["hits"][0]
         assert hit["path"].endswith("caf\\xe9.mp4")
         assert client.get(hit["play_url"].split("#")[0]).content == latin1.read_bytes()
+
+
+def test_api_details_errors_and_numbers(client, served, tmp_path):
+    _, videos = served
+    named = client.post("/api/v1/search", files={"image": ("holiday.jpg", b"not a picture", "image/jpeg")})
+    detail = is_problem(named, 400)["detail"]
+    assert detail.startswith("holiday.jpg: not a picture") and "BytesIO" not in detail and " at 0x" not in detail
+    nul = is_problem(client.get("/api/v1/search", params={"q": "cat", "path": "/tmp/a\0b"}), 400)["detail"]
+    assert "NUL" in nul and "empty" not in nul
+    assert is_problem(client.get("/api/v1/search", params={"q": "x", "min_score": "nan"}), 422)
+    assert is_problem(client.get("/api/v1/search", params={"q": "x", "min_score": "inf"}), 422)
+    coffee = client.get("/api/v1/search", params={"q": "a cup of coffee", "mode": "visual"}).json()["hits"][0]
+    like = {"like": coffee["segment_id"]}
+    assert "visual" in is_problem(client.get("/api/v1/search", params={**like, "mode": "speech"}), 400)["detail"]
+    assert client.get("/api/v1/search", params={**like, "mode": "visual"}).status_code == 200
+    nobody = client.get("/api/v1/search", params={"q": "cat", "path": "~nosuchuser/x"})
+    is_problem(nobody, 400)  # Path.expanduser's RuntimeError, said as a bad value
+    photos = video_id(client, "photos.mp4")
+    raw = client.get(f"/api/v1/videos/{photos}").text
+    assert not re.search(r"\d\.\d{4,}", raw.replace(str(videos), ""))  # no float32 noise: 2.04, not 2.0399999618
+    hits = client.get("/api/v1/search", params={"q": "a photo", "limit": 10}).json()["hits"]
+    assert all(round(h["start"], 3) == h["start"] and round(h["end"], 3) == h["end"] for h in hits)
+
+
+def test_a_token_is_asked_for_with_www_authenticate(served):
+    lib, _ = served
+    with TestClient(create_app(lib, Settings(token="s3cret", hosts=["*"])), base_url=LOCAL) as client:
+        refused = client.get("/api/v1/stats")
+        assert is_problem(refused, 401) and refused.headers["www-authenticate"].startswith("Bearer")
+        unsigned = client.get("/thumbs/1")
+        assert is_problem(unsigned, 401) and unsigned.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_cors_origin_may_load_media_in_cors_mode(served):
+    lib, _ = served
+    origin = "http://dam.example"
+    with TestClient(create_app(lib, Settings(cors=[origin])), base_url=LOCAL) as client:
+        found = client.get("/api/v1/search", params={"q": "a cup of coffee"}, headers={"Origin": origin})
+        hit = found.json()["hits"][0]
+        cross = {"Origin": origin, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+        for url in (hit["thumbnail_url"], hit["play_url"].split("#")[0]):
+            loaded = client.get(url, headers={**cross, "Range": "bytes=0-9"})
+            assert loaded.status_code in (200, 206) and loaded.headers["access-control-allow-origin"] == origin, url
+            assert "content-range" in loaded.headers.get("access-control-expose-headers", "").lower() or (
+                loaded.status_code == 200
+            )
+        other = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+        is_problem(client.get(hit["thumbnail_url"], headers=other), 403)
+        is_problem(client.get(hit["thumbnail_url"], headers={"Sec-Fetch-Site": "cross-site"}), 403)  # no-cors <img>
+
+
+def test_pictures_decode_small_and_bombs_are_refused(client, tmp_path):
+    from footage.serve.pictures import MAX_DECODED_PIXELS, downscaled
+
+    png = io.BytesIO()
+    Image.new("L", (6300, 6300)).save(png, "PNG")  # 38 KB holding 40 million pixels: decoded whole, 160 MB as RGBA
+    refused = client.post("/api/v1/search", files={"image": ("big.png", png.getvalue(), "image/png")})
+    assert "6300x6300" in is_problem(refused, 400)["detail"] and 6300 * 6300 > MAX_DECODED_PIXELS
+    jpeg = io.BytesIO()
+    Image.open(photo("coffee", tmp_path)).convert("RGB").resize((6000, 4500)).save(jpeg, "JPEG", quality=60)
+    small = Image.open(io.BytesIO(downscaled(jpeg.getvalue(), 224, "cup.jpg")))
+    assert max(small.size) <= 448 and small.size[0] > small.size[1]  # decoded at 1/8 (a JPEG's draft), aspect kept
+    found = client.post("/api/v1/search", files={"image": ("cup.jpg", jpeg.getvalue(), "image/jpeg")})
+    assert (found.json()["hits"][0]["start"], found.json()["hits"][0]["end"]) == (6.0, 11.0)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--cors", "*"], "--token"),  # any web site could read the library
+        (["--host", "0.0.0.0"], "--token"),  # any machine could
+        (["--token", " "], "blank"),
+        (["--token", " abc "], "spaces"),
+        (["--root", "/nonexistent/videos"], "no such folder"),
+        (["--root", "~nosuchuser/x"], "nosuchuser"),
+    ],
+)
+def test_serve_refuses_at_start_what_would_expose_or_serve_nothing(served, footage_cli, args, says):
+    lib, _ = served
+    refused = run_cli(footage_cli, "serve", "--port", free_port(), *args, library=lib.path, check=False)
+    assert refused.returncode == 2 and says in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+
+
+def test_serve_refuses_a_library_that_is_not_there(tmp_path, footage_cli):
+    refused = run_cli(footage_cli, "serve", "--port", free_port(), library=tmp_path / "nope", check=False)
+    assert refused.returncode == 1 and "no footage library" in refused.stderr and refused.stderr.count("\n") == 1
+    assert not (tmp_path / "nope").exists() and "serving" not in refused.stdout

@@ -763,7 +763,8 @@ def serve(
         typer.Option("--root", help="A folder index jobs may read (repeat for more); none: indexing over HTTP is off."),
     ] = None,
     cors: Annotated[
-        list[str] | None, typer.Option("--cors", help="An origin allowed to call the API from its pages (repeatable).")
+        list[str] | None,
+        typer.Option("--cors", help="An origin whose pages may call the API (repeatable); '*' needs --token."),
     ] = None,
 ) -> None:
     """Serve the web page, the HTTP API (/api/v1, OpenAPI at /openapi.json) and the media, until Ctrl-C.
@@ -773,20 +774,19 @@ def serve(
     import uvicorn
 
     from footage.serve.app import create_app
-    from footage.serve.security import LOOPBACK, Settings
+    from footage.serve.connections import config
+    from footage.serve.security import LOOPBACK, Settings, check_exposure
 
-    if host not in LOOPBACK and not token:
-        raise BadValue(
-            f"--host {host} would let other machines read your videos; give --token TOKEN too (every request "
-            "must then carry it), or keep the default --host 127.0.0.1"
-        )
     settings = Settings(
         token=token,
-        roots=[Path(r).expanduser().resolve() for r in roots or []],
+        roots=[_root(r) for r in roots or []],
         cors=list(cors or []),
         hosts=sorted(LOOPBACK | {host}) if not token else ["*"],
     )
+    check_exposure(settings, host)  # a token where the API reaches further than this machine; folders exist
+    settings.roots = [r.resolve() for r in settings.roots]
     with _open(ctx) as lib:
+        lib.store  # noqa: B018 -- no library there: said now (NoLibrary), not by a 404 for every request
         app = create_app(lib, settings)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listening = socket.socket(family, socket.SOCK_STREAM)
@@ -799,10 +799,16 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         out.print(f"serving http://{shown}:{port}", soft_wrap=True)
         sys.stdout.flush()
-        # a bounded number of connections at once, idle ones closed soon: one laptop's server, not a farm
-        config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=64, timeout_keep_alive=5)
-        server = uvicorn.Server(config)
+        # deadlines for every connection's headers, bounded connections per client (footage/serve/connections.py)
+        server = uvicorn.Server(config(app))
         server.run(sockets=[listening])
+
+
+def _root(folder: str) -> Path:
+    try:
+        return Path(folder).expanduser().absolute()
+    except RuntimeError:  # ~nosuchuser
+        raise BadValue(f"--root {folder}: no such user's home folder") from None
 
 
 @app.command()

@@ -28,8 +28,9 @@ from footage.errors import (
     VideoError,
 )
 from footage.library import Library
+from footage.serve.connections import MAX_REQUESTS, Busy
 from footage.serve.jobs import Jobs
-from footage.serve.models import problem
+from footage.serve.models import HEADERS, problem
 from footage.serve.routes import jobs, media, search, videos
 from footage.serve.security import Settings
 
@@ -45,15 +46,6 @@ STATUS = [  # the first class an error is an instance of gives its status
     (LibraryDamaged, 500, "library damaged"),
     (FootageError, 500, "error"),
 ]
-HEADERS = {  # the page talks only to this server; nothing may frame it, guess a type or embed its media
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
-    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Resource-Policy": "same-origin",  # another site's <img> or <video> cannot show your files
-}
 
 
 MAX_BODY_BYTES = 21 << 20  # a request's body: the largest picture search, and its multipart framing
@@ -108,6 +100,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     )
     app.state.library, app.state.settings = library, settings
     app.state.jobs = Jobs(library, settings.roots)  # an index job reads nothing outside the roots
+    app.state.clips = media.Clips()
     for router in (search.router, videos.router, media.router, jobs.router):
         app.include_router(router)
 
@@ -133,9 +126,14 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit)
-    if settings.cors:
+    app.add_middleware(Busy, limit=MAX_REQUESTS)
+    if settings.cors:  # an allowed origin reads the API, and loads media with crossorigin (CORS mode)
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"]
+            CORSMiddleware,
+            allow_origins=settings.cors,
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=["Content-Range", "Accept-Ranges", "Content-Length", "ETag", "Retry-After"],
         )
     app.add_middleware(Guard, hosts=settings.hosts)  # outermost: every answer passes through it
     return app

@@ -2,9 +2,26 @@
 or a media tool needs to show and play what was found."""
 
 import os
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 from starlette.responses import JSONResponse
+
+HEADERS = {  # the page talks only to this server; nothing may frame it, guess a type or embed its media
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",  # another site's <img> or <video> cannot show your files
+}
+
+
+# times to the millisecond, scores to 4 significant digits (a keyword's BM25 may be 0.000001): the float32 they
+# are stored in would say 2.0399999618530273
+Seconds = Annotated[float, PlainSerializer(lambda x: round(x, 3), return_type=float)]
+Score = Annotated[float, PlainSerializer(lambda x: float(f"{x:.4g}"), return_type=float)]
 
 
 def problem(status: int, title: str, detail) -> JSONResponse:
@@ -23,9 +40,9 @@ class HitOut(BaseModel):
     """A moment: the fields of `footage search --json`, and where to get its pictures."""
 
     path: str
-    start: float = Field(description="seconds from the video's first frame")
-    end: float
-    score: float
+    start: Seconds = Field(description="seconds from the video's first frame")
+    end: Seconds
+    score: Score
     caption: str | None
     thumbnail: str | None = Field(description="the thumbnail's file in the library folder")
     segments: list[int]
@@ -47,8 +64,8 @@ class SearchOut(BaseModel):
 
 
 class EventOut(BaseModel):
-    start: float
-    end: float
+    start: Seconds
+    end: Seconds
     caption: str
 
 
@@ -59,10 +76,10 @@ class VideoOut(BaseModel):
     error: str | None
     warning: str | None
     offline: bool
-    duration: float | None
+    duration: Seconds | None
     size: int
     segments: int
-    indexed_at: float
+    indexed_at: Seconds
     codec: str | None
     width: int | None
     height: int | None
@@ -82,8 +99,8 @@ class VideoPage(BaseModel):
 class ProgressOut(BaseModel):
     files_done: int
     files_total: int
-    video_seconds: float
-    wall_seconds: float
+    video_seconds: Seconds
+    wall_seconds: Seconds
     current: str | None
     stage: str
 
@@ -95,8 +112,8 @@ class JobOut(BaseModel):
     progress: ProgressOut | None
     report: dict | None = Field(description="the IndexReport, once done")
     error: str | None
-    started_at: float
-    ended_at: float | None
+    started_at: Seconds
+    ended_at: Seconds | None
 
 
 class IndexRequest(BaseModel):

@@ -15,7 +15,8 @@ from starlette.responses import Response, StreamingResponse
 from footage.serve.models import problem
 
 CHUNK_BYTES = 256 << 10
-RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")  # 19 digits: any size a file can have, no more
+RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+BEYOND = 1 << 64  # a number of more than 19 digits: past the end of any file
 TYPES = {".mkv": "video/x-matroska", ".webm": "video/webm", ".m4v": "video/mp4", ".ts": "video/mp2t",
          ".mts": "video/mp2t", ".m2ts": "video/mp2t", ".mov": "video/quicktime", ".ogv": "video/ogg"}  # fmt: skip
 
@@ -25,24 +26,36 @@ class Unsatisfiable(Exception):
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The first and last byte a Range header asks for, or None for the whole file. One range only; a header
-    that is malformed, asks for several ranges or lies past the end raises Unsatisfiable."""
+    """The first and last byte a Range header asks for, or None for the whole file: no header, or one this server
+    ignores as RFC 9110 (section 14.2) lets it, another unit (`items=0-5`), several ranges or one it cannot parse.
+    A range that starts past the end (or the last 0 bytes) raises Unsatisfiable."""
     if header is None:
         return None
     m = RANGE.fullmatch(header.strip())
     if not m or m.group(1) == m.group(2) == "":
-        raise Unsatisfiable
-    first, last = m.groups()
-    if first == "":  # the last N bytes
-        n = int(last)
-        if n == 0 or size == 0:
+        return None
+    first, last = (_number(g) if g else None for g in m.groups())
+    if first is None:  # the last N bytes
+        if last == 0 or size == 0:
             raise Unsatisfiable
-        return max(0, size - n), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
+        return max(0, size - last), size - 1
+    if last is not None and last < first:
+        return None  # not a valid range: ignored
+    if first >= size:
         raise Unsatisfiable
-    return start, end
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def _number(digits: str) -> int:
+    return int(digits) if len(digits) <= 19 else BEYOND
+
+
+def matches(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names this ETag (weak comparison, RFC 9110 section 13.1.2)."""
+    if header is None:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 def content_type(path: Path) -> str:
@@ -75,6 +88,9 @@ def _send(request: Request, fd: int, path: Path, kind: str | None, name: str | N
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=3600"}
     if name:
         headers["Content-Disposition"] = f"attachment; filename=\"clip.mp4\"; filename*=UTF-8''{_quote(name)}"
+    if matches(request.headers.get("if-none-match"), etag):  # the browser holds it already
+        os.close(fd)
+        return Response(status_code=304, headers={k: v for k, v in headers.items() if k != "Content-Disposition"})
     wanted = request.headers.get("range")
     if request.headers.get("if-range") not in (None, etag):  # changed since the part the browser holds
         wanted = None
@@ -82,7 +98,7 @@ def _send(request: Request, fd: int, path: Path, kind: str | None, name: str | N
         part = byte_range(wanted, st.st_size)
     except Unsatisfiable:
         os.close(fd)
-        refused = problem(416, "range not satisfiable", f"this file has bytes 0-{st.st_size - 1}; one range of them")
+        refused = problem(416, "range not satisfiable", f"this file has {st.st_size} bytes; a range must start in them")
         refused.headers.update({**headers, "Content-Range": f"bytes */{st.st_size}"})
         return refused
     first, last = part or (0, st.st_size - 1)

@@ -9,11 +9,13 @@ from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
 from footage.search.search import MODES, PER_VIDEO
 from footage.serve.models import HitOut, SearchOut, shown
+from footage.serve.pictures import downscaled
 from footage.serve.security import check_token, sign
 
 MAX_LIMIT = 200
 MAX_DEPTH = 1_000  # hits a client may page through for one query
 MAX_UPLOAD_BYTES = 20 << 20
+MAX_PATH_CHARS = 4096  # PATH_MAX
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=["search"])
 
 
@@ -60,12 +62,14 @@ def search(
     q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="what to look for")] = None,
     like: Annotated[int | None, Query(description="a segment id: moments that look like it")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    mode: Annotated[str, Query(pattern=f"^({'|'.join(MODES)})$")] = "all",
-    min_score: Annotated[float | None, Query(description="drop hits scoring below this")] = None,
-    path: Annotated[str | None, Query(description="only videos under this folder")] = None,
+    mode: Annotated[
+        str | None, Query(pattern=f"^({'|'.join(MODES)})$", description="all by default; like= is visual only")
+    ] = None,
+    min_score: Annotated[float | None, Query(allow_inf_nan=False, description="drop hits scoring below this")] = None,
+    path: Annotated[str | None, Query(max_length=MAX_PATH_CHARS, description="only videos under this folder")] = None,
     offline: bool = False,
     per_video: Annotated[int, Query(ge=0, le=MAX_DEPTH, description="hits of one video at most; 0: all")] = PER_VIDEO,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> SearchOut:
     """Moments matching words (`q`), or like a segment (`like`), best first, a page at a time."""
     lib = request.app.state.library
@@ -73,11 +77,20 @@ def search(
     top_k = min(offset + limit + 1, MAX_DEPTH)  # one more says whether there is a next page
     if (q is None) == (like is None):
         raise HTTPException(400, "give q (words to look for) or like (a segment id), one of them")
+    under = _folder(path)
     if like is not None:
-        hits = lib.search_like(like, top_k=top_k, offline=offline, under=path, min_score=min_score)
+        if mode not in (None, "visual"):
+            raise HTTPException(400, f"like= finds moments that look alike (mode visual), not by mode {mode}")
+        hits = lib.search_like(like, top_k=top_k, offline=offline, under=under, min_score=min_score)
     else:
         hits = lib.search(
-            q, top_k=top_k, mode=mode, offline=offline, under=path, min_score=min_score, per_video=per_video or None
+            q,
+            top_k=top_k,
+            mode=mode or "all",
+            offline=offline,
+            under=under,
+            min_score=min_score,
+            per_video=per_video or None,
         )
     return _page(request, hits, offset, limit)
 
@@ -87,12 +100,22 @@ def search_image(
     request: Request,
     image: Annotated[UploadFile, File(description="a picture (JPEG, PNG, WebP)")],
     limit: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 20,
-    min_score: Annotated[float | None, Form()] = None,
-    path: Annotated[str | None, Form()] = None,
+    min_score: Annotated[float | None, Form(allow_inf_nan=False)] = None,
+    path: Annotated[str | None, Form(max_length=MAX_PATH_CHARS)] = None,
 ) -> SearchOut:
     """Moments that look like an uploaded picture."""
     data = image.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"a picture of at most {MAX_UPLOAD_BYTES >> 20} MB")
-    hits = request.app.state.library.search_image(data, top_k=limit, under=path, min_score=min_score)
+    lib = request.app.state.library
+    under = _folder(path)
+    picture = downscaled(data, lib.backbone.image_size, image.filename)
+    hits = lib.search_image(picture, top_k=limit, under=under, min_score=min_score)
     return _page(request, hits, 0, limit)
+
+
+def _folder(path: str | None) -> str | None:
+    """The folder a search keeps to, as the library takes it: a NUL byte is no path (the OS would refuse it)."""
+    if path is not None and "\0" in path:
+        raise HTTPException(400, "path: a folder's path cannot hold a NUL character")
+    return path

@@ -1,0 +1,84 @@
+"""Uploaded pictures, decoded small and a few at a time, so that a burst of them cannot fill the server's memory.
+
+A JPEG decodes at a fraction of its size (PIL's draft: the DCT scaled by 1/2 to 1/8); other formats (PNG, WebP,
+GIF) have no such mode and decode whole, so they are refused above MAX_DECODED_PIXELS (a 38 KB PNG may hold a
+6300 px square: 40 million pixels, 160 MB as RGBA). At most DECODING_AT_ONCE pictures decode at a time, and when
+the last of a burst is done the C heap's freed pages go back to the system (glibc keeps them otherwise). What
+the library is handed is the picture at twice the model's input size, as an uncompressed BMP.
+"""
+
+import ctypes
+import ctypes.util
+import io
+import threading
+import warnings
+
+from PIL import Image
+
+from footage.errors import BadValue
+from footage.indexer.decode import MAX_PICTURE_PIXELS
+
+DECODING_AT_ONCE = 2
+MAX_DECODED_PIXELS = 4096 * 4096  # what is decoded whole (a JPEG counts at its draft's size): 64 MB as RGBA
+MAX_NAME_CHARS = 80
+
+decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
+busy = [0]  # pictures decoding now
+busy_lock = threading.Lock()
+
+
+def _libc_trim():
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return (lambda: trim(0)) if trim else (lambda: None)
+
+
+trim = _libc_trim()
+
+
+def downscaled(data: bytes, size: int, name: str | None = None) -> bytes:
+    """An uploaded picture, at most 2 * `size` pixels on a side (aspect kept), as BMP bytes. Raises BadValue,
+    naming the upload, for what is not a picture or is too large to decode."""
+    who = name[:MAX_NAME_CHARS] if name and name.strip() else "the uploaded picture"
+    with decoding:
+        with busy_lock:
+            busy[0] += 1
+        try:
+            return _downscaled(data, size, who)
+        finally:
+            with busy_lock:
+                busy[0] -= 1
+                last = busy[0] == 0
+            if last:
+                trim()  # the burst is over: give its pages back
+
+
+def _downscaled(data: bytes, size: int, who: str) -> bytes:
+    unreadable = f"{who}: not a picture that can be read (JPEG, PNG, WebP, GIF...)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked here instead
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            raise BadValue(unreadable) from None
+        with image:
+            w, h = image.size
+            if w * h > MAX_PICTURE_PIXELS:
+                raise BadValue(f"{who}: a picture of {w}x{h}; at most {MAX_PICTURE_PIXELS:,} pixels")
+            try:
+                image.draft("RGB", (size * 2, size * 2))  # a JPEG: decoded at 1/2 to 1/8 of its size
+            except (OSError, ValueError):
+                raise BadValue(unreadable) from None
+            if image.width * image.height > MAX_DECODED_PIXELS:
+                raise BadValue(
+                    f"{who}: a {image.format or 'picture'} of {w}x{h}; at most {MAX_DECODED_PIXELS:,} pixels but for "
+                    "a JPEG (scale it down)"
+                )
+            try:
+                image.thumbnail((size * 2, size * 2), Image.BILINEAR)  # decodes, then reduces and resizes
+                small = image.convert("RGB")
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                raise BadValue(unreadable) from None
+    out = io.BytesIO()
+    small.save(out, "BMP")
+    return out.getvalue()
