@@ -232,6 +232,33 @@ def test_a_long_track_is_heard_in_windows_without_losing_or_doubling_words(tmp_p
         assert len(heard) == 1 and abs(heard[0] - at) < 1.0, (word, at, cues)
 
 
+def test_a_window_without_a_pause_is_cut_where_it_is_quietest(monkeypatch):
+    """When the voice detector hears "speech" from one end of a window to the other (music, mostly), the window
+    is cut at its quietest tenth of a second: the windows still follow one another without gap or overlap."""
+    rng = np.random.default_rng(0)
+    track = rng.uniform(-0.5, 0.5, 100 * RATE).astype(np.float32)  # 100 s of loud noise...
+    dips = [round(at * RATE) for at in np.arange(3.1, 100, 7.0)]  # ... quiet for 0.3 s every 7 s
+    for at in dips:
+        track[at : at + 3 * RATE // 10] *= 0.01
+
+    class Reader:  # Track's read() over the array
+        at = 0
+
+        def read(self, n):
+            self.at += n
+            return track[self.at - n : self.at]
+
+    import faster_whisper.vad
+
+    monkeypatch.setattr(faster_whisper.vad, "get_speech_timestamps", lambda a, _: [{"start": 0, "end": len(a)}])
+    got = list(speech.windows(Reader(), 20 * RATE, None))
+    assert np.array_equal(np.concatenate([samples for _, samples, _ in got]), track)
+    assert [first for first, _, _ in got] == [0, *np.cumsum([len(samples) for _, samples, _ in got])[:-1]]
+    for first, samples, stretches in got[:-1]:
+        assert len(samples) <= 20 * RATE and stretches == [{"start": 0, "end": len(samples)}]
+        assert any(at <= first + len(samples) <= at + 3 * RATE // 10 for at in dips), first + len(samples)
+
+
 def test_a_film_mix_is_heard_from_its_centre_channel(tmp_path):
     """In 5.1 the dialogue is in the centre and the score in the surrounds: the mono mix favours the centre
     (ffmpeg's own puts the two surrounds together above it); stereo is (L+R)/2 as ever."""
