@@ -860,7 +860,7 @@ def _finish_video(
         features = np.concatenate(video.features)
         duration = min(info.duration, covered) if out.warning else info.duration
         out.segments = build_segments(times, tokens, features, video.thumbs, fps, duration, backbone.pool)
-        facts.duration = duration or covered
+        facts.duration = max(duration or covered, out.segments[-1].end)  # a header may say less than it holds
         facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
         facts.start_time, facts.sample_fps = info.start_time, fps
         out.chunks = _text_chunks(video.path, backbone, done, out.warnings, heard, facts.duration)
