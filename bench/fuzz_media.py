@@ -55,7 +55,7 @@ def main() -> int:
         for path, m in files.items():
             tried[m.kind] += 1
             outcome[m.kind][found[path]] += 1
-            outcome[m.kind]["warned"] += str(path) in batch.warned
+            outcome[m.kind]["warned"] += m.number in batch.warned
         problems += batch.problems
         print(
             f"batch {folder.name}: {len(files)} files in {batch.seconds:.0f} s, exit {batch.returncode}, "

@@ -237,7 +237,10 @@ def kill_once(w: World, operation: str, rng: random.Random, work: Path) -> Kill:
             os.killpg(proc.pid, signal.SIGKILL)  # the process and its ffmpeg children, as a power cut would
         except ProcessLookupError:
             pass
-        kill.finished = proc.wait(timeout=60) != -signal.SIGKILL
+        code = proc.wait(timeout=60)
+        kill.finished = code != -signal.SIGKILL
+        if kill.finished and code != 0:
+            kill.problems.append(f"it ended with exit {code} before the kill: {proc.stderr.read()[-1000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -149,6 +149,11 @@ def make_seeds(folder: Path) -> dict[str, bytes]:
             extra = ["-c:s:1", "ass"]
         ffmpeg("-i", str(base), *tone, *subs, *maps, *args, *extra, str(out))
         seeds[name] = out.read_bytes()
+    many = folder / "streams-64-subtitles-8-audio.mkv"  # one ffmpeg run per text stream, 64 of them
+    inputs = ["-i", str(base), *tone, "-i", str(srt)]
+    maps = ["-map", "0:v", *["-map", "1:a"] * 8, *["-map", "2:s"] * 64]
+    ffmpeg(*inputs, *maps, "-c:v", "copy", "-c:a", "libopus", "-c:s", "srt", str(many))
+    seeds[many.name] = many.read_bytes()
     for name, (fmt, data) in hostile_subtitles().items():
         sub = folder / f"{name}.{fmt}"
         sub.write_bytes(data)
@@ -172,6 +177,10 @@ class Mutant:
     kind: str
     data: bytes
     sidecars: dict[str, bytes] = field(default_factory=dict)  # suffix after the video's stem -> bytes
+
+    @property
+    def number(self) -> int:
+        return int(self.name[:4])
 
     def write(self, folder: Path) -> Path:
         path = folder / self.name
@@ -252,6 +261,18 @@ def _avi_frames(data: bytes, rng: random.Random) -> bytes:
     return _patch_all(_patch_all(data, b"avih", avih), b"strh", strh)
 
 
+HOSTILE_NAMES = (
+    "new\nline",
+    "carriage\rreturn",
+    "\x1b[31mred\x1b[0m\x1b]0;title\x07",
+    "tab\tand\x7fdel\x01",
+    "latin1-caf\udce9",  # the byte 0xE9, not UTF-8: a name from an old disk
+    "\u202eright-to-left",
+    "[bold]markup[\\bold] $(echo no) `x` *?",
+    "colon: and -- dashes",
+    "x" * 200,
+)
+
 KINDS = (
     "truncated",
     "bit-flipped",
@@ -263,6 +284,8 @@ KINDS = (
     "huge-duration",
     "hostile-subtitle-stream",
     "hostile-sidecar",
+    "many-streams",
+    "hostile-name",
     "zero-size",
     "garbage",
     "not-a-video",
@@ -275,7 +298,7 @@ def mutant(seeds: dict[str, bytes], number: int, kind: str | None = None) -> Mut
     generator seeded with the number."""
     rng = random.Random(f"footage-fuzz-{number}")
     kind = kind or KINDS[number % len(KINDS)]
-    plain = sorted(n for n in seeds if not n.startswith("subs-"))
+    plain = sorted(n for n in seeds if not n.startswith(("subs-", "streams-")))
     seed = rng.choice(plain)
     data, ext, sidecars = seeds[seed], _ext(seed), {}
     if kind == "truncated":
@@ -316,6 +339,13 @@ def mutant(seeds: dict[str, bytes], number: int, kind: str | None = None) -> Mut
         name = rng.choice(sorted(chosen))
         lang = rng.choice(["", "en.", "x" * 150 + "."])  # name.srt, name.en.srt, name.LONG.srt
         sidecars = {f"{lang}{_ext(name)}": chosen[name]}
+    elif kind == "many-streams":
+        seed = next(n for n in seeds if n.startswith("streams-"))
+        data, ext = seeds[seed], "mkv"
+    elif kind == "hostile-name":  # the name is said on one line, whatever it holds
+        data = data if rng.random() < 0.5 else rng.randbytes(1000)
+        odd = rng.choice(HOSTILE_NAMES)
+        return Mutant(f"{number:04d}-{kind}-{odd}.{ext}", kind, data)
     elif kind == "zero-size":
         data = b""
     elif kind == "garbage":
@@ -343,8 +373,9 @@ def mutant(seeds: dict[str, bytes], number: int, kind: str | None = None) -> Mut
 
 # A failure reason or warning that is a Python exception's name: the pipeline caught a crash of its own.
 CRASH = re.compile(r"(?:^|: )(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Interrupt|Exit|Warning)\b(?::|$)")
-SKIPPING = re.compile(r"^skipping (.+?): (.*)$")
-WARNING = re.compile(r"^warning (.+?): (.*)$")
+SKIPPING = re.compile(r"^skipping .*?/(\d{4})-[^/]*?: (.*)$")  # keyed by the mutant's number: names are escaped
+WARNING = re.compile(r"^warning .*?/(\d{4})-[^/]*?: (.*)$")
+SUMMARY = re.compile(r"^(indexed \d+ files? \(|nothing new to index)")
 # names in reasons that come with a message written for the user: footage raises OSError itself for a file it
 # cannot read ("ffmpeg could not read the audio track (...)"), and VideoError is its own
 ALLOWED_ERRORS = ("VideoError", "OSError")
@@ -358,8 +389,8 @@ class Batch:
     seconds: float = 0.0
     hung: bool = False
     output: str = ""
-    skipped: dict[str, list[str]] = field(default_factory=dict)  # path -> reasons (one line each)
-    warned: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[int, list[str]] = field(default_factory=dict)  # mutant number -> reasons (one line each)
+    warned: dict[int, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # what the check found wrong, one line each
 
 
@@ -399,14 +430,20 @@ def index_batch(exe: str, library: Path, folder: Path | list[Path], files: list[
         for pattern, into in ((SKIPPING, batch.skipped), (WARNING, batch.warned)):
             m = pattern.match(line)
             if m:
-                into.setdefault(m.group(1), []).append(m.group(2))
-    for path, reasons in batch.skipped.items():
+                into.setdefault(int(m.group(1)), []).append(m.group(2))
+                break
+        else:  # a line that is not one of a file's: a name or a reason that broke its line
+            if line.strip() and not batch.hung:
+                batch.problems.append(f"{batch.folder}: a line that names no file: {line[:300]!r}")
+    if not batch.hung and not any(SUMMARY.match(line) for line in out.splitlines()):
+        batch.problems.append(f"{batch.folder}: no summary line: {out[-300:]!r}")
+    for number, reasons in batch.skipped.items():
         if len(reasons) > 1:
-            batch.problems.append(f"{path}: named on {len(reasons)} skipping lines")
-    for path, reasons in [*batch.skipped.items(), *batch.warned.items()]:
+            batch.problems.append(f"mutant {number}: named on {len(reasons)} skipping lines")
+    for number, reasons in [*batch.skipped.items(), *batch.warned.items()]:
         for reason in reasons:
             if crashed(reason):
-                batch.problems.append(f"{path}: a crash caught as a reason: {reason[:300]}")
+                batch.problems.append(f"mutant {number}: a crash caught as a reason: {reason[:300]}")
     return batch
 
 
@@ -452,13 +489,13 @@ def check_library(exe: str, library: Path, folder: Path, files: dict[Path, Mutan
                     f"{path}: segments from {first} to {last} s (shortest {low} s) in a video of {duration} s"
                 )
     found = {}
-    for path in files:
+    for path, m in files.items():
         video = videos.get(str(path))
         if video is not None and video.status == "indexed":
             found[path] = "indexed"
-            if str(path) in batch.skipped:
+            if m.number in batch.skipped:
                 batch.problems.append(f"{path}: indexed, yet named on a skipping line")
-        elif str(path) in batch.skipped:
+        elif m.number in batch.skipped:
             found[path] = "skipped"
         else:
             found[path] = "unnamed"
