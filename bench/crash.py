@@ -37,14 +37,17 @@ def main() -> int:
     plan = [op for op in OPERATIONS for _ in range(round(SHARE[op] * args.kills))][: args.kills]
     rng.shuffle(plan)
     kills, finished, repaired, problems = collections.Counter(), collections.Counter(), collections.Counter(), []
+    at_commit = 0
     for n, operation in enumerate(plan):
         kill = kill_once(world, operation, rng, work / "killed")
         kills[operation] += 1
         finished[operation] += kill.finished
+        at_commit += kill.at_commit
         repaired[operation] += kill.repaired != (0, 0)
         problems += [f"kill {n} ({operation} at {kill.after} s): {p}" for p in kill.problems]
         print(
-            f"kill {n}: {operation} at {kill.after} s{' (had ended)' if kill.finished else ''}, vectors repaired "
+            f"kill {n}: {operation} at {kill.after} s{' after its commit began' if kill.at_commit else ''}"
+            f"{' (had ended)' if kill.finished else ''}, vectors repaired "
             f"{kill.repaired}, {len(kill.problems)} problems",
             file=sys.stderr,
             flush=True,
@@ -54,6 +57,7 @@ def main() -> int:
     figures = {
         "kills": dict(kills),
         "ended_before_the_kill": dict(finished),
+        "trainings_killed_after_saving_the_predictor": at_commit,
         "vectors_repaired_on_open": dict(repaired),
         "uncut_seconds": {k: round(v, 1) for k, v in world.seconds.items()},
         "problems": problems,
@@ -68,6 +72,7 @@ def main() -> int:
                 f"  {op:7} {kills[op]} kills ({finished[op]} after it had ended), vectors repaired on open after "
                 f"{repaired[op]}, uncut run {figures['uncut_seconds'].get(op, '-')} s"
             )
+        print(f"  ({at_commit} trainings killed after saving the new predictor, in the commit and merge)")
         print(f"problems: {len(problems)}")
         for p in problems:
             print(f"  {p}")

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from mutants import SEED_PHOTOS, make_seeds, open_store
 
 from footage.store.repair import check
@@ -33,6 +34,7 @@ QUERIES = ("a cat", "a rocket")
 MERGE_AT = 4  # delta vectors that make a shard in the killed runs (footage's is 20,000): every save merges
 APPROX_FROM = 25  # vectors from which the index is IVF: crossed while B is indexed
 RUN_TIMEOUT = 300
+COMMIT_WORK = 0.3  # seconds from a training's saved predictor to its end (the new vectors, their merge)
 REPAIR_WORK = 0.3  # seconds a repair of these libraries takes once it has begun, to its exit (2 cores)
 # The real CLI with a tiny delta: the same code, with maintenance as a large library has it at every save.
 CLI = (
@@ -87,6 +89,7 @@ class World:
     trained: dict[str, list] = field(default_factory=dict)  # ... after a complete train
     repaired: set[str] = field(default_factory=set)  # the videos a complete repair of `damaged` keeps
     seconds: dict[str, float] = field(default_factory=dict)  # how long each operation runs, uncut
+    epochs: int = 60  # of each training
 
 
 def segments_of(library: Path) -> dict[str, list[tuple]]:
@@ -156,7 +159,7 @@ def timed(command: list[str]) -> float:
     return time.monotonic() - started
 
 
-def make_world(folder: Path, clips_a: int = 3, clips_b: int = 5) -> World:
+def make_world(folder: Path, clips_a: int = 3, clips_b: int = 5, epochs: int = 60) -> World:
     """Seed clips in A and B, the libraries every kill starts from, and what complete runs give."""
     seeds = make_seeds(folder / "seeds")
     names = sorted(n for n in seeds if not n.startswith("subs-"))
@@ -174,13 +177,13 @@ def make_world(folder: Path, clips_a: int = 3, clips_b: int = 5) -> World:
             for s, e, t in ((0, cat, "a cat looking at the camera"), (cat, rocket, "a rocket on its launch pad"))
         )
     )
-    w = World(folder, a, b, pairs, folder / "base", folder / "full", folder / "damaged")
+    w = World(folder, a, b, pairs, folder / "base", folder / "full", folder / "damaged", epochs=epochs)
     run(cli(w.base, "index", a))
     w.segments, w.results = segments_of(w.base), results(w.base, a)
     shutil.copytree(w.base, w.full)
     w.seconds["index"] = timed(cli(w.full, "index", a, b))
     trained = copy(w.base, folder / "trained")
-    w.seconds["train"] = timed(cli(trained, "train", pairs, "--holdout", "0", "--epochs", "60"))
+    w.seconds["train"] = timed(cli(trained, "train", pairs, "--holdout", "0", "--epochs", str(epochs)))
     w.trained = results(trained, a)
     shutil.copytree(w.base, w.damaged)
     damage(w.damaged / "library.db")
@@ -202,12 +205,16 @@ class Kill:
     operation: str
     after: float  # seconds after the start (or, for merge, after the store was ready)
     finished: bool = False  # the operation ended before the kill came
+    at_commit: bool = False  # a training killed after it saved the new predictor
     repaired: tuple = (0, 0)  # what the reader's repair of the vectors did after the kill
     problems: list[str] = field(default_factory=list)
 
 
-def kill_once(w: World, operation: str, rng: random.Random, work: Path) -> Kill:
-    """One run of `operation` killed with SIGKILL at a random moment, then the checks, then the rerun."""
+def kill_once(w: World, operation: str, rng: random.Random, work: Path, early: bool = False) -> Kill:
+    """One run of `operation` killed with SIGKILL at a random moment, then the checks, then the rerun. The
+    moment is drawn over the whole of an uncut run, or with `early` over its first third (sure to come before
+    its end). Half the trainings are killed instead just after the new predictor is saved: in the commit of
+    the new vectors and their merge, not in the fitting where most of a training's time goes."""
     library = copy({"index": w.base, "train": w.base, "repair": w.damaged, "merge": w.full}[operation], work)
     if operation == "merge":
         command = [sys.executable, "-c", MAINTAIN, str(library)]
@@ -217,20 +224,25 @@ def kill_once(w: World, operation: str, rng: random.Random, work: Path) -> Kill:
             library,
             *{
                 "index": ("index", w.a, w.b),
-                "train": ("train", w.pairs, "--holdout", "0", "--epochs", "60"),
+                "train": ("train", w.pairs, "--holdout", "0", "--epochs", str(w.epochs)),
                 "repair": ("repair",),
             }[operation],
         )
-        after = rng.uniform(0.0, REPAIR_WORK if operation == "repair" else w.seconds[operation])
-    kill = Kill(operation, round(after, 3))
+        span = REPAIR_WORK if operation == "repair" else w.seconds[operation]
+        after = rng.uniform(0.05 * span, 0.33 * span) if early else rng.uniform(0.0, span)
+    at_commit = operation == "train" and not early and rng.random() < 0.5
+    if at_commit:
+        after = rng.uniform(0.0, COMMIT_WORK)
+    kill = Kill(operation, round(after, 3), at_commit=at_commit)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), start_new_session=True)
     try:
         if operation == "merge":
             assert proc.stdout.readline().strip() == b"ready", proc.stderr.read()
-        elif operation == "repair":  # from the moment it copies the damaged file aside: its work is short
-            deadline = time.monotonic() + RUN_TIMEOUT
-            while not list(library.glob("library.db.damaged-*")) and proc.poll() is None:
-                assert time.monotonic() < deadline, "the repair never began"
+        elif operation == "repair" or at_commit:  # from the moment it copies the damaged file aside, or saves
+            deadline = time.monotonic() + RUN_TIMEOUT  # the predictor: what follows is short
+            marker = "library.db.damaged-*" if operation == "repair" else "predictors/v*.npz"
+            while not list(library.glob(marker)) and proc.poll() is None:
+                assert time.monotonic() < deadline, f"no {marker} came"
                 time.sleep(0.001)
         time.sleep(after)
         try:
@@ -255,7 +267,7 @@ def kill_once(w: World, operation: str, rng: random.Random, work: Path) -> Kill:
             elif set(segments_of(library)) != w.repaired:
                 kill.problems.append("a repair after the kill recovered other videos than an uncut repair")
         elif operation == "train":
-            run(cli(library, "train", w.pairs, "--holdout", "0", "--epochs", "60"))
+            run(cli(library, "train", w.pairs, "--holdout", "0", "--epochs", str(w.epochs)))
             if not same(results(library, w.a), w.trained):
                 kill.problems.append("after a train rerun, the search results differ from an uncut train's")
         else:
@@ -264,6 +276,7 @@ def kill_once(w: World, operation: str, rng: random.Random, work: Path) -> Kill:
                 kill.problems.append(f"the rerun did not index every file of A and B: {done.stderr[-500:]}")
             if not same(results(library, w.a), w.results):
                 kill.problems.append("after the rerun, the search results of A differ from before")
+        kill.problems += leftovers(library)
         store = open_store(library)
         try:
             # a complete repair leaves the vectors to be rebuilt from SQLite on the next open
@@ -310,3 +323,23 @@ def check_after(w: World, operation: str, library: Path, kill: Kill) -> None:
     got = results(library, w.a)
     if not (same(got, w.results) or (operation == "train" and same(got, w.trained))):
         kill.problems.append(f"the search results of A changed: {got} instead of {w.results}")
+
+
+def leftovers(library: Path) -> list[str]:
+    """Files a killed run left that the rerun did not clear: thumbnails no segment names, vector files the
+    state does not name, temporary files."""
+    with contextlib.closing(sqlite3.connect(library / "library.db")) as db:
+        named = {r[0] for r in db.execute("SELECT thumbnail FROM segments WHERE thumbnail IS NOT NULL")}
+    thumbs = {str(p.relative_to(library)) for p in (library / "thumbs").rglob("*") if p.is_file()}
+    out = [f"a thumbnail no segment names: {p}" for p in sorted(thumbs - named)]
+    vectors = library / "vectors"
+    if vectors.is_dir():
+        with np.load(vectors / "state.npz") as saved:
+            shards = set(json.loads(saved["meta"].tobytes())["shards"])
+        out += [
+            f"a vector file the state does not name: {p.name}"
+            for p in vectors.iterdir()
+            if p.name != "state.npz" and p.name not in shards
+        ]
+    out += [f"a temporary file: {p.name}" for p in library.iterdir() if p.name.endswith((".tmp", ".rebuilt"))]
+    return out
