@@ -520,15 +520,21 @@ class Library:
         webhook: str | None = None,
         record: bool = False,
         keep: float | None = None,
+        hold: float = live.HOLD_SECONDS,
     ) -> None:
         """Watches a live source (anything ffmpeg reads live, or a file played at its own speed with `realtime`)
         until `stop` is set, or a file played once ends. `on_event(message)` gets a dict as each thing happens:
         {"type": "event", "start", "end", "caption"} when a stretch of stable meaning closes (captioned once),
         {"type": "alert", "query", "start", "score", "caption"} when a standing query starts matching (at
         `threshold` or more, with hysteresis: a lasting match is one alert) and {"type": "alert_end", "query",
-        "start", "end", "score"} when it stops. Times are seconds since watching started; "wall" is the UTC
-        time. `said(message)` hears of drops and reconnections (stderr in the CLI). `webhook` is a URL each
-        message is also POSTed to as JSON, from a thread of its own (retried; never holding the stream). `record`
+        "start", "end", "score"} when it stops (after scoring under threshold - 0.05 for `hold` seconds).
+        When the stream drops, the event and the alerts under way end at its last picture, and {"type": "gap",
+        "start", "end"} says when pictures come back: no event spans a gap. Times are seconds since watching
+        started; "wall" is the UTC time. Raises BadValue at once for a source that cannot be a stream or a
+        video (a folder, /dev/zero, a port out of range). `said(message)` hears of drops and reconnections
+        (stderr in the CLI). `webhook` is a URL each message is also POSTed to as JSON, from a thread of its
+        own (retried; never holding the stream; what is still queued when watching stops is sent for a few
+        seconds, and what could not be is said). `record`
         copies the stream into a new file a minute in the library's recordings/ folder and indexes each one
         finished (the last, cut short, when watching stops), so search finds recent footage; `keep` (seconds)
         drops recordings older than that, from the library and the disk."""
@@ -540,7 +546,9 @@ class Library:
             raise BadValue(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
         backbone = self.backbone
         vectors = np.stack([backbone.embed_query(q) for q in queries]) if queries else np.zeros((0, backbone.dim))
-        standing = live.Alerts(queries, vectors, threshold)
+        if not (math.isfinite(hold) and hold >= 0):
+            raise BadValue(f"hold must be a number of seconds, 0 or more, not {hold}")
+        standing = live.Alerts(queries, vectors, threshold, hold)
         events = live.Events(self.decoder)
         if keep is not None and not (math.isfinite(keep) and keep > 0):
             raise BadValue(f"keep must be a positive number of seconds, not {keep}")
@@ -571,7 +579,18 @@ class Library:
         with backbone.threads(pipeline.INFERENCE_THREADS):
             frames = stream.frames(source, fps, backbone.image_size, realtime, stop, said, folder)
             try:
-                for t, frame in frames:
+                gap_from = None  # the last picture before the stream dropped, until pictures come back
+                for item in frames:
+                    if isinstance(item, stream.Dropped):  # what was under way ends at the last picture
+                        closed(events.flush(item.last))
+                        for alert in standing.flush(item.last):
+                            ended(alert)
+                        gap_from = item.last
+                        continue
+                    t, frame = item
+                    if gap_from is not None:
+                        emit("gap", start=gap_from, end=t)
+                        gap_from = None
                     tokens, _ = backbone.embed_frames(frame[None])
                     vector = backbone.predict([tokens])[0]  # (D,) the frame alone in Y space
                     started, stopped = standing.add(t, vector)

@@ -481,6 +481,10 @@ def watch(
         typer.Option("--alert", help="A standing query: say when it starts and stops matching (repeatable)."),
     ] = None,
     threshold: Annotated[float, typer.Option(help="Score from which a standing query matches.")] = live.THRESHOLD,
+    hold: Annotated[
+        float,
+        typer.Option(min=0, max=3600, help="Seconds a query must stay under the threshold for its alert to end."),
+    ] = live.HOLD_SECONDS,
     fps: Annotated[float, typer.Option(min=0.001, max=MAX_FPS, help="Frames looked at per second.")] = 1.0,
     realtime: Annotated[bool, typer.Option(help="Play a file at its own speed, as if it were live.")] = False,
     webhook: Annotated[
@@ -501,19 +505,25 @@ def watch(
     as_json: JsonOption = False,
 ) -> None:
     """Watch a live stream: events (stretches of stable meaning, captioned once each) and alerts (standing
-    queries starting and stopping to match) as they happen, until Ctrl-C. A dropped stream is reconnected.
+    queries starting and stopping to match) as they happen, until Ctrl-C. A dropped stream is reconnected,
+    and the gap is said when pictures come back.
 
     Example: footage watch udp://127.0.0.1:5000 --alert "a person at the door" --json
     """
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # kept to the end: a second signal (SIGTERM to the whole
-        signal.signal(sig, lambda *_: stop.set())  # process group, as timeout and systemd send it) changes nothing
+    stop, stopped_by = threading.Event(), []
+
+    def on_signal(sig: int, _frame) -> None:  # kept to the end: a second signal (SIGTERM to the whole process
+        stopped_by.append(sig)  # group, as timeout and systemd send it) changes nothing
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
 
     def show(message: dict) -> None:
         if as_json:
             print(json.dumps(message), flush=True)
             return
-        kind = {"event": "event", "alert": "ALERT", "alert_end": "alert end"}[message["type"]]
+        kind = {"event": "event", "alert": "ALERT", "alert_end": "alert end", "gap": "gap"}[message["type"]]
         what = f"{message['query']!r} " if "query" in message else ""
         score = f"{message['score']:.2f} " if "score" in message else ""
         until = f"-{hms(message['end'])}" if "end" in message else ""
@@ -526,7 +536,9 @@ def watch(
     with _open(ctx) as lib:
         said = lambda m: _say(err, "", "", m)  # noqa: E731
         age = seconds_of(keep) if keep is not None else None
-        lib.watch(source, alert or [], show, threshold, fps, realtime, stop, said, webhook, record, age)
+        lib.watch(source, alert or [], show, threshold, fps, realtime, stop, said, webhook, record, age, hold)
+    if stopped_by:  # stopped cleanly (the event under way closed and printed, webhooks flushed): said as such
+        raise typer.Exit(EXIT_TERMINATED if stopped_by[0] == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def seconds_of(age: str) -> float:

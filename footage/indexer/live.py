@@ -4,26 +4,33 @@
 ffmpeg samples `fps` frames a second (the first frame at or after each tick of the stream's clock), scales them
 to the model's square and pipes raw RGB. Times are seconds of wall clock since watching started, taken as each
 frame arrives: they go on across reconnections. When the stream ends, drops or gives no frame for STALL_SECONDS
-ffmpeg is stopped and started again after a wait that doubles up to MAX_BACKOFF; a file played once ends.
+ffmpeg is stopped and started again after a wait that doubles up to MAX_BACKOFF (a Dropped marks the break in
+the frames); a file played once ends.
+
+ffmpeg opens only what the source's own protocol needs (PROTOCOLS): a stream cannot make it read local files
+or other URLs; a file is read as the indexer reads one (the file alone, no playlist or list formats).
 """
 
 import ctypes
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from footage.errors import BadValue, VideoError
 from footage.indexer.decode import STDERR_TAIL_LINES, Watchdog, every
-from footage.indexer.probe import ffmpeg_reason
+from footage.indexer.probe import ffmpeg_reason, source_args
 
 STALL_SECONDS = 10.0
 FIRST_BACKOFF = 1.0
@@ -31,6 +38,30 @@ MAX_BACKOFF = 30.0
 RECORD_SECONDS = 60  # the length of each recorded file (cut at the first keyframe after it)
 RECORD_POLL_SECONDS = 2.0  # how often finished recordings are looked for
 PROBE = ["-probesize", "500000", "-analyzeduration", "1000000"]  # a live stream starts within a second
+V4L_MAJOR = 81  # Linux's video capture devices (/dev/video*), read by ffmpeg's v4l2 input
+
+# What ffmpeg may open for a source named with each scheme: its own protocol and those it rides on (an HLS
+# playlist's segments and keys over http or https; RTSP's control over TCP and its pictures over RTP/UDP).
+PROTOCOLS = {
+    "udp": "udp",
+    "rtp": "rtp,udp",
+    "rtsp": "rtsp,rtp,udp,tcp",
+    "rtsps": "rtsps,rtsp,rtp,udp,tcp,tls",
+    "srt": "srt,udp",
+    "http": "http,https,tcp,tls,crypto",
+    "https": "http,https,tcp,tls,crypto",
+    "rtmp": "rtmp,tcp",
+    "rtmps": "rtmps,rtmp,tcp,tls",
+    "tcp": "tcp",
+}
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """In frames(): the stream ended, dropped or stalled; `last` is its last picture's time. Pictures that come
+    after are from a new connection."""
+
+    last: float
 
 
 @lru_cache(maxsize=1)
@@ -42,17 +73,59 @@ def protocols() -> frozenset[str]:
     return frozenset(found) | {"rtsp", "rtsps"}  # RTSP is a demuxer of its own in ffmpeg, not a protocol
 
 
+def local(source: str) -> Path | None:
+    """The path a source names on this machine (a path, or a file: URL), None for a stream's URL."""
+    if source.lower().startswith("file:"):
+        return Path(source[len("file:") :].removeprefix("//"))
+    return None if "://" in source else Path(source)
+
+
+def is_device(path: Path) -> bool:
+    """A video capture device (Linux's /dev/video*)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == V4L_MAJOR
+
+
 def check(source: str) -> None:
-    """Raises BadValue for what waiting will not change: a path that does not exist, or a URL whose protocol
-    ffmpeg cannot read."""
-    if "://" not in source:
-        if not os.path.exists(source):
-            raise BadValue(f"{source}: no such file or device (a stream is a URL: udp://, rtsp://, srt://...)")
+    """Raises BadValue for what waiting will not change: a path that does not exist or cannot be a video (a
+    folder, /dev/zero, a file it may not read), a URL whose protocol ffmpeg cannot read, a port out of range."""
+    path = local(source)
+    if path is not None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            a_stream = "a stream is a URL: udp://, rtsp://, srt://..."
+            raise BadValue(f"{source}: no such file or device ({a_stream})") from None
+        except OSError as e:
+            raise BadValue(f"{source}: {e.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise BadValue(f"{source}: a folder, not a stream or a video (footage index reads folders)")
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode) or is_device(path)):
+            raise BadValue(f"{source}: not a video file, a pipe or a capture device (/dev/video*)")
+        if not os.access(path, os.R_OK):
+            raise BadValue(f"{source}: permission denied")
         return
     scheme = source.split("://", 1)[0].lower()
     if scheme not in protocols():
         readable = ", ".join(p for p in ("udp", "rtp", "rtsp", "srt", "http", "https", "rtmp") if p in protocols())
         raise BadValue(f"{source}: this ffmpeg does not read {scheme}:// (it reads {readable}, and more)")
+    try:
+        urlsplit(source).port  # noqa: B018 -- raises ValueError for a port out of 0-65535 or not a number
+    except ValueError:
+        raise BadValue(f"{source}: not a port (a port is a number from 1 to 65535)") from None
+
+
+def input_args(source: str) -> list[str]:
+    """ffmpeg's options before -i for the source: the protocols it may open (PROTOCOLS; a file: the file
+    alone, read as the indexer reads files, with no format that opens other files), a device's input."""
+    path = local(source)
+    if path is not None:
+        return ["-f", "v4l2"] if is_device(path) else source_args()
+    scheme = source.split("://", 1)[0].lower()
+    return ["-protocol_whitelist", PROTOCOLS.get(scheme, scheme)]
 
 
 def command(
@@ -67,7 +140,8 @@ def command(
     still plays to where it stops."""
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *PROBE]
     args += ["-skip_frame", "noref", "-skip_loop_filter", "all", "-threads", "1", *(["-re"] if realtime else [])]
-    args += ["-i", source, "-map", "0:v:0", "-vf", f"select='{every(fps)}',scale={size}:{size}:flags=bilinear"]
+    args += [*input_args(source), "-i", source]
+    args += ["-map", "0:v:0", "-vf", f"select='{every(fps)}',scale={size}:{size}:flags=bilinear"]
     args += ["-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
     if record is not None:
         args += ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "segment", "-segment_format", "mpegts"]
@@ -89,12 +163,14 @@ def frames(
     stop: threading.Event | None = None,
     said: Callable[[str], None] | None = None,
     record: Path | None = None,
-) -> Iterator[tuple[float, np.ndarray]]:
+) -> Iterator[tuple[float, np.ndarray] | Dropped]:
     """(seconds since watching started, frame (size, size, 3) uint8), until `stop` is set (or a file played
-    once ends). `said(message)` hears of drops and reconnections. `record`: a folder the stream is recorded
-    to as it comes (see command)."""
+    once ends); a Dropped when the stream has given pictures and then ended, dropped or stalled (before
+    connecting again). `said(message)` hears of drops and reconnections. `record`: a folder the stream is
+    recorded to as it comes (see command)."""
     stop = stop or threading.Event()
-    once = Path(source).is_file()  # a file ends; a stream is waited for
+    path = local(source)
+    once = path is not None and path.is_file()  # a file ends; a stream is waited for
     started, backoff, frame_bytes = time.monotonic(), FIRST_BACKOFF, size * size * 3
     connection = 0
     while not stop.is_set():
@@ -110,25 +186,33 @@ def frames(
         tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)  # read as it comes: errors must not fill the pipe
         reader = threading.Thread(target=tail.extend, args=(process.stderr,), daemon=True)
         reader.start()
-        got = 0
+        got, last = 0, 0.0
         try:
             while len(buf := process.stdout.read(frame_bytes)) == frame_bytes:
                 watchdog.fed()
                 got += 1
                 backoff = FIRST_BACKOFF
-                yield time.monotonic() - started, np.frombuffer(buf, np.uint8).reshape(size, size, 3)
+                last = time.monotonic() - started
+                yield last, np.frombuffer(buf, np.uint8).reshape(size, size, 3)
         finally:
             process.kill()
             process.wait()
             reader.join(5)
         if once and not got and not stop.is_set():
-            reason = ffmpeg_reason(b"".join(tail), "no reason given")
+            said_by_ffmpeg = b"".join(tail)
+            reason = (
+                "a playlist or a list of other files, not a video; watch reads only the file it is given"
+                if b"not on whitelist" in said_by_ffmpeg
+                else ffmpeg_reason(said_by_ffmpeg, "no reason given")
+            )
             raise VideoError(Path(source), f"ffmpeg could not read it ({reason})")
         if stop.is_set() or once:
             return
         why = f"no frames for {STALL_SECONDS:g} s" if watchdog.stalled else ffmpeg_reason(b"".join(tail), "it ended")
         if said:
             said(f"{source}: {why}; reconnecting in {backoff:g} s")
+        if got:
+            yield Dropped(last)
         stop.wait(backoff)
         backoff = min(MAX_BACKOFF, backoff * 2) if not got else FIRST_BACKOFF
 

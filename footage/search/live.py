@@ -7,7 +7,7 @@
   that left.
 - Alerts: standing queries, each embedded once. An alert starts at the first frame that scores `threshold`
   or more against the query, and ends only when the query has scored under threshold - HYSTERESIS for
-  END_SECONDS: a match that lasts a minute, or dips for a second, is one alert, not sixty.
+  `hold` seconds (HOLD_SECONDS): a match that lasts a minute, or dips for a second, is one alert, not sixty.
 """
 
 from dataclasses import dataclass, field
@@ -20,7 +20,11 @@ THRESHOLD = 0.3  # default alert threshold: the bundled backbone scores what a f
 # plain description ("a rocket launch", "a cup of coffee"), unrelated photos under 0.16 and a film's mountain
 # landscape 0.29 against "a rocket launch" (bench/watch.py --footage): a query's own threshold is --threshold
 HYSTERESIS = 0.05
-END_SECONDS = 2.0
+# Seconds a query must stay under threshold - HYSTERESIS for its alert to end (--hold). At 1 fps, 2 s ends it at
+# the third low frame in a row. Measured on bench/watch.py --subject (a cockatoo between two runs of a tree
+# clip, "a white bird"): the bird's own dips last one frame; from 5 s, the backlit hand before it (scored as
+# high as the bird) and the bird become one alert, and the rocket bench's rockets 5 s apart become one.
+HOLD_SECONDS = 2.0
 
 
 @dataclass
@@ -89,6 +93,7 @@ class Alerts:
     queries: list[str]
     vectors: np.ndarray  # (Q, D), one unit vector per query
     threshold: float = THRESHOLD
+    hold: float = HOLD_SECONDS  # seconds under threshold - HYSTERESIS that end an alert
     on: dict[int, Alert] = field(default_factory=dict)  # query index -> its alert under way
     below_since: dict[int, float] = field(default_factory=dict)  # query index -> when it fell under
 
@@ -104,7 +109,7 @@ class Alerts:
             alert.score = max(alert.score, score)
             if score >= self.threshold - HYSTERESIS:
                 self.below_since.pop(q, None)
-            elif t - self.below_since.setdefault(q, t) >= END_SECONDS:
+            elif t - self.below_since.setdefault(q, t) >= self.hold:
                 alert.end = self.below_since.pop(q)
                 ended.append(self.on.pop(q))
         return started, ended
