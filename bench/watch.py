@@ -1,6 +1,7 @@
 """footage watch on a live stream over the loopback: alert latency, whether it keeps up, captions per minute.
 
     python bench/watch.py [--seconds 60] [--footage FILM]
+    python bench/watch.py --between CLIP --subject CLIP --alert "a white bird"
 
 A stream is made of real pictures: a rocket (a scikit-image photo) and something else take turns, SHOT
 seconds each: a cat photo, or with --footage consecutive stretches of that film (moving footage, which costs
@@ -12,6 +13,11 @@ at its own speed by ffmpeg (-re).
   CPU        the watcher's CPU seconds (Python and its ffmpeg) over the stream's seconds, as a share of the
              machine's cores
   captions   captions written per minute (one per event, one per alert) against uniform 1 Hz decoding (60)
+
+With --between and --subject, the stream is those clips instead (between, subject, between again, each whole,
+H.264 1280x720 25 fps), and what is counted is the alerts --alert raises: one while the subject is on, none
+on the rest, is right (e.g. the tree of Debian's opencv-doc, tree.avi, and the cockatoo of python3-imageio,
+cockatoo.mp4, with --alert "a white bird"; see /work/shared/media-sources.md).
 """
 
 import argparse
@@ -69,18 +75,44 @@ def film(clip: Path, shots, rocket, footage: Path, tmp: Path) -> None:
     subprocess.run(["ffmpeg", "-v", "error", *concat], check=True)
 
 
+def seconds_of(clip: Path) -> float:
+    probe = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(clip)]
+    return float(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
+
+
+def sandwich(clip: Path, between: Path, subject: Path, tmp: Path) -> tuple[float, float]:
+    """between, subject, between as one H.264 file; returns when the subject starts and ends in it."""
+    encode = ["-vf", "scale=1280:720,setsar=1,fps=25,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast"]
+    pieces = []
+    for k, source in enumerate([between, subject]):
+        piece = tmp / f"{k}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-an", *encode, "-g", "25", str(piece)], check=True)
+        pieces.append(piece)
+    (tmp / "list.txt").write_text("".join(f"file '{p}'\n" for p in [pieces[0], pieces[1], pieces[0]]))
+    concat = ["-f", "concat", "-safe", "0", "-i", str(tmp / "list.txt"), "-c", "copy", str(clip)]
+    subprocess.run(["ffmpeg", "-v", "error", *concat], check=True)
+    start = seconds_of(pieces[0])
+    return start, start + seconds_of(pieces[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=60, help="length of the stream")
     parser.add_argument("--footage", type=Path, help="a film whose stretches take turns with the rocket")
     parser.add_argument("--show", action="store_true", help="print every message with its time in the stream")
+    parser.add_argument("--between", type=Path, help="a clip shown before and after --subject")
+    parser.add_argument("--subject", type=Path, help="a clip that --alert should match, once")
+    parser.add_argument("--alert", default="a rocket launch", help="the standing query")
+    parser.add_argument("--watch-args", default="", help="more options for footage watch (e.g. '--threshold 0.3')")
     args = parser.parse_args()
     photos = dict((n, f) for n, _, f in PHOTOS)
     shots = [("cat" if k % 2 == 0 else "rocket", SHOT) for k in range(args.seconds // SHOT)]
     rockets = [k * SHOT for k, (name, _) in enumerate(shots) if name == "rocket"]
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "stream.mp4"
-        if args.footage:
+        if args.subject:
+            subject_span = sandwich(clip, args.between, args.subject, Path(tmp))
+        elif args.footage:
             film(clip, shots, photos["rocket"], args.footage, Path(tmp))
         else:
             photo_video(clip, [(n, s, photos[n]) for n, s in shots], size="1280x720", fps=25, extra=("-g", "25"))
@@ -91,7 +123,7 @@ def main() -> None:
             port = s.getsockname()[1]
         watcher = subprocess.Popen(
             ["footage", "--library", str(Path(tmp) / "lib"), "watch", f"udp://127.0.0.1:{port}",
-             "--alert", "a rocket launch", "--json"],
+             "--alert", args.alert, "--json", *args.watch_args.split()],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         ready = threading.Event()
@@ -117,6 +149,22 @@ def main() -> None:
     if args.show:
         for at, m in lines:
             print(f"  {at - started:6.2f}  {m}")
+    if args.subject:
+        a, b = subject_span
+        print(f"stream: {stream_s:.1f} s of H.264 1280x720 at 25 fps, {args.subject.name} from {a:.1f} to {b:.1f} s")
+        on = [m for _, m in lines if m["type"] == "alert"]
+        ends = {m["start"]: m["end"] for _, m in lines if m["type"] == "alert_end"}
+        shift = min(m["start"] for _, m in lines) if lines else 0.0  # watch's clock -> the stream's: its first frame
+        print(f"alerts for {args.alert!r}: {len(on)} (times in the stream, from watch's first frame)")
+        for m in on:
+            at, end = m["start"] - shift, ends.get(m["start"], float("nan")) - shift
+            where = (
+                "on the subject" if a - 1 <= at <= b + 1
+                else f"from {a - at:.1f} s before the subject into it" if at < a < end
+                else "elsewhere"
+            )  # fmt: skip
+            print(f"  {at:5.1f}-{end:5.1f} s  {where}  first score {m['score']:.2f}  {m['caption']!r}")
+        return
     latencies = [
         min((a - (started + r) for a in alerts if a >= started + r - 0.5), default=float("nan")) for r in rockets
     ]
