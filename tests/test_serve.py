@@ -483,6 +483,8 @@ def test_api_details_errors_and_numbers(client, served, tmp_path):
     assert client.get("/api/v1/search", params={**like, "mode": "visual"}).status_code == 200
     nobody = client.get("/api/v1/search", params={"q": "cat", "path": "~nosuchuser/x"})
     is_problem(nobody, 400)  # Path.expanduser's RuntimeError, said as a bad value
+    for url in (f"/api/v1/videos/{10**25}", f"/thumbs/-{10**25}", f"/media/{10**25}/clip?start=0&end=1"):
+        assert str(10**25) not in json.dumps(is_problem(client.get(url), 422)), url  # no id, and not echoed
     photos = video_id(client, "photos.mp4")
     raw = client.get(f"/api/v1/videos/{photos}").text
     assert not re.search(r"\d\.\d{4,}", raw.replace(str(videos), ""))  # no float32 noise: 2.04, not 2.0399999618

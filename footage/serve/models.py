@@ -4,6 +4,7 @@ or a media tool needs to show and play what was found."""
 import os
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, Field, PlainSerializer
 from starlette.responses import JSONResponse
 
@@ -17,6 +18,11 @@ HEADERS = {  # the page talks only to this server; nothing may frame it, guess a
     "Cross-Origin-Resource-Policy": "same-origin",  # another site's <img> or <video> cannot show your files
 }
 
+
+MAX_ID = (1 << 63) - 1  # the database's integers: a larger id is no id, refused before it is looked up or echoed
+VideoId = Annotated[int, Path(ge=0, le=MAX_ID, description="a video's id, as the API gives it")]
+SegmentId = Annotated[int, Path(ge=0, le=MAX_ID, description="a segment's id, as the API gives it")]
+JobId = Annotated[str, Path(max_length=32, description="a job's id, as POST /api/v1/jobs/index gave it")]
 
 # times to the millisecond, scores to 4 significant digits (a keyword's BM25 may be 0.000001): the float32 they
 # are stored in would say 2.0399999618530273
@@ -117,4 +123,6 @@ class JobOut(BaseModel):
 
 
 class IndexRequest(BaseModel):
-    paths: list[str] = Field(min_length=1, max_length=100, description="folders or files under a --root")
+    paths: list[Annotated[str, Field(max_length=4096)]] = Field(
+        min_length=1, max_length=100, description="folders or files under a --root"
+    )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from footage.files import expand
 from footage.indexer.pipeline import resolve
-from footage.serve.models import IndexRequest, JobOut
+from footage.serve.models import IndexRequest, JobId, JobOut
 from footage.serve.security import check_token
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=["jobs"])
@@ -41,7 +41,7 @@ def jobs(request: Request) -> list[JobOut]:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def job(request: Request, job_id: str) -> JobOut:
+def job(request: Request, job_id: JobId) -> JobOut:
     found = request.app.state.jobs.get(job_id)
     if found is None:
         raise HTTPException(404, f"job {job_id}: no such job")
@@ -49,7 +49,7 @@ def job(request: Request, job_id: str) -> JobOut:
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut, status_code=202)
-def cancel(request: Request, job_id: str) -> JobOut:
+def cancel(request: Request, job_id: JobId) -> JobOut:
     """Asks a running job to stop after its current batch; what it indexed is kept."""
     found = request.app.state.jobs.get(job_id)
     if found is None:

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from footage.serve.models import SegmentId, VideoId
 from footage.serve.ranges import send_fd, send_file
 from footage.serve.security import check_signature
 
@@ -76,7 +77,7 @@ class Clips:
 
 @router.get("/media/{video_id}")
 @router.head("/media/{video_id}", include_in_schema=False)
-def media(request: Request, video_id: int):
+def media(request: Request, video_id: VideoId):
     """The video file, whole or the byte range asked for (a browser seeks with ranges): the file as indexed,
     read through the descriptor the library checked it on."""
     found = request.app.state.library.media(video_id)
@@ -87,7 +88,7 @@ def media(request: Request, video_id: int):
 @router.head("/media/{video_id}/clip", include_in_schema=False)
 def clip(
     request: Request,
-    video_id: int,
+    video_id: VideoId,
     start: Annotated[float, Query(ge=0, le=MAX_SECONDS)],
     end: Annotated[float, Query(gt=0, le=MAX_SECONDS)],
     pad: Annotated[float, Query(ge=0, le=60)] = 0.0,
@@ -101,6 +102,6 @@ def clip(
 
 
 @router.get("/thumbs/{segment_id}")
-def thumbnail(request: Request, segment_id: int):
+def thumbnail(request: Request, segment_id: SegmentId):
     """A segment's thumbnail (JPEG)."""
     return send_file(request, request.app.state.library.thumbnail(segment_id), "image/jpeg")

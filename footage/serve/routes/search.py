@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
 from footage.search.search import MODES, PER_VIDEO
-from footage.serve.models import HitOut, SearchOut, shown
+from footage.serve.models import MAX_ID, HitOut, SearchOut, shown
 from footage.serve.pictures import downscaled
 from footage.serve.security import check_token, sign
 
@@ -60,7 +60,7 @@ def _offset(cursor: str | None) -> int:
 def search(
     request: Request,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="what to look for")] = None,
-    like: Annotated[int | None, Query(description="a segment id: moments that look like it")] = None,
+    like: Annotated[int | None, Query(ge=0, le=MAX_ID, description="a segment id: moments that look like it")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     mode: Annotated[
         str | None, Query(pattern=f"^({'|'.join(MODES)})$", description="all by default; like= is visual only")

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from footage.serve.models import EventOut, VideoDetail, VideoOut, VideoPage, shown
+from footage.serve.models import EventOut, VideoDetail, VideoId, VideoOut, VideoPage, shown
 from footage.serve.security import check_token, sign
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=["videos"])
@@ -34,7 +34,7 @@ def videos(
 
 
 @router.get("/videos/{video_id}", response_model=VideoDetail)
-def video(request: Request, video_id: int) -> VideoDetail:
+def video(request: Request, video_id: VideoId) -> VideoDetail:
     """One video and its timeline: the events `footage describe` finds, from the library's cached frames."""
     row, events = request.app.state.library.video(video_id)
     return VideoDetail(**video_out(request, row), timeline=[EventOut(**e.to_dict()) for e in events])
