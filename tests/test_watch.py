@@ -455,3 +455,14 @@ def test_a_dropped_stream_ends_the_event_and_alert_at_its_last_picture_and_a_gap
     assert any(e["end"] == gap["start"] for e in events) and any(e["start"] >= gap["end"] for e in events)
     assert messages.index(alert_end) < messages.index(gap)
     assert gap in receiver.got  # the webhook hears of it too
+
+
+def test_a_slow_frame_rate_is_not_taken_for_a_stalled_stream(tmp_path, monkeypatch):
+    """At --fps 0.1 a frame comes every 10 s, and 10 s without one was a stall: ffmpeg was killed again and
+    again. A stall is now STALL_TICKS ticks without a frame at least."""
+    from footage.indexer import live as stream
+
+    monkeypatch.setattr(stream, "STALL_SECONDS", 1.0)
+    clip = pattern_video(tmp_path / "clip.mp4", seconds=5)
+    got = list(stream.frames(str(clip), fps=0.5, size=32, realtime=True))
+    assert len(got) == 3  # at 0, 2 and 4 s of the clip, none killed by the watchdog

@@ -4,8 +4,8 @@
 ffmpeg samples `fps` frames a second (the first frame at or after each tick of the stream's clock), scales them
 to the model's square and pipes raw RGB. Times are seconds of wall clock since watching started, taken as each
 frame arrives: they go on across reconnections. When the stream ends, drops or gives no frame for STALL_SECONDS
-ffmpeg is stopped and started again after a wait that doubles up to MAX_BACKOFF (a Dropped marks the break in
-the frames); a file played once ends.
+(or STALL_TICKS ticks of the sampling clock, at a slow fps), ffmpeg is stopped and started again after a wait
+that doubles up to MAX_BACKOFF (a Dropped marks the break in the frames); a file played once ends.
 
 ffmpeg opens only what the source's own protocol needs (PROTOCOLS): a stream cannot make it read local files
 or other URLs; a file is read as the indexer reads one (the file alone, no playlist or list formats).
@@ -33,6 +33,7 @@ from footage.indexer.decode import STDERR_TAIL_LINES, Watchdog, every
 from footage.indexer.probe import ffmpeg_reason, source_args
 
 STALL_SECONDS = 10.0
+STALL_TICKS = 3  # at a slow --fps a frame comes once a tick: a stall is this many ticks without one, or more
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 RECORD_SECONDS = 60  # the length of each recorded file (cut at the first keyframe after it)
@@ -172,6 +173,7 @@ def frames(
     path = local(source)
     once = path is not None and path.is_file()  # a file ends; a stream is waited for
     started, backoff, frame_bytes = time.monotonic(), FIRST_BACKOFF, size * size * 3
+    stall = max(STALL_SECONDS, STALL_TICKS / fps)  # at 0.1 fps, 10 s without a frame was a stall: killed
     connection = 0
     while not stop.is_set():
         connection += 1
@@ -181,7 +183,7 @@ def frames(
             command(source, fps, size, realtime, record, connection), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
         )  # fmt: skip
-        watchdog = Watchdog(process, STALL_SECONDS)
+        watchdog = Watchdog(process, stall)
         threading.Thread(target=_kill_on_stop, args=(process, stop), daemon=True).start()
         tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)  # read as it comes: errors must not fill the pipe
         reader = threading.Thread(target=tail.extend, args=(process.stderr,), daemon=True)
@@ -208,7 +210,7 @@ def frames(
             raise VideoError(Path(source), f"ffmpeg could not read it ({reason})")
         if stop.is_set() or once:
             return
-        why = f"no frames for {STALL_SECONDS:g} s" if watchdog.stalled else ffmpeg_reason(b"".join(tail), "it ended")
+        why = f"no frames for {stall:g} s" if watchdog.stalled else ffmpeg_reason(b"".join(tail), "it ended")
         if said:
             said(f"{source}: {why}; reconnecting in {backoff:g} s")
         if got:
