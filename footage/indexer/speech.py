@@ -14,10 +14,12 @@ cannot decode, so a track whose first AC-3 frame is cut (as in a scene cut out o
 all, and no text. ffmpeg skips the bad packet and reads on. A track with a centre channel (5.1, 7.1) is
 mixed down with the centre, where films put dialogue, ahead of the surrounds, where score and effects go.
 
-A long recording is heard in windows of WINDOW_SECONDS, read from ffmpeg as it decodes (Track), so what is held
-does not grow with the file's length: a 2-hour film's whole track was 460 MB of float32, a window is 19 MB.
-Each window ends in a pause the voice detector found: speech that may go on past its end is held over to begin
-the next window, so no word is cut in two or heard twice, and times are the file's own.
+A long recording is read from ffmpeg as it decodes (Track) and searched for speech in windows of WINDOW_SECONDS
+(windows); the stretches of speech are gathered until there are SPEECH_SECONDS of them, then Whisper hears them
+end to end, as faster-whisper's VAD filter hands them to it. So what is held does not grow with the file's
+length: a 2-hour film's whole track was 460 MB of float32. Each window ends in a pause the voice detector found:
+speech that may go on past its end is held over to begin the next window, so no word is cut in two or heard
+twice, and times are the file's own.
 """
 
 import os
@@ -46,7 +48,15 @@ RATE = 16000  # Whisper's sample rate
 # Down to mono with the centre channel (dialogue in a film's 5.1 or 7.1 mix) at twice its default level and the
 # surrounds (score, effects) at a quarter; a stereo or mono track is mixed exactly as before (L+R)/2.
 DOWNMIX = "aresample=clev=2:slev=0.25"
-WINDOW_SECONDS = 300  # audio heard at once: 19 MB of float32 (a 2-hour film's whole track was 460 MB)
+# Audio searched for speech at once: 3.8 MB of float32 (a 2-hour film's whole track was 460 MB). The voice
+# detector's working memory grows with it (it takes up to 320 s at once): hearing a file alone peaked at 418 MB
+# in 60 s windows, 551 MB in 300 s ones, and 614 MB on a 1-hour file where 60 s windows stayed at 425 MB (the
+# larger transients leave more behind). Its state starts afresh at each window: on the narrated clip 383 words
+# in 36 cues came out where the whole track gave 386 in 27, the same sentences cut more finely
+WINDOW_SECONDS = 60
+# Speech gathered for Whisper at once, after the window that reaches it: making its features takes 1 MB a second
+# of speech (numpy's FFT in float64), so a whole track's speech heard at once took 3.7 GB for an hour of talk
+SPEECH_SECONDS = 60
 EDGE_SECONDS = 2.0  # speech that reaches this close to a window's end may go on past it: it begins the next one
 STALL_SECONDS = 300  # ffmpeg giving no audio for this long is stuck (a stalled drive): it is stopped
 STDERR_TAIL_BYTES = 8192  # of ffmpeg's messages, kept for the reason it failed
@@ -243,11 +253,19 @@ def vad_on_openvino() -> bool:
 
 class Transcriber:
     def __init__(
-        self, model: str, cache_dir: Path, threads: int = 1, device: str = "cpu", window: float = WINDOW_SECONDS
+        self,
+        model: str,
+        cache_dir: Path,
+        threads: int = 1,
+        device: str = "cpu",
+        window: float = WINDOW_SECONDS,
+        speech: float = SPEECH_SECONDS,
     ):
-        """`device` is the library's resolved one (cpu, cuda or mps); `window` the seconds heard at once."""
+        """`device` is the library's resolved one (cpu, cuda or mps); `window` the seconds of audio read and
+        searched for speech at once, `speech` the seconds of speech gathered for Whisper at once."""
         self.name, self.cache_dir, self.threads, self.device = model, cache_dir, threads, device
-        self.window = window
+        self.window, self.speech = window, speech
+        self.language: str | None = None  # of the file being heard
         self.folder = model_folder(model, cache_dir)
 
     @cached_property
@@ -269,35 +287,47 @@ class Transcriber:
         """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
         `stop` ends the listening early (what was heard so far is returned); `reached(seconds)` is told how far
         into the file Whisper has got, after each segment."""
-        from faster_whisper.transcribe import restore_speech_timestamps
         from faster_whisper.vad import VadOptions
 
         options = VadOptions(min_silence_duration_ms=MIN_SILENCE_MS)
-        language = "en" if self.name == "tiny" else None  # base's is found in the first speech, then kept
-        cues = []
+        self.language = "en" if self.name == "tiny" else None  # base's is found in the first speech, then kept
+        cues: list[Cue] = []
+        pieces: list[np.ndarray] = []  # the stretches of speech not yet transcribed...
+        stretches: list[dict] = []  # ... and where they are in the track, in samples
         with Track(path) as track:
-            for first, samples, speech in windows(track, int(self.window * RATE), options):
+            for first, samples, found in windows(track, int(self.window * RATE), options):
                 if stop is not None and stop.is_set():
-                    break
-                if not speech:
-                    continue
-                # what faster-whisper's own VAD filter hands Whisper: the stretches of speech end to end
-                said = np.concatenate([samples[s["start"] : s["end"]] for s in speech])
-                segments, info = self.whisper.transcribe(
-                    said,
-                    language=language,
-                    beam_size=1,
-                    temperature=0.0,  # no retries at higher temperature: clip-03's 3 s of noise: 1.6 CPU-s, 0.6 without
-                    vad_filter=False,  # done above, window by window
-                    condition_on_previous_text=False,  # one hallucination must not seed the next
-                )
-                language, offset = info.language, first / RATE
-                for s in restore_speech_timestamps(segments, speech, RATE):  # a generator: Whisper works as read
-                    if stop is not None and stop.is_set():
-                        break
-                    if reached is not None:
-                        reached(offset + s.end)
-                    doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
-                    if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
-                        cues.append(Cue(round(offset + s.start, 2), round(offset + s.end, 2), s.text.strip()))
+                    return cues
+                pieces += [samples[s["start"] : s["end"]].copy() for s in found]  # copies: the window goes
+                stretches += [{"start": first + s["start"], "end": first + s["end"]} for s in found]
+                if pieces and sum(map(len, pieces)) >= self.speech * RATE:
+                    cues += self._transcribe(pieces, stretches, stop, reached)
+                    pieces, stretches = [], []
+        return cues + (self._transcribe(pieces, stretches, stop, reached) if pieces else [])
+
+    def _transcribe(
+        self, pieces: list[np.ndarray], stretches: list[dict], stop: threading.Event | None, reached
+    ) -> list[Cue]:
+        """Cues of stretches of speech: what faster-whisper's own VAD filter hands Whisper (the stretches end to
+        end), with times restored to the track's as it restores them."""
+        from faster_whisper.transcribe import restore_speech_timestamps
+
+        segments, info = self.whisper.transcribe(
+            np.concatenate(pieces),
+            language=self.language,
+            beam_size=1,
+            temperature=0.0,  # no retries at higher temperature: clip-03's 3 s of noise: 1.6 CPU-s, 0.6 without
+            vad_filter=False,  # done by windows()
+            condition_on_previous_text=False,  # one hallucination must not seed the next
+        )
+        self.language = info.language
+        cues = []
+        for s in restore_speech_timestamps(segments, stretches, RATE):  # a generator: Whisper works as it is read
+            if stop is not None and stop.is_set():
+                break
+            if reached is not None:
+                reached(s.end)
+            doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
+            if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
+                cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
         return cues
