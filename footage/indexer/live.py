@@ -5,7 +5,8 @@ ffmpeg samples `fps` frames a second (the first frame at or after each tick of t
 to the model's square and pipes raw RGB. Times are seconds of wall clock since watching started, taken as each
 frame arrives: they go on across reconnections. When the stream ends, drops or gives no frame for STALL_SECONDS
 (or STALL_TICKS ticks of the sampling clock, at a slow fps), ffmpeg is stopped and started again after a wait
-that doubles up to MAX_BACKOFF (a Dropped marks the break in the frames); a file played once ends.
+that doubles up to MAX_BACKOFF; a file played once ends. A Dropped marks a break in a stream's pictures, said
+as soon as none has come for QUIET_SECONDS (or QUIET_TICKS ticks), before the stall is.
 
 ffmpeg opens only what the source's own protocol needs (PROTOCOLS): a stream cannot make it read local files
 or other URLs; a file is read as the indexer reads one (the file alone, no playlist or list formats).
@@ -13,6 +14,7 @@ or other URLs; a file is read as the indexer reads one (the file alone, no playl
 
 import ctypes
 import os
+import select
 import signal
 import stat
 import subprocess
@@ -34,6 +36,8 @@ from footage.indexer.probe import ffmpeg_reason, source_args
 
 STALL_SECONDS = 10.0
 STALL_TICKS = 3  # at a slow --fps a frame comes once a tick: a stall is this many ticks without one, or more
+QUIET_SECONDS = 3.0  # a stream with no picture for this long has dropped, as far as events and alerts go
+QUIET_TICKS = 2  # ... or for this many ticks of the sampling clock, at a slow --fps
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 RECORD_SECONDS = 60  # the length of each recorded file (cut at the first keyframe after it)
@@ -174,26 +178,34 @@ def frames(
     once = path is not None and path.is_file()  # a file ends; a stream is waited for
     started, backoff, frame_bytes = time.monotonic(), FIRST_BACKOFF, size * size * 3
     stall = max(STALL_SECONDS, STALL_TICKS / fps)  # at 0.1 fps, 10 s without a frame was a stall: killed
+    quiet = max(QUIET_SECONDS, QUIET_TICKS / fps)
     connection = 0
     while not stop.is_set():
         connection += 1
         if said:
             said(f"watching {source}")
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # unbuffered: select() says whether a frame has begun
             command(source, fps, size, realtime, record, connection), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+            stderr=subprocess.PIPE, preexec_fn=_die_with_parent, bufsize=0,
         )  # fmt: skip
         watchdog = Watchdog(process, stall)
         threading.Thread(target=_kill_on_stop, args=(process, stop), daemon=True).start()
         tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)  # read as it comes: errors must not fill the pipe
         reader = threading.Thread(target=tail.extend, args=(process.stderr,), daemon=True)
         reader.start()
-        got, last = 0, 0.0
+        got, last, dropped = 0, 0.0, False
         try:
-            while len(buf := process.stdout.read(frame_bytes)) == frame_bytes:
+            while True:
+                if got and not dropped and not once and not _ready(process.stdout, quiet):
+                    dropped = True  # said now: ffmpeg may wait for the stream until the stall
+                    if said:
+                        said(f"{source}: no pictures for {quiet:g} s")
+                    yield Dropped(last)
+                    continue
+                if len(buf := _read(process.stdout, frame_bytes)) < frame_bytes:
+                    break
                 watchdog.fed()
-                got += 1
-                backoff = FIRST_BACKOFF
+                got, dropped, backoff = got + 1, False, FIRST_BACKOFF
                 last = time.monotonic() - started
                 yield last, np.frombuffer(buf, np.uint8).reshape(size, size, 3)
         finally:
@@ -213,10 +225,24 @@ def frames(
         why = f"no frames for {stall:g} s" if watchdog.stalled else ffmpeg_reason(b"".join(tail), "it ended")
         if said:
             said(f"{source}: {why}; reconnecting in {backoff:g} s")
-        if got:
+        if got and not dropped:
             yield Dropped(last)
         stop.wait(backoff)
         backoff = min(MAX_BACKOFF, backoff * 2) if not got else FIRST_BACKOFF
+
+
+def _ready(pipe, seconds: float) -> bool:
+    """Whether the pipe has something to read (or has ended) within `seconds`."""
+    return bool(select.select([pipe], [], [], seconds)[0])
+
+
+def _read(pipe, size: int) -> bytearray:
+    """`size` bytes from an unbuffered pipe, or fewer where it ends."""
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size and (n := pipe.readinto(view[got:])):
+        got += n
+    return buf if got == size else buf[:got]
 
 
 # Linux: ffmpeg is killed when footage is, even by SIGKILL; otherwise one waiting on a stream that never comes
