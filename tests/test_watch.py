@@ -191,6 +191,8 @@ def test_a_webhook_that_is_not_a_url_is_refused_before_watching(footage_cli, str
         ("FOLDER", 2, "a folder, not a stream or a video"),
         ("udp://127.0.0.1:99999", 2, "not a port"),
         ("rtp://127.0.0.1:port", 2, "not a port"),
+        ("udp://127.0.0.1", 2, "not a port"),
+        ("srt://127.0.0.1:0", 2, "not a port"),
         ("/dev/zero", 2, "not a video file, a pipe or a capture device"),
         ("/dev/null", 2, "not a video file, a pipe or a capture device"),
     ],

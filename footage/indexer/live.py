@@ -60,6 +60,8 @@ PROTOCOLS = {
     "tcp": "tcp",
 }
 
+PORT_NEEDED = {"udp", "rtp", "srt", "tcp"}  # without a port ffmpeg listens on a port no sender knows, forever
+
 
 @dataclass(frozen=True)
 class Dropped:
@@ -118,9 +120,11 @@ def check(source: str) -> None:
         readable = ", ".join(p for p in ("udp", "rtp", "rtsp", "srt", "http", "https", "rtmp") if p in protocols())
         raise BadValue(f"{source}: this ffmpeg does not read {scheme}:// (it reads {readable}, and more)")
     try:
-        urlsplit(source).port  # noqa: B018 -- raises ValueError for a port out of 0-65535 or not a number
+        port = urlsplit(source).port  # ValueError for a port out of 0-65535 or not a number
     except ValueError:
-        raise BadValue(f"{source}: not a port (a port is a number from 1 to 65535)") from None
+        port = -1
+    if port == -1 or port == 0 or (port is None and scheme in PORT_NEEDED):
+        raise BadValue(f"{source}: not a port (a stream of {scheme}:// needs one, from 1 to 65535)")
 
 
 def input_args(source: str) -> list[str]:
