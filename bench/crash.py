@@ -4,6 +4,7 @@ search results, and the operation run again completes). Moments are drawn from a
 
     .venv/bin/python bench/crash.py                  # 100 kills: 40 index, 20 train, 20 repair, 20 merge
     .venv/bin/python bench/crash.py --kills 8 --keep /tmp/crash
+    .venv/bin/python bench/crash.py --kills 20 --operations merge
 """
 
 import argparse
@@ -27,6 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--operations", default=",".join(OPERATIONS), help="which to kill, comma-separated")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -34,7 +36,9 @@ def main() -> int:
     started = time.monotonic()
     world = make_world(work)
     rng = random.Random(args.seed)
-    plan = [op for op in OPERATIONS for _ in range(round(SHARE[op] * args.kills))][: args.kills]
+    chosen = [op for op in OPERATIONS if op in args.operations.split(",")]
+    total = sum(SHARE[op] for op in chosen)
+    plan = [op for op in chosen for _ in range(round(SHARE[op] / total * args.kills))][: args.kills]
     rng.shuffle(plan)
     kills, finished, repaired, problems = collections.Counter(), collections.Counter(), collections.Counter(), []
     at_commit = 0

@@ -54,7 +54,7 @@ from footage.store.schema import (
     migrate,
     open_engine,
 )
-from footage.store.vectors import FOLDER, STATE, TEXT_IDS, Vectors
+from footage.store.vectors import FOLDER, STATE, TEXT_IDS, Vectors, clear_leftovers
 
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
 # A segment's plain vector is in FAISS under its id; its view v (1, 2, ...) under v * VIEW_ID_BASE + its id.
@@ -599,6 +599,8 @@ class Store:
             self.dirty = False
         if maintain and self.index is not None and self.index.due():
             self.maintain()
+        elif maintain and (self.path / FOLDER).is_dir():
+            clear_leftovers(self.path / FOLDER)
 
     @_guarded
     def maintain(self, force: str | None = None) -> str | None:

@@ -387,5 +387,18 @@ def prune(folder: Path, keep: set[str]) -> None:
     """Deletes shard files the state does not name, and temp files a crash left. A process that still has an
     old one mapped keeps reading it: the file goes when it is unmapped."""
     for path in folder.iterdir():
-        if path.name.startswith("main-") and path.name not in keep:
+        if (path.name.startswith("main-") and path.name not in keep) or path.name == f"{STATE}.tmp":
             path.unlink(missing_ok=True)
+
+
+def clear_leftovers(folder: Path) -> None:
+    """Deletes the shard and temporary files a killed maintenance left: those the saved state does not name (a
+    merge killed between writing its shards and the state kept them until the next merge, gigabytes at 10M
+    segments). Only the write lock's holder calls it; a state that cannot be read is left to the repair."""
+    try:
+        with np.load(folder / STATE, allow_pickle=False) as state:
+            shards = json.loads(state["meta"].tobytes())["shards"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return
+    if isinstance(shards, list):
+        prune(folder, keep=set(shards))
