@@ -5,8 +5,8 @@ ones found by search, the library consistent. bench/fuzz_media.py runs the same 
 
 from mutants import KINDS, check_library, describe_checks, index_batch, make_seeds, mutant
 
-# three of each kind, and an AVI whose header says its 13 s last 0.2 s (the library stored 0.2 s)
-NUMBERS = [(n, None) for n in range(3 * len(KINDS))] + [(49, "huge-duration")]
+# two of each kind, and an AVI whose header says its 13 s last 0.2 s (the library stored 0.2 s)
+NUMBERS = [(n, None) for n in range(2 * len(KINDS))] + [(49, "huge-duration")]
 TIMEOUT_SECONDS = 240  # the run takes about 20 s: past this it hangs
 
 
