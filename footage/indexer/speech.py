@@ -22,6 +22,9 @@ speech that may go on past its end is held over to begin the next window, so no 
 twice, and times are the file's own.
 """
 
+import ctypes
+import ctypes.util
+import functools
 import os
 import re
 import select
@@ -182,6 +185,24 @@ def windows(track: Track, size: int, options) -> Iterator[tuple[int, np.ndarray,
         del samples
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, where there is one."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl)
+        return None
+
+
+def give_back() -> None:
+    """Hands the memory numpy has freed back to the system. glibc keeps freed blocks of up to 32 MB in each
+    thread's arena for reuse, and a window's buffers (its audio, the voice detector's batch, Whisper's
+    features) left the process holding more after each: a 10-hour file peaked 13% above a 10-minute one."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def words_in(text: str) -> bool:
     """Whether a cue says anything: at least one word that is not a hum or an interjection."""
     return any(w not in NON_WORDS for w in re.findall(r"\w+", text.lower()))
@@ -303,6 +324,8 @@ class Transcriber:
                 if pieces and sum(map(len, pieces)) >= self.speech * RATE:
                     cues += self._transcribe(pieces, stretches, stop, reached)
                     pieces, stretches = [], []
+                del samples, found
+                give_back()
         return cues + (self._transcribe(pieces, stretches, stop, reached) if pieces else [])
 
     def _transcribe(
