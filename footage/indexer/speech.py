@@ -307,7 +307,7 @@ class Transcriber:
     ) -> list[Cue]:
         """The speech of a file's audio as cues (Whisper's segments), without music, noise or silence.
         `stop` ends the listening early (what was heard so far is returned); `reached(seconds)` is told how far
-        into the file Whisper has got, after each segment."""
+        into the file Whisper has got, after each segment and each window heard to its end."""
         from faster_whisper.vad import VadOptions
 
         options = VadOptions(min_silence_duration_ms=MIN_SILENCE_MS)
@@ -324,6 +324,8 @@ class Transcriber:
                 if pieces and sum(map(len, pieces)) >= self.speech * RATE:
                     cues += self._transcribe(pieces, stretches, stop, reached)
                     pieces, stretches = [], []
+                if reached is not None and not pieces:  # all heard up to the window's end: silence counts too
+                    reached((first + len(samples)) / RATE)
                 del samples, found
                 give_back()
         return cues + (self._transcribe(pieces, stretches, stop, reached) if pieces else [])
