@@ -527,7 +527,7 @@ def test_pictures_decode_small_and_bombs_are_refused(client, tmp_path):
     refused = client.post("/api/v1/search", files={"image": ("big.png", png.getvalue(), "image/png")})
     assert "6300x6300" in is_problem(refused, 400)["detail"] and 6300 * 6300 > MAX_DECODED_PIXELS
     jpeg = io.BytesIO()
-    Image.open(photo("coffee", tmp_path)).convert("RGB").resize((6000, 4500)).save(jpeg, "JPEG", quality=60)
+    Image.open(photo("coffee", tmp_path)).convert("RGB").resize((8000, 6000)).save(jpeg, "JPEG", quality=60)  # 48 MP
     small = Image.open(io.BytesIO(downscaled(jpeg.getvalue(), 224, "cup.jpg")))
     assert max(small.size) <= 448 and small.size[0] > small.size[1]  # decoded at 1/8 (a JPEG's draft), aspect kept
     found = client.post("/api/v1/search", files={"image": ("cup.jpg", jpeg.getvalue(), "image/jpeg")})

@@ -104,6 +104,7 @@ def test_a_flood_of_idle_connections_does_not_lock_out_others(port):
     try:
         for s in flood[::2]:
             s.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.5)  # held, as a flood is, not in the middle of being accepted (then a 503 may say wait)
         for _ in range(20):  # honest requests while the flood is connected: answered, every one
             assert stats(port) == 200
     finally:
@@ -111,7 +112,7 @@ def test_a_flood_of_idle_connections_does_not_lock_out_others(port):
             s.close()
 
 
-def test_refused_connections_are_told_in_the_problem_shape(port):
+def test_at_its_limit_an_address_is_refused_in_the_problem_shape(port):
     # requests whose bodies never come are no idle connections to close early: 24 of them fill this address's share
     stuck = []
     try:
@@ -119,8 +120,8 @@ def test_refused_connections_are_told_in_the_problem_shape(port):
             stuck.append(connect(port))
             stuck[-1].sendall(b"POST /api/v1/jobs/index HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
             time.sleep(0.02)  # read by the server before the next connects (else it is a waiting one, closed first)
-        with closing(connect(port)) as refused:
-            refused.sendall(b"GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert stats(port) == 200  # a client that sends its request at once is served all the same
+        with closing(connect(port)) as refused:  # one that sends nothing is told, at once
             status, headers, body = response(refused)
         assert status == 503 and headers["content-type"] == "application/problem+json"
         assert headers["x-content-type-options"] == "nosniff" and "default-src" in headers["content-security-policy"]

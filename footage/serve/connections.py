@@ -3,14 +3,16 @@
 uvicorn closes an idle connection only after a first response (its keep-alive timeout); a connection that sends
 nothing, or half a header, stays open, and enough of them fill the connection limit so that every other client
 is refused. Here every connection must finish its request line and headers within HEADER_SECONDS of opening
-(or of the end of its previous response), and a request's body within BODY_SECONDS; a client (one IP address)
-may hold at most WAITING_PER_CLIENT connections that have not finished their headers (a new one closes its
-oldest), and MAX_PER_CLIENT connections in all. What is refused is answered 503 in the API's problem shape,
-with the security headers.
+(or of the end of its previous response), and a request's body within BODY_SECONDS. A moment after a
+connection opens (ADMIT_SECONDS, once what came with it is read), the limits apply: a client (one IP address)
+keeps at most WAITING_PER_CLIENT connections that have not sent a whole request (a new one closes its oldest),
+and MAX_PER_CLIENT connections in all; a connection that has sent its request is served, one that has not and
+finds no room is refused. Refusals are 503 in the API's problem shape, with the security headers.
 """
 
 import asyncio
 import json
+import socket
 import time
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from footage.serve.models import HEADERS, problem
 
 MAX_REQUESTS = 64  # requests being answered at once (the app's Busy layer); more are answered 503
+ADMIT_SECONDS = 0.01  # a new connection's limits are applied after this: what came with it has been read
 
 
 @dataclass(frozen=True)
@@ -42,47 +45,94 @@ def raw_problem(status: int, title: str, detail: str, extra: dict[str, str] | No
 
 def protocol(limits: Limits) -> type[H11Protocol]:
     """uvicorn's h11 protocol class with these limits (the `http` of a uvicorn.Config)."""
-    return type("GuardedH11", (GuardedH11,), {"limits": limits})
+    return type("GuardedH11", (GuardedH11,), {"limits": limits, "clients": {}})
 
 
 class GuardedH11(H11Protocol):
     limits = Limits()
+    clients: dict = {}  # address -> its open connections; each protocol() class (each server) has its own
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self.opened, self.deadline, self.body_due, self.refused = time.monotonic(), None, None, False
+        self.admitted = False  # not closed to make room before its own admission: it has had no time to send
         self.address = self.client[0] if self.client else None
-        def open_now():  # a closed connection stays in the set until the loop has run its connection_lost
-            others = [c for c in self.connections if c is not self and not c.transport.is_closing()]
-            return others, [c for c in others if getattr(c, "address", None) == self.address]
-
-        others, mine = open_now()
-        waiting = sorted((c for c in mine if isinstance(c, GuardedH11) and c.waiting()), key=lambda c: c.opened)
-        for old in waiting[: max(0, len(waiting) - self.limits.waiting_per_client + 1)]:
-            old.transport.close()  # the oldest of this client's unfinished connections makes room
-        others, mine = open_now()
-        if len(mine) >= self.limits.max_per_client:
-            return self.refuse("too many connections from your address")
-        if len(others) >= self.limits.max_connections:
-            return self.refuse("too many connections")
+        self.peers = self.clients.setdefault(self.address, set())
+        self.peers.add(self)
         self.arm(self.limits.header_seconds)
+        # the limits are applied a moment later, when the loop has read what came with the connection: a client
+        # that sends its request at once is then no waiting connection (a flood accepted in one go is)
+        self.loop.call_later(ADMIT_SECONDS, self.admit)
 
-    def waiting(self) -> bool:
-        """Still sending a request line and headers, or idle between requests."""
-        return not self.refused and not self.transport.is_closing() and self.conn.their_state is h11.IDLE
+    def admit(self) -> None:
+        """Applies the limits to this new connection: the oldest waiting connections of its address, then of all,
+        make room; one that still has no room and has not sent its request is refused."""
+        self.admitted = True
+        if not self.live():
+            return
+        mine = [c for c in self.peers if c is not self and c.live()]
+        idle = [c for c in mine if c.idle()]
+        self.make_room(idle, len(idle) - self.limits.waiting_per_client + 1)  # its unfinished ones: the oldest go
+        mine = [c for c in mine if c.live()]
+        self.make_room([c for c in mine if c.idle()], len(mine) - self.limits.max_per_client + 1)
+        if sum(c.live() for c in mine) >= self.limits.max_per_client and self.idle() and not self.unread():
+            return self.refuse("too many connections from your address")
+        over = len(self.connections) - self.limits.max_connections
+        if over > 0:  # rare: only then is every connection looked at
+            self.make_room([c for c in self.connections if c is not self and c.idle()], over)
+            if len(self.connections) - sum(not c.live() for c in self.connections) > self.limits.max_connections:
+                if self.idle() and not self.unread():
+                    return self.refuse("too many connections")
+
+    @staticmethod
+    def make_room(idle: list, count: int) -> None:
+        """Closes the `count` oldest of these idle connections that have nothing unread."""
+        for old in sorted(idle, key=lambda c: c.opened):
+            if count <= 0:
+                return
+            if not old.unread():
+                old.transport.close()
+                count -= 1
+
+    def live(self) -> bool:
+        return not self.refused and not self.transport.is_closing()
+
+    def idle(self) -> bool:
+        """Admitted and not refused, and still sending a request line and headers, or idle between requests."""
+        return (
+            getattr(self, "admitted", False)
+            and self.live()
+            and self.conn.their_state is h11.IDLE
+            and not (self.cycle is not None and not self.cycle.response_complete)
+        )
+
+    def unread(self) -> bool:
+        """Whether the client has sent what the loop has not read yet (a client on the same address as a flood
+        sends its request at once: that is not a connection to close)."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as peek:  # a duplicate, to peek with
+                return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:  # BlockingIOError: nothing sent
+            return False
 
     def refuse(self, why: str) -> None:
         """503 at once, without reading the request; the connection closes when the client has read it."""
         self.refused = True
-        self.transport.write(raw_problem(503, "busy", f"{why}; try again in a moment", {"Retry-After": "5"}))
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
+        try:
+            self.transport.write(raw_problem(503, "busy", f"{why}; try again in a moment", {"Retry-After": "5"}))
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+        except OSError:  # gone already
+            self.transport.abort()
+            return
         self.loop.call_later(1.0, self.transport.close)
 
     def data_received(self, data: bytes) -> None:
-        if self.refused:
-            return
-        super().data_received(data)
+        if not self.refused:
+            super().data_received(data)
 
     def eof_received(self) -> None:
         if self.refused:
@@ -118,6 +168,9 @@ class GuardedH11(H11Protocol):
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+        self.peers.discard(self)
+        if not self.peers:
+            self.clients.pop(self.address, None)
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:

@@ -2,9 +2,10 @@
 
 A JPEG decodes at a fraction of its size (PIL's draft: the DCT scaled by 1/2 to 1/8); other formats (PNG, WebP,
 GIF) have no such mode and decode whole, so they are refused above MAX_DECODED_PIXELS (a 38 KB PNG may hold a
-6300 px square: 40 million pixels, 160 MB as RGBA). At most DECODING_AT_ONCE pictures decode at a time, and when
-the last of a burst is done the C heap's freed pages go back to the system (glibc keeps them otherwise). What
-the library is handed is the picture at twice the model's input size, as an uncompressed BMP.
+6300 px square: 40 million pixels, 160 MB as RGBA); a JPEG up to PIL's own limit (179 million pixels) decodes
+small. At most DECODING_AT_ONCE pictures decode at a time, and when the last search of a burst is done the C
+heap's freed pages go back to the system (glibc keeps them otherwise). What the library is handed is the
+picture at twice the model's input size, as an uncompressed BMP.
 """
 
 import ctypes
@@ -12,18 +13,18 @@ import ctypes.util
 import io
 import threading
 import warnings
+from contextlib import contextmanager
 
 from PIL import Image
 
 from footage.errors import BadValue
-from footage.indexer.decode import MAX_PICTURE_PIXELS
 
 DECODING_AT_ONCE = 2
 MAX_DECODED_PIXELS = 4096 * 4096  # what is decoded whole (a JPEG counts at its draft's size): 64 MB as RGBA
 MAX_NAME_CHARS = 80
 
 decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
-busy = [0]  # pictures decoding now
+busy = [0]  # picture searches running now
 busy_lock = threading.Lock()
 
 
@@ -36,21 +37,28 @@ def _libc_trim():
 trim = _libc_trim()
 
 
+@contextmanager
+def searching():
+    """Around a picture search: when the last of a burst is done, the C heap's freed pages go back to the system
+    (glibc keeps them otherwise, in each thread's arena)."""
+    with busy_lock:
+        busy[0] += 1
+    try:
+        yield
+    finally:
+        with busy_lock:
+            busy[0] -= 1
+            last = busy[0] == 0
+        if last:
+            trim()
+
+
 def downscaled(data: bytes, size: int, name: str | None = None) -> bytes:
-    """An uploaded picture, at most 2 * `size` pixels on a side (aspect kept), as BMP bytes. Raises BadValue,
-    naming the upload, for what is not a picture or is too large to decode."""
+    """An uploaded picture, at most 2 * `size` pixels on a side (aspect kept), as BMP bytes; DECODING_AT_ONCE at
+    most at a time. Raises BadValue, naming the upload, for what is not a picture or is too large to decode."""
     who = name[:MAX_NAME_CHARS] if name and name.strip() else "the uploaded picture"
     with decoding:
-        with busy_lock:
-            busy[0] += 1
-        try:
-            return _downscaled(data, size, who)
-        finally:
-            with busy_lock:
-                busy[0] -= 1
-                last = busy[0] == 0
-            if last:
-                trim()  # the burst is over: give its pages back
+        return _downscaled(data, size, who)
 
 
 def _downscaled(data: bytes, size: int, who: str) -> bytes:
@@ -62,9 +70,7 @@ def _downscaled(data: bytes, size: int, who: str) -> bytes:
         except (OSError, ValueError, Image.DecompressionBombError):
             raise BadValue(unreadable) from None
         with image:
-            w, h = image.size
-            if w * h > MAX_PICTURE_PIXELS:
-                raise BadValue(f"{who}: a picture of {w}x{h}; at most {MAX_PICTURE_PIXELS:,} pixels")
+            w, h = image.size  # PIL refused above 179 million pixels already (DecompressionBombError)
             try:
                 image.draft("RGB", (size * 2, size * 2))  # a JPEG: decoded at 1/2 to 1/8 of its size
             except (OSError, ValueError):

@@ -9,7 +9,7 @@ from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
 from footage.search.search import MODES, PER_VIDEO
 from footage.serve.models import MAX_ID, HitOut, SearchOut, shown
-from footage.serve.pictures import downscaled
+from footage.serve.pictures import downscaled, searching
 from footage.serve.security import check_token, sign
 
 MAX_LIMIT = 200
@@ -109,9 +109,10 @@ def search_image(
         raise HTTPException(413, f"a picture of at most {MAX_UPLOAD_BYTES >> 20} MB")
     lib = request.app.state.library
     under = _folder(path)
-    picture = downscaled(data, lib.backbone.image_size, image.filename)
-    hits = lib.search_image(picture, top_k=limit, under=under, min_score=min_score)
-    return _page(request, hits, 0, limit)
+    with searching():
+        picture = downscaled(data, lib.backbone.image_size, image.filename)
+        hits = lib.search_image(picture, top_k=limit, under=under, min_score=min_score)
+        return _page(request, hits, 0, limit)
 
 
 def _folder(path: str | None) -> str | None:
