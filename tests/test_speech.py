@@ -261,6 +261,15 @@ def test_a_window_without_a_pause_is_cut_where_it_is_quietest(monkeypatch):
         assert any(at <= first + len(samples) <= at + 3 * RATE // 10 for at in dips), first + len(samples)
 
 
+def test_the_audio_reader_says_why_ffmpeg_failed_and_reads_nothing_from_a_silent_film(tmp_path):
+    (tmp_path / "junk.mp4").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(OSError, match="could not read the audio track .*Invalid data"):
+        audio(tmp_path / "junk.mp4")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=5:d=2", str(tmp_path / "silent.mp4"))
+    with speech.Track(tmp_path / "silent.mp4") as track:
+        assert len(track.read(RATE)) == 0 and len(track.read(RATE)) == 0  # no audio track: no samples, no error
+
+
 def test_a_film_mix_is_heard_from_its_centre_channel(tmp_path):
     """In 5.1 the dialogue is in the centre and the score in the surrounds: the mono mix favours the centre
     (ffmpeg's own puts the two surrounds together above it); stereo is (L+R)/2 as ever."""
