@@ -286,7 +286,6 @@ class Transcriber:
         searched for speech at once, `speech` the seconds of speech gathered for Whisper at once."""
         self.name, self.cache_dir, self.threads, self.device = model, cache_dir, threads, device
         self.window, self.speech = window, speech
-        self.language: str | None = None  # of the file being heard
         self.folder = model_folder(model, cache_dir)
 
     @cached_property
@@ -311,7 +310,7 @@ class Transcriber:
         from faster_whisper.vad import VadOptions
 
         options = VadOptions(min_silence_duration_ms=MIN_SILENCE_MS)
-        self.language = "en" if self.name == "tiny" else None  # base's is found in the first speech, then kept
+        language = "en" if self.name == "tiny" else None  # base's is found in the first speech, then kept
         cues: list[Cue] = []
         pieces: list[np.ndarray] = []  # the stretches of speech not yet transcribed...
         stretches: list[dict] = []  # ... and where they are in the track, in samples
@@ -322,30 +321,29 @@ class Transcriber:
                 pieces += [samples[s["start"] : s["end"]].copy() for s in found]  # copies: the window goes
                 stretches += [{"start": first + s["start"], "end": first + s["end"]} for s in found]
                 if pieces and sum(map(len, pieces)) >= self.speech * RATE:
-                    cues += self._transcribe(pieces, stretches, stop, reached)
-                    pieces, stretches = [], []
+                    heard, language = self._transcribe(pieces, stretches, language, stop, reached)
+                    cues, pieces, stretches = cues + heard, [], []
                 if reached is not None and not pieces:  # all heard up to the window's end: silence counts too
                     reached((first + len(samples)) / RATE)
                 del samples, found
                 give_back()
-        return cues + (self._transcribe(pieces, stretches, stop, reached) if pieces else [])
+        return cues + (self._transcribe(pieces, stretches, language, stop, reached)[0] if pieces else [])
 
     def _transcribe(
-        self, pieces: list[np.ndarray], stretches: list[dict], stop: threading.Event | None, reached
-    ) -> list[Cue]:
-        """Cues of stretches of speech: what faster-whisper's own VAD filter hands Whisper (the stretches end to
-        end), with times restored to the track's as it restores them."""
+        self, pieces: list[np.ndarray], stretches: list[dict], language: str | None, stop, reached
+    ) -> tuple[list[Cue], str]:
+        """Cues of stretches of speech, and their language: what faster-whisper's own VAD filter hands Whisper
+        (the stretches end to end), with times restored to the track's as it restores them."""
         from faster_whisper.transcribe import restore_speech_timestamps
 
         segments, info = self.whisper.transcribe(
             np.concatenate(pieces),
-            language=self.language,
+            language=language,
             beam_size=1,
             temperature=0.0,  # no retries at higher temperature: clip-03's 3 s of noise: 1.6 CPU-s, 0.6 without
             vad_filter=False,  # done by windows()
             condition_on_previous_text=False,  # one hallucination must not seed the next
         )
-        self.language = info.language
         cues = []
         for s in restore_speech_timestamps(segments, stretches, RATE):  # a generator: Whisper works as it is read
             if stop is not None and stop.is_set():
@@ -355,4 +353,4 @@ class Transcriber:
             doubtful = s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN
             if words_in(s.text) and not doubtful and s.compression_ratio <= COMPRESSION_MAX:
                 cues.append(Cue(round(s.start, 2), round(s.end, 2), s.text.strip()))
-        return cues
+        return cues, info.language
