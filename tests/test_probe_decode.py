@@ -1,6 +1,7 @@
 """probe and decode on real files made by ffmpeg: odd codecs, odd clocks, short clips and broken files."""
 
 import os
+import queue
 import shutil
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from media import ffmpeg, pattern_video
 
 from footage.errors import VideoError
-from footage.indexer.decode import Decoder
+from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import probe
 
 ODD_CODECS = {  # file name: (encoder arguments, codec ffprobe names)
@@ -117,3 +118,17 @@ def test_unreadable(tmp_path):
     path = shutil.copy(pattern_video(tmp_path / "a.mp4"), tmp_path / "locked.mp4")
     os.chmod(path, 0)
     assert reason(path) == "permission denied"
+
+
+def test_a_long_decode_keeps_each_frame_time_on_its_own_clock(tmp_path):
+    """ffmpeg's progress line (every half second, ending in \\r) once glued the next showinfo line to itself: a
+    screen frame's time went to the pictures' clock, and at 0.1 fps the screen waited 30 s for a time that
+    never came ("Empty"). Half an hour of a still picture decodes for long enough to print progress."""
+    path = tmp_path / "still.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x336699:size=64x64:rate=1:duration=1800", "-c:v", "libx264",
+           "-preset", "ultrafast", str(path))  # fmt: skip
+    screen = Screen(2.0, 64, queue.Queue())
+    times = np.concatenate([t for t, _ in Decoder(path, probe(path), 0.1, 32, batch=16, screen=screen)])
+    shown = [t for t, _ in iter(screen.frames.get, None)]
+    assert np.allclose(times, np.arange(0, 1800, 10))
+    assert len(shown) == 900 and np.allclose(shown, np.arange(0, 1800, 2))

@@ -144,10 +144,11 @@ class Decoder:
         stream = stream.filter("select", every(fps)).filter("scale", size, size, flags="bilinear")
         stream = stream.filter("showinfo@picture")
         outputs.insert(0, stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough"))
-        self.command = with_input(
-            ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(),
-            self.path,
-        )
+        # -nostats: ffmpeg's progress line ends in \r, not \n, so the showinfo line after it began mid-line: its
+        # frame's time went to the wrong clock, and on long files the screen's clock waited for a time that
+        # never came while ffmpeg waited for the pictures to be read ("Empty" after 30 s at --fps 0.1).
+        global_args = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "info")
+        self.command = with_input(ffmpeg.merge_outputs(*outputs).global_args(*global_args).compile(), self.path)
         self.clock = Clock(1 / fps)
         self.screen_clock = Clock(screen.every if screen else 0.0)
         self.screen_fd: int | None = None  # the screen pipe's end we read, while it is open
