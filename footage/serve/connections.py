@@ -22,6 +22,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from footage.serve.models import HEADERS, problem
 
 MAX_REQUESTS = 64  # requests being answered at once (the app's Busy layer); more are answered 503
+SHUTDOWN_SECONDS = 10  # Ctrl-C or SIGTERM: requests still running after this are dropped, the server exits
 ADMIT_SECONDS = 0.01  # a new connection's limits are applied after this: what came with it has been read
 
 
@@ -210,4 +211,5 @@ def config(app, limits: Limits = Limits()):
         log_level="warning",
         access_log=False,
         timeout_keep_alive=limits.header_seconds,  # the deadline above closes idle keep-alives as well
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
     )

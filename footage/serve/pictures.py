@@ -24,6 +24,9 @@ MAX_DECODED_PIXELS = 4096 * 4096  # what is decoded whole (a JPEG counts at its 
 MAX_NAME_CHARS = 80
 
 decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
+# one picture embedded at a time: six first picture searches at once hung the server for good, in the X-encoder's
+# OpenVINO runner (compile_model in two threads while others ran infer; footage/models/device.py)
+embedding = threading.Lock()
 busy = [0]  # picture searches running now
 busy_lock = threading.Lock()
 

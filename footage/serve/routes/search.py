@@ -9,7 +9,7 @@ from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
 from footage.search.search import MODES, PER_VIDEO
 from footage.serve.models import MAX_ID, HitOut, SearchOut, shown
-from footage.serve.pictures import downscaled, searching
+from footage.serve.pictures import downscaled, embedding, searching
 from footage.serve.security import check_token, sign
 
 MAX_LIMIT = 200
@@ -111,7 +111,8 @@ def search_image(
     under = _folder(path)
     with searching():
         picture = downscaled(data, lib.backbone.image_size, image.filename)
-        hits = lib.search_image(picture, top_k=limit, under=under, min_score=min_score)
+        with embedding:
+            hits = lib.search_image(picture, top_k=limit, under=under, min_score=min_score)
         return _page(request, hits, 0, limit)
 
 
