@@ -132,3 +132,12 @@ def test_a_long_decode_keeps_each_frame_time_on_its_own_clock(tmp_path):
     shown = [t for t, _ in iter(screen.frames.get, None)]
     assert np.allclose(times, np.arange(0, 1800, 10))
     assert len(shown) == 900 and np.allclose(shown, np.arange(0, 1800, 2))
+
+
+@pytest.mark.parametrize("name", ["a.mkv", "a.mp4", "a.webm"])
+def test_the_start_is_the_first_keyframe_not_a_guess(tmp_path, name):
+    """ffprobe's stream start_time beside -skip_frame and -read_intervals said 1.667 s for an H.264 Matroska
+    starting at 0, and clips were cut that far from the moment found."""
+    codec = ("-c:v", "libvpx", "-deadline", "realtime") if name.endswith("webm") else ("-c:v", "libx264")
+    path = pattern_video(tmp_path / name, seconds=6, codec_args=(*codec, "-preset", "ultrafast"), rate=5)
+    assert probe(path).start_time == pytest.approx(0.0, abs=0.01)

@@ -161,6 +161,11 @@ def probe(path: str | Path) -> VideoInfo:
     v = videos[0]
     fmt = data.get("format", {})
     duration = _float(v.get("duration")) or _float(fmt.get("duration"))
+    # Where its pictures start: the first keyframe's time, the first frame a decoder shows. The stream's own
+    # start_time is wrong beside -skip_frame and -read_intervals (1.667 s for an H.264 Matroska starting at 0:
+    # clips were cut that far off).
+    keys = [f for f in data.get("frames", []) if f.get("stream_index") == v["index"]]
+    first = _float(keys[0].get("pts_time") or keys[0].get("best_effort_timestamp_time")) if keys else None
     return VideoInfo(
         stream=int(v["index"]),
         codec=v.get("codec_name", "unknown"),
@@ -168,7 +173,7 @@ def probe(path: str | Path) -> VideoInfo:
         height=int(v.get("height") or 0),
         fps=_rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate")),
         duration=duration,
-        start_time=_float(v.get("start_time")) or _float(fmt.get("start_time")) or 0.0,
+        start_time=first if first is not None else _float(v.get("start_time")) or _float(fmt.get("start_time")) or 0.0,
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
         subtitle_streams=tuple(
             (int(s["index"]), s.get("codec_name", "unknown")) for s in streams if s.get("codec_type") == "subtitle"
