@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import os
+import threading
 from dataclasses import dataclass
 from importlib import import_module
 
@@ -174,6 +175,7 @@ class OnnxXEncoder:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     write_atomically(path, lambda f: f.write(self.model))
         self._sessions = {}
+        self._compiling = threading.Lock()  # OpenVINO hung for good when two threads compiled it at once
 
     @property
     def name(self) -> str:
@@ -182,9 +184,10 @@ class OnnxXEncoder:
     def session(self, threads: int):
         """The model compiled for `threads` threads (once per count asked for): a function of uint8 frames
         (B, H, W, 3) -> (features (B, 1280), logits (B, 1000)) as numpy arrays."""
-        if threads not in self._sessions:
-            self._sessions[threads], self.bf16 = cpu_runner(self.model, threads, self.bf16)
-        return self._sessions[threads]
+        with self._compiling:
+            if threads not in self._sessions:
+                self._sessions[threads], self.bf16 = cpu_runner(self.model, threads, self.bf16)
+            return self._sessions[threads]
 
     def __call__(self, frames: np.ndarray, threads: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 RGB frames (B, H, W, 3) -> features (B, 1280), unit length, and logits (B, 1000), as XEncoder."""
