@@ -376,9 +376,8 @@ CRASH = re.compile(r"(?:^|: )(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Interrupt|Ex
 SKIPPING = re.compile(r"^skipping .*?/(\d{4})-[^/]*?: (.*)$")  # keyed by the mutant's number: names are escaped
 WARNING = re.compile(r"^warning .*?/(\d{4})-[^/]*?: (.*)$")
 SUMMARY = re.compile(r"^(indexed \d+ files? \(|nothing new to index)")
-# names in reasons that come with a message written for the user: footage raises OSError itself for a file it
-# cannot read ("ffmpeg could not read the audio track (...)"), and VideoError is its own
-ALLOWED_ERRORS = ("VideoError", "OSError")
+# a name in a reason that comes with a message written for the user: VideoError is footage's own
+ALLOWED_ERRORS = ("VideoError",)
 
 
 @dataclass

@@ -353,6 +353,8 @@ def _hear(transcriber, path: Path, probed: Future, stop: threading.Event, reache
         return transcriber(path, stop, lambda t: setattr(reached, "speech", t)), []
     except VideoError:
         return [], []
+    except OSError as e:  # ffmpeg's own reason, already one line: "ffmpeg could not read the audio track (...)"
+        return [], [f"speech: {e}"]
     except Exception as e:  # a damaged audio track must not cost the pictures
         return [], [f"speech: {type(e).__name__}: {e}"]
     finally:

@@ -22,9 +22,6 @@ speech that may go on past its end is held over to begin the next window, so no 
 twice, and times are the file's own.
 """
 
-import ctypes
-import ctypes.util
-import functools
 import os
 import re
 import select
@@ -40,6 +37,7 @@ import numpy as np
 from footage.errors import BadValue, ModelError
 from footage.indexer.probe import ffmpeg_reason, source_args
 from footage.indexer.subtitles import Cue
+from footage.memory import give_back
 from footage.models.device import openvino_runner
 
 MODELS = ("tiny", "base")
@@ -183,24 +181,6 @@ def windows(track: Track, size: int, options) -> Iterator[tuple[int, np.ndarray,
         yield first, samples[:cut], done
         first, held = first + cut, samples[cut:].copy()
         del samples
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, where there is one."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl)
-        return None
-
-
-def give_back() -> None:
-    """Hands the memory numpy has freed back to the system. glibc keeps freed blocks of up to 32 MB in each
-    thread's arena for reuse, and a window's buffers (its audio, the voice detector's batch, Whisper's
-    features) left the process holding more after each: a 10-hour file peaked 13% above a 10-minute one."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def words_in(text: str) -> bool:

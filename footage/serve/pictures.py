@@ -8,8 +8,6 @@ heap's freed pages go back to the system (glibc keeps them otherwise). What the 
 picture at twice the model's input size, as an uncompressed BMP.
 """
 
-import ctypes
-import ctypes.util
 import io
 import threading
 import warnings
@@ -18,6 +16,7 @@ from contextlib import contextmanager
 from PIL import Image
 
 from footage.errors import BadValue
+from footage.memory import give_back
 
 DECODING_AT_ONCE = 2
 MAX_DECODED_PIXELS = 4096 * 4096  # what is decoded whole (a JPEG counts at its draft's size): 64 MB as RGBA
@@ -29,15 +28,6 @@ decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
 embedding = threading.Lock()
 busy = [0]  # picture searches running now
 busy_lock = threading.Lock()
-
-
-def _libc_trim():
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    return (lambda: trim(0)) if trim else (lambda: None)
-
-
-trim = _libc_trim()
 
 
 @contextmanager
@@ -53,7 +43,7 @@ def searching():
             busy[0] -= 1
             last = busy[0] == 0
         if last:
-            trim()
+            give_back()
 
 
 def downscaled(data: bytes, size: int, name: str | None = None) -> bytes:
