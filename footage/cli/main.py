@@ -29,6 +29,7 @@ from rich.text import Text
 from footage import __version__
 from footage.cli.format import NARROW, clean, events_table, hits_list, hits_table, hms, plain, plural, stats_table
 from footage.errors import BadValue, FootageError
+from footage.files import expand
 from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
 from footage.models.device import DEVICES
@@ -791,7 +792,7 @@ def serve(
 
     settings = Settings(
         token=token,
-        roots=[_root(r) for r in roots or []],
+        roots=[expand(r).absolute() for r in roots or []],
         cors=list(cors or []),
         hosts=sorted(LOOPBACK | {host}) if not token else ["*"],
     )
@@ -814,13 +815,6 @@ def serve(
         # deadlines for every connection's headers, bounded connections per client (footage/serve/connections.py)
         server = uvicorn.Server(config(app))
         server.run(sockets=[listening])
-
-
-def _root(folder: str) -> Path:
-    try:
-        return Path(folder).expanduser().absolute()
-    except RuntimeError:  # ~nosuchuser
-        raise BadValue(f"--root {folder}: no such user's home folder") from None
 
 
 @app.command()
