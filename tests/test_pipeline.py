@@ -279,3 +279,58 @@ def test_speech_is_heard_ahead_of_the_pictures(tmp_path):
                 out.get(timeout=0.1)
             except queue.Empty:
                 pass
+
+
+def test_a_long_file_is_written_as_it_is_decoded_with_the_segments_of_a_whole_one(tmp_path, monkeypatch):
+    """A file longer than the window goes to the library every WINDOW_SECONDS of frames, in one transaction
+    committed at its end: its thumbnails are on disk while it still decodes, its segments hidden from readers
+    until the commit, and the segments are those of the file cut in one go."""
+    video = tmp_path / "v" / "long.mp4"
+    video.parent.mkdir()
+    photo_video(video)  # 30 s: five photos, 5-7 s each
+    whole = Library(tmp_path / "whole")
+    whole.index([video])
+    expected = segment_rows(whole)
+    found = [(h.start, round(h.score, 4)) for h in whole.search("a rocket", top_k=3)]
+    whole.close()
+
+    monkeypatch.setattr(pipeline, "WINDOW_SECONDS", 8.0)
+    lib = Library(tmp_path / "parts")
+    seen = []
+
+    def progress(p):
+        if p.current and p.video_seconds > 20 and not seen:  # two windows in: written, not committed
+            seen.append((len(list((lib.path / "thumbs").rglob("*.jpg"))), len(segment_rows(lib))))
+
+    lib.index([video], progress)
+    assert seen and seen[0][0] >= 2 and seen[0][1] == 0
+    rows = segment_rows(lib)
+    assert [(round(a, 2), round(b, 2)) for _, a, b in rows] == [(round(a, 2), round(b, 2)) for _, a, b in expected]
+    assert len(list((lib.path / "thumbs").rglob("*.jpg"))) == len(rows)
+    assert lib.store.consistent()
+    assert [(h.start, round(h.score, 4)) for h in lib.search("a rocket", top_k=3)] == found
+    lib.close()
+
+
+def test_a_long_file_stopped_halfway_leaves_the_library_as_it_was(tmp_path, monkeypatch):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    photo_video(folder / "a.mp4", photos=PHOTOS[:2])
+    lib = Library(tmp_path / "library")
+    lib.index([folder])
+    before, thumbs = segment_rows(lib), sorted((lib.path / "thumbs").rglob("*.jpg"))
+    photo_video(folder / "a.mp4")  # changed: 30 s now, written in parts
+    monkeypatch.setattr(pipeline, "WINDOW_SECONDS", 8.0)
+
+    def stop(p):
+        if p.current and p.video_seconds > 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lib.index([folder], stop)
+    assert segment_rows(lib) == before
+    assert sorted((lib.path / "thumbs").rglob("*.jpg")) == thumbs
+    assert lib.store.consistent()
+    assert len(lib.index([folder]).indexed) == 1  # and the next run takes it up
+    assert len(segment_rows(lib)) > len(before)
+    lib.close()

@@ -2,6 +2,7 @@
 captions, paths that are not UTF-8, numbers past 32 bits, the order videos are listed in."""
 
 import os
+import time
 
 import numpy as np
 from stores import DIM, facts, segments, unit
@@ -89,3 +90,26 @@ def test_generation_moves_on_as_text(store):
     assert store.meta("generation") == str(before + 2)
     assert store.stats().offline == ["/videos/a.mp4"] and len(store.index) == 1 and DIM == store.index.dim
     np.testing.assert_array_equal(store.vectors(store.index.ids())[1], unit(0))
+
+
+def test_a_video_written_in_parts_is_unseen_until_its_commit_and_caching_waits_for_it_not(store):
+    """Store.begin_video: a long file's segments go in as they are made, in one open transaction. Readers see
+    the library as it was meanwhile, caching a caption does not wait on that writer, and abort leaves nothing."""
+    a = store.save_video(facts("a.mp4"), segments(2), "m")
+    first = int(store.search(unit(1), 1)[0][0])
+    writing = store.begin_video(facts("a.mp4"), "m")  # a changed a.mp4, written again
+    writing.add(segments(3, 2))
+    writing.add(segments(2, 5))
+    assert {s.start for s in store.segments(store.search(unit(1), 10)[0]).values()} == {0.0, 2.0}
+    started = time.monotonic()
+    store.save_captions({first: "a caption"}, "decoder")
+    assert time.monotonic() - started < 5  # not the 30 s a writer may hold SQLite for
+    writing.abort()
+    assert store.consistent() and len(store.search(unit(1), 10)[0]) == 2
+    writing = store.begin_video(facts("a.mp4"), "m")
+    writing.add(segments(3, 2))
+    writing.add(segments(2, 5))
+    assert writing.finish(facts("a.mp4"), [chunk("said at last")]) == a
+    ids, _ = store.search(unit(1), 10)
+    assert sorted(s.start for s in store.segments(ids).values()) == [0.0, 0.0, 2.0, 2.0, 4.0]
+    assert store.consistent() and len(store.search_text(unit(len("said at last")), 5)[0]) == 1

@@ -102,9 +102,9 @@ class _Worker:
         s = self.settings
         with (
             self.backbone.threads(s.threads),
-            closing(pipeline.compute(self.backbone, todo, s.fps, self.transcriber, threading.Event())) as done,
+            closing(pipeline.compute(self.backbone, todo, s.fps, self.transcriber, threading.Event())) as computed,
         ):
-            results = [pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL) for c in done]
+            results = [pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL) for c in pipeline.whole(computed)]
         return {"result": np.array(results, dtype=object)}
 
 

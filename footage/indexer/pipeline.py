@@ -35,10 +35,10 @@ from footage.files import expand
 from footage.indexer import ocr, subtitles, text
 from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo, probe
-from footage.indexer.segment import segment
+from footage.indexer.segment import Span, segment
 from footage.models import Backbone
 from footage.store import FileFacts, NewSegment, Store
-from footage.store.store import NewChunk
+from footage.store.store import NewChunk, VideoWrite
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .asf .flv .mpg .mpeg .m2v .ts .mts .m2ts .vob .ogv .ogg .3gp .3g2 "
@@ -57,6 +57,8 @@ SPEECH_AHEAD = 2
 DECODE_BATCH = 4  # frames handed over at a time: small, so the model starts on a file while ffmpeg is still on it
 # (on a GPU, the backbone's larger batch)
 THUMB_HEIGHT = 144
+WINDOW_SECONDS = 600.0  # a long file's segments are cut and written every 10 minutes of its frames, so its
+# pictures (tokens, shot-cut features and JPEGs: about 60 MiB an hour at 1 fps) never pile up in memory
 # The model gets all cores but one; ffmpeg decodes on the one left. On 2 cores a model on 2 threads fought
 # ffmpeg for both and indexed Big Buck Bunny at 27x real time; on 1 thread, 29x.
 INFERENCE_THREADS = max(1, (os.cpu_count() or 2) - 1)
@@ -411,26 +413,21 @@ def _thumbnail(frame: np.ndarray, info: VideoInfo) -> bytes:
 def build_segments(
     times: np.ndarray,
     tokens: np.ndarray,
-    features: np.ndarray,
     thumbs: list[bytes],
-    fps: float,
-    duration: float | None,
+    spans: list[Span],
+    end: float,
     pool: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray | None]],
 ) -> list[NewSegment]:
-    """Frame stream of one video -> segments; `pool` turns the segments' frame tokens into their vectors
-    and views (Backbone.pool); thumbs[i] is frame i as a JPEG."""
-    spans = segment(features, fps)
+    """Frames (times (N,), tokens (N, T), thumbs[i] frame i as a JPEG) cut into spans -> segments, the last
+    one ending at `end`; `pool` turns the segments' frame tokens into their vectors and views (Backbone.pool)."""
     vectors, views = pool([tokens[s.first : s.stop] for s in spans])  # (S, D), (S, V, D) or None
-    last_end = float(times[-1]) + 1.0 / fps
-    if duration:
-        last_end = max(float(times[-1]), min(last_end, duration))
     out = []
     for k, span in enumerate(spans):
         mid = (span.first + span.stop - 1) // 2
         out.append(
             NewSegment(
                 start=float(times[span.first]),
-                end=float(times[spans[k + 1].first]) if k + 1 < len(spans) else last_end,
+                end=float(times[spans[k + 1].first]) if k + 1 < len(spans) else end,
                 vector=vectors[k].astype(np.float32),
                 frame_times=times[span.first : span.stop],
                 frame_vectors=tokens[span.first : span.stop],
@@ -439,6 +436,17 @@ def build_segments(
             )
         )
     return out
+
+
+def _cut(backbone: Backbone, video: "_Video", fps: float) -> list[NewSegment]:
+    """The segments of the frames gathered so far, but for the last one (the shot may go on): its frames stay
+    gathered, to be cut again with those that follow."""
+    times, tokens, features = (np.concatenate(x) for x in (video.times, video.tokens, video.features))
+    spans = segment(features, fps)
+    keep = spans[-1].first
+    video.times, video.tokens, video.features = [times[keep:]], [tokens[keep:]], [features[keep:]]
+    done, video.thumbs = video.thumbs[:keep], video.thumbs[keep:]
+    return build_segments(times, tokens, done, spans[:-1], float(times[keep]), backbone.pool)
 
 
 def _is_truncated(times: np.ndarray, fps: float, info: VideoInfo) -> bool:
@@ -642,7 +650,7 @@ def _drop_missing(store: Store, known: dict, found: Scan, seen: set[str], moved:
 
 @dataclass
 class _Video:
-    """Frames of the video being embedded, gathered until its last batch."""
+    """Frames of the video being embedded not yet in a segment written (at most WINDOW_SECONDS of them)."""
 
     path: Path
     info: VideoInfo
@@ -712,6 +720,7 @@ class Computed:
     reused: int = 0
     seconds: float = 0.0  # the video seconds this file counts for in the progress shown
     model_id: str = ""  # the models that computed it (a worker's must be the writer's)
+    done: bool = True  # False: a long file's first segments; more of it follows (frames and seconds counted then)
 
 
 def compute(
@@ -766,6 +775,11 @@ def compute(
                 video.thumbs += [_thumbnail(frame, video.info) for frame in msg.frames]
                 video.seconds = max(video.seconds, float(msg.times[-1]) + 1.0 / fps)
                 tell(video.path)
+                if sum(len(t) for t in video.times) >= max(2, WINDOW_SECONDS * fps):
+                    part = _cut(backbone, video, fps)
+                    if part:
+                        facts = facts_by_path[video.path]
+                        yield Computed(video.path, facts, part, done=False, model_id=backbone.model_id)
             elif isinstance(msg, _Decoded.Failed):
                 ours = video is not None and video.path == msg.path  # it failed after its first frames
                 failed = Computed(msg.path, facts_by_path[msg.path], failure=msg.reason, model_id=backbone.model_id)
@@ -788,10 +802,25 @@ def compute(
                 pass
 
 
+def whole(computed: Iterator[Computed]) -> Iterator[Computed]:
+    """compute's results with a long file's parts joined into one Computed: what a Ray worker sends back (its
+    driver commits each file as it comes, whichever worker sends it)."""
+    parts: list[NewSegment] = []
+    for c in computed:
+        if not c.done:
+            parts += c.segments
+            continue
+        if c.failure is None:
+            c.segments = parts + c.segments
+        parts = []
+        yield c
+
+
 @dataclass
 class Writer:
-    """The one writer of a run, for both engines: commits each file's Computed in one transaction as it
-    comes, so a run killed at any point loses at most the videos not yet written, and tells the progress."""
+    """The one writer of a run, for both engines: writes each file in one transaction (a long file's parts as
+    they come, committed with its last), so a run killed at any point loses at most the videos not yet
+    committed, and tells the progress. close() drops a file left unfinished."""
 
     store: Store
     model_id: str
@@ -802,17 +831,29 @@ class Writer:
     done: int = 0
     seconds: float = 0.0  # video seconds of the files written, indexed or not: the progress shown
     last_flush: float = field(default_factory=time.monotonic)
+    writing: VideoWrite | None = None  # the file whose first parts are written, uncommitted
 
     def commit(self, c: Computed) -> None:
+        if c.failure is None and (self.writing is not None or not c.done):  # a long file, in parts
+            if self.writing is None:
+                self.writing = self.store.begin_video(c.facts, self.model_id)
+            self.writing.add(c.segments)
+            if not c.done:
+                return
         report = self.report
         report.frames += c.frames
         report.frames_reused += c.reused
         report.warnings += [(c.facts.path, w) for w in c.warnings]
         if c.failure is not None:
+            self.close()
             self.store.save_failure(c.facts, c.failure)
             report.failed.append((c.facts.path, c.failure))
         else:
-            self.store.save_video(c.facts, c.segments, self.model_id, c.chunks, c.warning)
+            if self.writing is not None:
+                writing, self.writing = self.writing, None
+                writing.finish(c.facts, c.chunks, c.warning)
+            else:
+                self.store.save_video(c.facts, c.segments, self.model_id, c.chunks, c.warning)
             report.indexed.append(c.facts.path)
             report.video_seconds += c.facts.duration
             if time.monotonic() - self.last_flush > FLUSH_SECONDS:
@@ -820,6 +861,12 @@ class Writer:
                 self.last_flush = time.monotonic()
         self.done += 1
         self.seconds += c.seconds
+
+    def close(self) -> None:
+        """Drops the file being written in parts, if any: the library keeps what it had for it."""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            writing.abort()
 
     def tell(self, path: Path | None, seconds: float = 0.0, stage: str = "pictures") -> None:
         """Progress, `seconds` into the file being indexed."""
@@ -834,9 +881,12 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
     writer = Writer(store, backbone.model_id, report, len(todo), started, on_progress)
     writer.tell(None)
     with closing(compute(backbone, todo, fps, transcriber, threading.Event(), writer.tell)) as results:
-        for done in results:
-            writer.commit(done)
-            writer.tell(done.path)
+        try:
+            for done in results:
+                writer.commit(done)
+                writer.tell(done.path)
+        finally:
+            writer.close()
 
 
 def _finish_video(
@@ -861,7 +911,9 @@ def _finish_video(
         tokens = np.concatenate(video.tokens)
         features = np.concatenate(video.features)
         duration = min(info.duration, covered) if out.warning else info.duration
-        out.segments = build_segments(times, tokens, features, video.thumbs, fps, duration, backbone.pool)
+        end = max(float(times[-1]), min(covered, duration)) if duration else covered
+        spans = segment(features, fps)
+        out.segments = build_segments(times, tokens, video.thumbs, spans, end, backbone.pool)
         facts.duration = max(duration or covered, out.segments[-1].end)  # a header may say less than it holds
         facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
         facts.start_time, facts.sample_fps = info.start_time, fps

@@ -34,7 +34,7 @@ import numpy as np
 from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from footage.errors import DiskFull, FootageError, LibraryDamaged, LibraryError, LibraryReadOnly, NoLibrary
@@ -43,6 +43,7 @@ from footage.store import postgres
 from footage.store.faiss_index import VectorIndex
 from footage.store.lock import AdvisoryLock, WriteLock
 from footage.store.schema import (
+    BUSY_TIMEOUT_MS,
     SCHEMA_VERSION,
     Caption,
     Meta,
@@ -56,6 +57,7 @@ from footage.store.schema import (
 )
 from footage.store.vectors import FOLDER, STATE, TEXT_IDS, Vectors, clear_leftovers
 
+CACHE_WAIT_MS = 200  # how long caching captions waits for a writer before it lets the cache be
 REPAIR_BATCH = 10_000  # segments per statement when reading or rewriting many (SQLite caps its variables)
 # A segment's plain vector is in FAISS under its id; its view v (1, 2, ...) under v * VIEW_ID_BASE + its id.
 VIEW_ID_BASE = 1 << 40
@@ -931,17 +933,29 @@ class Store:
 
     def save_captions(self, captions: dict[int, str], decoder: str) -> None:
         """Caches captions; a segment removed meanwhile is skipped, and a read-only library caches nothing."""
-        try:
-            with self.Session.begin() as s:
-                alive = s.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))).all()
-                if alive:
-                    rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
-                    insert = pg_insert if self.database else sqlite_insert
-                    s.execute(insert(Caption).on_conflict_do_nothing(), rows)
-        except FootageError:  # a read-only, full or damaged library, or a writer holding it too long: no cache
-            pass
-        except IntegrityError:  # PostgreSQL: a writer removed a segment after it was read; cached next time
-            pass
+        with self.engine.connect() as conn:
+            # a cache waits for no writer: an index holds its transaction open while a long file decodes
+            if not self.database:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {CACHE_WAIT_MS}")
+                conn.commit()
+            try:
+                with conn.begin():
+                    if self.database:
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {CACHE_WAIT_MS}")
+                    alive = conn.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))).all()
+                    if alive:
+                        rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
+                        insert = pg_insert if self.database else sqlite_insert
+                        conn.execute(insert(Caption).on_conflict_do_nothing(), rows)
+            except (FootageError, OperationalError):  # read-only, full or damaged, or a writer holds it: no cache
+                pass
+            except IntegrityError:  # PostgreSQL: a writer removed a segment after it was read; cached next time
+                pass
+            finally:
+                if not self.database:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                    conn.commit()
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, float] | None:
         """A video's frame times (N,), cached tokens (N, T) in time order and where its last segment ends;
@@ -1107,7 +1121,6 @@ class Store:
 
     # --- writes (the caller holds self.lock) ------------------------------------------------------------
 
-    @_guarded
     def save_video(
         self,
         facts: FileFacts,
@@ -1117,63 +1130,19 @@ class Store:
         warning: str | None = None,
     ) -> int:
         """Replaces whatever the library had for this path with these segments and text chunks, in one
-        transaction. `warning` says what is missing from it ("partial: ..."). Thumbnails are named by their
-        segment's id, which is never reused: the old ones stay until the transaction commits, and the new ones
-        go if it does not."""
-        written: list[Path] = []
+        transaction. `warning` says what is missing from it ("partial: ...")."""
+        video = self.begin_video(facts, model_id)
         try:
-            with self.Session.begin() as s:
-                video, old_ids, old_chunks = self._upsert_video(s, facts, "indexed", None)
-                video.warning = warning
-                model = self.model_row(s, model_id, self.index.dim)
-                rows = [
-                    Segment(
-                        video_id=video.id,
-                        start=seg.start,
-                        end=seg.end,
-                        model=model,
-                        vector=np.ascontiguousarray(seg.vector, np.float16).tobytes(),
-                        frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
-                        frame_vectors=self._token_blob(seg.frame_vectors),
-                        views=None if seg.views is None else np.ascontiguousarray(seg.views, np.float32).tobytes(),
-                    )
-                    for seg in segments
-                ]
-                text_rows = [
-                    TextChunk(
-                        video_id=video.id,
-                        channel=c.channel,
-                        start=c.start,
-                        end=c.end,
-                        text=c.text,
-                        vector=np.ascontiguousarray(c.vector, np.float32).tobytes(),
-                    )
-                    for c in chunks
-                ]
-                video.vector = video_vector([(g.start, g.end, g.vector) for g in segments], self.index.dim)
-                s.add_all(rows + text_rows)
-                s.flush()  # the segments' ids name their thumbnails
-                for row, seg in zip(rows, segments):
-                    if seg.thumbnail is not None:
-                        row.thumbnail = self._write_thumbnail(video.id, row.id, seg.thumbnail, written)
-                generation = self._bump(s)
+            video.add(segments)
         except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
-            if written:
-                try:  # a folder made for this video alone goes too
-                    written[0].parent.rmdir()
-                except OSError:
-                    pass
+            video.abort()
             raise
-        self._prune_thumbnails(video.id, keep={p.name for p in written})
-        new_vectors = np.stack([seg.vector for seg in segments]) if segments else np.zeros((0, self.index.dim))
-        ids, vectors = faiss_entries([r.id for r in rows], new_vectors, [g.views for g in segments])
-        if chunks:
-            ids = np.concatenate([ids, np.array([r.id for r in text_rows], np.int64) + TEXT_ID_BASE])
-            vectors = np.concatenate([vectors, np.stack([c.vector for c in chunks]).astype(np.float32)])
-        self._apply(generation, old_ids, ids, vectors, old_chunks)
-        return video.id
+        return video.finish(facts, chunks, warning)
+
+    def begin_video(self, facts: FileFacts, model_id: str) -> "VideoWrite":
+        """A video written in one transaction, its segments added in batches as they are made (a long file's
+        pictures never wait in memory): add(...)*, then finish(...) or abort()."""
+        return VideoWrite(self, facts, model_id)
 
     @_guarded
     def save_failure(self, facts: FileFacts, reason: str) -> None:
@@ -1295,3 +1264,109 @@ class Store:
         with self.Session() as s:
             db_ids = np.sort(self._db_ids(s))
         return bool(np.array_equal(db_ids, np.sort(self.index.ids())))
+
+
+class VideoWrite:
+    """One video written in one transaction (Store.begin_video): its old rows go, its segments are added in
+    batches as the indexer makes them, and `finish` commits it all and mirrors it in FAISS; `abort`, or any
+    error, leaves the library as it was. Only what FAISS and the video's vector need stays in memory: a
+    10-hour file's frame tokens and thumbnails are in the database and on disk as soon as they are made.
+    The transaction stays open while the file decodes; readers see the old rows until the commit."""
+
+    def __init__(self, store: Store, facts: FileFacts, model_id: str):
+        self.store = store
+        self.written: list[Path] = []  # thumbnails, removed if the transaction does not commit
+        self.spans: list[tuple[float, float, np.ndarray]] = []  # (start, end, vector) of each segment
+        self.ids: list[np.ndarray] = []  # FAISS ids and vectors (float16 until the commit) of the segments
+        self.vectors: list[np.ndarray] = []
+        self.s = store.Session()
+        try:
+            self.s.begin()
+            self.video, self.old_ids, self.old_chunks = store._upsert_video(self.s, facts, "indexed", None)
+            self.model = store.model_row(self.s, model_id, store.index.dim)
+        except BaseException:
+            self.abort()
+            raise
+
+    def add(self, segments: list[NewSegment]) -> None:
+        """Writes these segments (the next ones in the video) and their thumbnails, uncommitted."""
+        if not segments:
+            return
+        store, video_id = self.store, self.video.id
+        rows = [
+            Segment(
+                video_id=video_id,
+                start=seg.start,
+                end=seg.end,
+                model=self.model,
+                vector=np.ascontiguousarray(seg.vector, np.float16).tobytes(),
+                frame_times=np.ascontiguousarray(seg.frame_times, np.float32).tobytes(),
+                frame_vectors=store._token_blob(seg.frame_vectors),
+                views=None if seg.views is None else np.ascontiguousarray(seg.views, np.float32).tobytes(),
+            )
+            for seg in segments
+        ]
+        self.s.add_all(rows)
+        self.s.flush()  # the segments' ids name their thumbnails
+        for row, seg in zip(rows, segments):
+            if seg.thumbnail is not None:
+                row.thumbnail = store._write_thumbnail(video_id, row.id, seg.thumbnail, self.written)
+        self.s.flush()
+        vectors = np.stack([g.vector for g in segments])  # (S, D)
+        ids, vectors = faiss_entries([r.id for r in rows], vectors, [g.views for g in segments])
+        self.ids.append(ids)
+        self.vectors.append(vectors.astype(np.float16))
+        self.spans += [(g.start, g.end, np.asarray(g.vector, np.float16)) for g in segments]
+        for row in rows:  # the session keeps no row it has written: they would hold every frame's tokens
+            self.s.expunge(row)
+
+    def finish(self, facts: FileFacts, chunks: list[NewChunk] = (), warning: str | None = None) -> int:
+        """Commits the video with what decoding learnt about it (`facts`), its text chunks and `warning`
+        ("partial: ..."), then mirrors it in FAISS; returns its id. Thumbnails are named by their segment's id,
+        which is never reused: the old ones stay until the commit."""
+        store, s, video = self.store, self.s, self.video
+        with store.guard:  # a commit and its mirror in FAISS are seen together
+            try:
+                for key, value in vars(facts).items():
+                    setattr(video, key, value)
+                video.warning = warning
+                text_rows = [
+                    TextChunk(
+                        video_id=video.id,
+                        channel=c.channel,
+                        start=c.start,
+                        end=c.end,
+                        text=c.text,
+                        vector=np.ascontiguousarray(c.vector, np.float32).tobytes(),
+                    )
+                    for c in chunks
+                ]
+                video.vector = video_vector(self.spans, store.index.dim)
+                s.add_all(text_rows)
+                s.flush()
+                generation = store._bump(s)
+                s.commit()
+            except BaseException:
+                self.abort()
+                raise
+            video_id = video.id
+            s.close()
+            store._prune_thumbnails(video_id, keep={p.name for p in self.written})
+            ids = np.concatenate([*self.ids, np.array([r.id for r in text_rows], np.int64) + TEXT_ID_BASE])
+            chunk_vectors = [np.asarray(c.vector, np.float32)[None] for c in chunks]
+            vectors = np.concatenate([np.zeros((0, store.index.dim), np.float32), *self.vectors, *chunk_vectors])
+            store._apply(generation, self.old_ids, ids, vectors.astype(np.float32), self.old_chunks)
+        return video_id
+
+    def abort(self) -> None:
+        """Drops the transaction and the thumbnails written for it."""
+        self.s.rollback()
+        self.s.close()
+        for path in self.written:
+            path.unlink(missing_ok=True)
+        if self.written:
+            try:  # a folder made for this video alone goes too
+                self.written[0].parent.rmdir()
+            except OSError:
+                pass
+        self.written = []
