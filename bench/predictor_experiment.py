@@ -4,7 +4,7 @@
     .venv/bin/python bench/predictor_experiment.py --library /tmp/pred/lib --split report --only NAME
 
 Each variant replaces the predictor's query-conditioned pooling (Backbone.predict with a query) inside the real
-search (footage.search.search.visual's rerank branch: the nearest 50 segments re-scored, merged, mixed with the
+search (footage.search.engine.visual's rerank branch: the nearest 50 segments re-scored, merged, mixed with the
 video's score, at most 3 per video), so every variant is scored exactly as bench/retrieval.py scores
 `--mode visual`. A variant returns (C, D) vectors whose dot product with the query is the segment's new score
 (score-level variants return score * query). Nothing in the library is written.

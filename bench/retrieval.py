@@ -134,7 +134,7 @@ def main() -> None:
     with Library(folder) as lib:
         report = lib.index(clips)
         assert not report.failed, report.failed
-        search = sys.modules["footage.search.search"]
+        search = sys.modules["footage.search.engine"]
         if args.sweep:
             print("| video weight | per video | rerank | pictures MRR | all MRR |\n|---|---|---|---|---|")
             chosen = search.VIDEO_WEIGHT

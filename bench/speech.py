@@ -15,7 +15,7 @@
 3. Fusion: every clip indexed once with speech; picture queries (bench/data/annotations.jsonl, 71 moments)
    and speech queries (bench/data/speech_annotations.jsonl: 12 moments of clip-16, paraphrases of what is
    said, timed from a Whisper base transcript, which is not the model that indexes) scored per search mode.
-   Then the semantic floor of the speech channel (footage.search.search.SPEECH_MIN_SIMILARITY): the cosine
+   Then the semantic floor of the speech channel (footage.search.engine.SPEECH_MIN_SIMILARITY): the cosine
    of each paraphrase to its own chunk, and the best cosine of each picture query to any speech chunk.
 """
 

@@ -31,9 +31,9 @@ from footage.models.device import check as check_device
 from footage.models.device import resolve as resolve_device
 from footage.models.predictor import Predictor
 from footage.models.y_decoder import PhraseDecoder
-from footage.search import Hit, live, search, timeline
+from footage.search import Hit, live, timeline
+from footage.search.engine import PER_VIDEO, caption, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
-from footage.search.search import PER_VIDEO, caption
 from footage.search.timeline import Event
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex

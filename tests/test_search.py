@@ -7,8 +7,8 @@ import pytest
 
 from footage import Hit, Library
 from footage.errors import BadValue, NoLibrary
+from footage.search.engine import diversify
 from footage.search.hits import Candidate, merge
-from footage.search.search import diversify
 
 QUERIES = {
     "cat": "a cat",

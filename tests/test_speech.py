@@ -398,8 +398,8 @@ def test_on_screen_text_is_read_unless_turned_off(tmp_path):
 
 
 def test_fusion_merges_overlapping_moments_and_names_the_channels_that_ranked_them():
+    from footage.search.engine import RRF_K, fuse
     from footage.search.hits import Hit
-    from footage.search.search import RRF_K, fuse
 
     pictures = [
         Hit("/a.mp4", 0, 10, 0.5, segment=1, segments=[1], channels=["visual"]),

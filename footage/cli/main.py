@@ -34,7 +34,7 @@ from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
 from footage.models.device import DEVICES
 from footage.search import live
-from footage.search.search import MODES, PER_VIDEO
+from footage.search.engine import MODES, PER_VIDEO
 
 SPEECH = (*MODELS, "off")
 

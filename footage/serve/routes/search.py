@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 
 from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
-from footage.search.search import MODES, PER_VIDEO
+from footage.search.engine import MODES, PER_VIDEO
 from footage.serve.models import MAX_ID, HitOut, SearchOut, shown
 from footage.serve.pictures import downscaled, embedding, searching
 from footage.serve.security import check_token, sign
