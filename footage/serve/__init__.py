@@ -5,7 +5,7 @@ security.py   Settings, the bearer token, signed media URLs
 routes/       search, videos (and stats), media (files, clips, thumbnails), jobs (index runs)
 jobs.py       index runs in a thread, with progress and cancelling
 ranges.py     HTTP range requests over one open file
-models.py     the JSON the API answers with
+schemas.py    the JSON the API answers with
 static/       the page: plain HTML, CSS and JavaScript that talk only to the public API
 mcp.py        the Model Context Protocol server (stdio)
 """

@@ -30,8 +30,8 @@ from footage.errors import (
 from footage.library import Library
 from footage.serve.connections import MAX_REQUESTS, Busy
 from footage.serve.jobs import Jobs
-from footage.serve.models import HEADERS, problem
 from footage.serve.routes import jobs, media, search, videos
+from footage.serve.schemas import HEADERS, problem
 from footage.serve.security import Settings
 
 STATIC = Path(__file__).parent / "static"

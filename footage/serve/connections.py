@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from footage.serve.models import HEADERS, problem
+from footage.serve.schemas import HEADERS, problem
 
 MAX_REQUESTS = 64  # requests being answered at once (the app's Busy layer); more are answered 503
 SHUTDOWN_SECONDS = 10  # Ctrl-C or SIGTERM: requests still running after this are dropped, the server exits

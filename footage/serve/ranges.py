@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import HTTPException, Request
 from starlette.responses import Response, StreamingResponse
 
-from footage.serve.models import problem
+from footage.serve.schemas import problem
 
 CHUNK_BYTES = 256 << 10
 RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from footage.files import expand
 from footage.indexer.pipeline import resolve
-from footage.serve.models import IndexRequest, JobId, JobOut
+from footage.serve.schemas import IndexRequest, JobId, JobOut
 from footage.serve.security import check_token
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=["jobs"])

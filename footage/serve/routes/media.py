@@ -14,8 +14,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from footage.serve.models import SegmentId, VideoId
 from footage.serve.ranges import send_fd, send_file
+from footage.serve.schemas import SegmentId, VideoId
 from footage.serve.security import check_signature
 
 router = APIRouter(dependencies=[Depends(check_signature)], tags=["media"])

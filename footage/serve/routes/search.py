@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from footage.library import MAX_QUERY_CHARS
 from footage.search import Hit
 from footage.search.engine import MODES, PER_VIDEO
-from footage.serve.models import MAX_ID, HitOut, SearchOut, shown
 from footage.serve.pictures import downscaled, embedding, searching
+from footage.serve.schemas import MAX_ID, HitOut, SearchOut, shown
 from footage.serve.security import check_token, sign
 
 MAX_LIMIT = 200

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from footage.serve.models import EventOut, VideoDetail, VideoId, VideoOut, VideoPage, shown
+from footage.serve.schemas import EventOut, VideoDetail, VideoId, VideoOut, VideoPage, shown
 from footage.serve.security import check_token, sign
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=["videos"])
