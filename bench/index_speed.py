@@ -37,7 +37,7 @@ from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
 from footage.models.backbone import MODEL_BATCH
-from footage.models.device import native_bf16, onnxruntime_runner, openvino_runner
+from footage.models.runtime import native_bf16, onnxruntime_runner, openvino_runner
 from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder
 
 

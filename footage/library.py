@@ -27,9 +27,9 @@ from footage.indexer.pipeline import IndexReport, Progress
 from footage.indexer.speech import Transcriber
 from footage.indexer.speech import check as check_speech
 from footage.models import load_backbone
-from footage.models.device import check as check_device
-from footage.models.device import resolve as resolve_device
 from footage.models.predictor import Predictor
+from footage.models.runtime import check as check_device
+from footage.models.runtime import resolve as resolve_device
 from footage.models.y_decoder import PhraseDecoder
 from footage.search import Hit, live, timeline
 from footage.search.engine import PER_VIDEO, caption, search

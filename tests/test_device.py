@@ -16,7 +16,7 @@ from footage.errors import BadValue
 from footage.indexer.speech import Transcriber
 from footage.library import DEFAULT_SPEECH
 from footage.models.backbone import MODEL_BATCH, Bundled, TorchXEncoder
-from footage.models.device import DEVICES, batch_size, resolve
+from footage.models.runtime import DEVICES, batch_size, resolve
 from footage.models.train import fit_predictor
 from footage.models.x_encoder import VARIANTS, OnnxXEncoder
 

@@ -220,10 +220,10 @@ def test_bf16_x_encoder_where_the_cpu_has_it(tmp_path, monkeypatch):
 
 def test_an_openvino_that_cannot_compile_falls_back_to_float32(tmp_path, monkeypatch):
     import footage.models.x_encoder as xe
-    from footage.models import device
+    from footage.models import runtime
 
     x = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=True)
-    monkeypatch.setattr(device, "openvino_runner", lambda *a: (_ for _ in ()).throw(RuntimeError("no bf16 kernels")))
+    monkeypatch.setattr(runtime, "openvino_runner", lambda *a: (_ for _ in ()).throw(RuntimeError("no bf16 kernels")))
     features, logits = x(np.stack([frame(data.chelsea())]))
     f32, l32 = xe.OnnxXEncoder(xe.VARIANTS["lite0"], tmp_path, bf16=False)(np.stack([frame(data.chelsea())]))
     assert not x.bf16 and torch.allclose(logits, l32, atol=1e-5) and torch.allclose(features, f32, atol=1e-6)

@@ -38,8 +38,8 @@ def test_a_title_card_is_read_with_its_time(title_video):
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino bf16", "an openvino that cannot compile"])
 def test_a_title_is_read_on_each_runtime(tmp_path, monkeypatch, runtime):
     """OpenVINO in bfloat16 where the CPU has it, ONNX Runtime elsewhere (FOOTAGE_BF16=0, or OpenVINO failing)."""
-    from footage.models import device
-    from footage.models.device import native_bf16
+    from footage.models import runtime as runners
+    from footage.models.runtime import native_bf16
 
     monkeypatch.setattr(ocr, "_loaded", None)  # the models are loaded again, for this runtime
     monkeypatch.setenv("FOOTAGE_BF16", "0" if runtime == "onnxruntime" else "1")
@@ -48,7 +48,7 @@ def test_a_title_is_read_on_each_runtime(tmp_path, monkeypatch, runtime):
     tried = []
     if runtime.startswith("an openvino"):
         monkeypatch.setattr(ocr, "native_bf16", lambda: True)
-        monkeypatch.setattr(device, "openvino_runner", lambda *a: tried.append(a) or 1 / 0)
+        monkeypatch.setattr(runners, "openvino_runner", lambda *a: tried.append(a) or 1 / 0)
     card = Image.open(title_card(tmp_path / "card.png", "GRAND OPENING SALE")).convert("L").resize((960, 540))
     assert ocr.read_frame(np.asarray(card)) == ["GRAND OPENING SALE"]
     assert len(tried) == (2 if runtime.startswith("an openvino") else 0)  # detector and recogniser

@@ -32,7 +32,7 @@ from footage.errors import BadValue, FootageError
 from footage.files import expand
 from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
-from footage.models.device import DEVICES
+from footage.models.runtime import DEVICES
 from footage.search import live
 from footage.search.engine import MODES, PER_VIDEO
 

@@ -37,7 +37,7 @@ from footage.errors import ModelError, VideoError
 from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo
 from footage.indexer.subtitles import Cue
-from footage.models.device import cpu_runner, native_bf16
+from footage.models.runtime import cpu_runner, native_bf16
 
 OCR_SECONDS = 2.0  # at most one frame read every this many seconds
 WIDTH = 960  # frames are read this wide

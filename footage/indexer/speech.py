@@ -38,7 +38,7 @@ from footage.errors import BadValue, ModelError
 from footage.indexer.probe import ffmpeg_reason, source_args
 from footage.indexer.subtitles import Cue
 from footage.memory import give_back
-from footage.models.device import openvino_runner
+from footage.models.runtime import openvino_runner
 
 MODELS = ("tiny", "base")
 NO_SPEECH_MAX = 0.6  # a segment Whisper itself thinks is silence (and is unsure of) is dropped...

@@ -13,8 +13,8 @@ import numpy as np
 
 from footage.files import write_atomically
 from footage.models import colour, imagenet
-from footage.models.device import batch_size, check, resolve
 from footage.models.predictor import Predictor, pad
+from footage.models.runtime import batch_size, check, resolve
 from footage.models.y_decoder import Phrase, PhraseDecoder, class_phrase
 from footage.models.y_encoder import YEncoder
 
@@ -36,7 +36,7 @@ def class_text(c: imagenet.ImageNetClass) -> str:
 def load_backbone(name: str = "bundled", cache_dir: Path | None = None, device: str = "auto") -> "Backbone":
     """A backbone by name: `bundled` (and its larger -lite1/-lite2 variants), a hub model (siglip, siglip2,
     clip, vjepa2, or hf:ORG/NAME), or the path of a folder holding a saved transformers model. Its vision
-    model runs on `device` (auto, cpu, cuda or mps; see footage/models/device.py)."""
+    model runs on `device` (auto, cpu, cuda or mps; see footage/models/runtime.py)."""
     if name in BACKBONES:
         return Bundled(name, cache_dir, device)
     from footage.models.hub import Hub  # transformers: only for hub backbones

@@ -25,7 +25,7 @@ from transformers.utils import logging as hf_logging
 
 from footage.errors import ModelError
 from footage.models.backbone import PREDICTOR_VERSION, Backbone
-from footage.models.device import check
+from footage.models.runtime import check
 from footage.models.y_encoder import YEncoder
 
 ALIASES = {

@@ -19,7 +19,7 @@ from torch import nn
 
 from footage.errors import ModelError
 from footage.files import write_atomically
-from footage.models.device import cpu_runner, native_bf16
+from footage.models.runtime import cpu_runner, native_bf16
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ MAX_NAME_CHARS = 80
 
 decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
 # one picture embedded at a time: six first picture searches at once hung the server for good, in the X-encoder's
-# OpenVINO runner (compile_model in two threads while others ran infer; footage/models/device.py)
+# OpenVINO runner (compile_model in two threads while others ran infer; footage/models/runtime.py)
 embedding = threading.Lock()
 busy = [0]  # picture searches running now
 busy_lock = threading.Lock()

@@ -1,4 +1,5 @@
-"""Where the models run: `auto` picks a CUDA GPU, else Apple's Metal (MPS), else the CPU.
+"""Where and how the models run: the device (`auto` picks a CUDA GPU, else Apple's Metal (MPS), else the CPU) and
+the runners (torch on the CPU, ONNX Runtime, OpenVINO) that execute an exported model.
 
 The device changes where the arithmetic is done, never what a vector means: it is not part of any model id, so
 a library indexed on a GPU is searched on a CPU (the outputs agree to float rounding). torch is imported only to
