@@ -18,8 +18,7 @@ import numpy as np
 
 from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NoLibrary, NotFound
 from footage.files import expand
-from footage.indexer import live as stream
-from footage.indexer import pipeline
+from footage.indexer import pipeline, stream
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
 from footage.indexer.decode import frame_of
 from footage.indexer.ocr import check as check_ocr
@@ -31,7 +30,8 @@ from footage.models.predictor import Predictor
 from footage.models.runtime import check as check_device
 from footage.models.runtime import resolve as resolve_device
 from footage.models.y_decoder import PhraseDecoder
-from footage.search import Hit, live, timeline
+from footage.search import Hit, timeline
+from footage.search.alerts import HOLD_SECONDS, THRESHOLD, Alerts, Events
 from footage.search.engine import PER_VIDEO, caption, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
 from footage.search.timeline import Event
@@ -512,7 +512,7 @@ class Library:
         source: str,
         alerts: Iterable[str] = (),
         on_event: Callable[[dict], None] = print,
-        threshold: float = live.THRESHOLD,
+        threshold: float = THRESHOLD,
         fps: float = 1.0,
         realtime: bool = False,
         stop: threading.Event | None = None,
@@ -520,7 +520,7 @@ class Library:
         webhook: str | None = None,
         record: bool = False,
         keep: float | None = None,
-        hold: float = live.HOLD_SECONDS,
+        hold: float = HOLD_SECONDS,
     ) -> None:
         """Watches a live source (anything ffmpeg reads live, or a file played at its own speed with `realtime`)
         until `stop` is set, or a file played once ends. `on_event(message)` gets a dict as each thing happens:
@@ -548,8 +548,8 @@ class Library:
         vectors = np.stack([backbone.embed_query(q) for q in queries]) if queries else np.zeros((0, backbone.dim))
         if not (math.isfinite(hold) and hold >= 0):
             raise BadValue(f"hold must be a number of seconds, 0 or more, not {hold}")
-        standing = live.Alerts(queries, vectors, threshold, hold)
-        events = live.Events(self.decoder)
+        standing = Alerts(queries, vectors, threshold, hold)
+        events = Events(self.decoder)
         if keep is not None and not (math.isfinite(keep) and keep > 0):
             raise BadValue(f"keep must be a positive number of seconds, not {keep}")
         hook = Webhook(webhook, said) if webhook else None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from media import PHOTOS, ffmpeg, pattern_video, photo_video
 
-from footage.search import live
+from footage.search.alerts import THRESHOLD, Alerts, Events
 
 ROCKET_AT = 3.0  # seconds into the clip: cat 0-3 s, rocket 3-7 s, cat 7-12 s
 
@@ -25,7 +25,7 @@ def unit(v) -> np.ndarray:
 
 
 def test_a_lasting_match_is_one_alert_and_a_dip_does_not_end_it():
-    alerts = live.Alerts(["a rocket"], unit([1, 0, 0])[None], threshold=0.5)
+    alerts = Alerts(["a rocket"], unit([1, 0, 0])[None], threshold=0.5)
     scores = [0.1, 0.2, 0.6, 0.7, 0.47, 0.6, 0.3, 0.6, 0.2, 0.1, 0.1, 0.1]  # 0.47: within the hysteresis
     log = []
     for t, score in enumerate(scores):
@@ -36,7 +36,7 @@ def test_a_lasting_match_is_one_alert_and_a_dip_does_not_end_it():
 
 
 def test_an_event_closes_when_the_stream_has_moved_away_from_it():
-    events = live.Events(decoder=lambda vectors: [f"{v.argmax()}" for v in vectors])
+    events = Events(decoder=lambda vectors: [f"{v.argmax()}" for v in vectors])
     a, b = unit([1, 0.1, 0]), unit([0.1, 1, 0])
     closed = [events.add(float(t), v) for t, v in enumerate([a, a, a, b, a, a, b, b, b])]  # one b: a blip
     done = [e for e in closed if e is not None]
@@ -108,7 +108,7 @@ def test_watch_alerts_on_a_live_stream_within_2_s_survives_its_restart_and_stops
         started = send(stream_file, port)
         at, line = wait_for(out, lambda line: json.loads(line)["type"] == "alert", 10)
         alert = json.loads(line)
-        assert alert["query"] == "a rocket launch" and alert["score"] >= live.THRESHOLD
+        assert alert["query"] == "a rocket launch" and alert["score"] >= THRESHOLD
         latency = at - (started + ROCKET_AT)
         assert -0.2 <= latency <= 2.0, latency  # from the rocket's first frame on the wire to the line on stdout
         _, line = wait_for(out, lambda line: json.loads(line)["type"] == "alert_end", 10)  # one alert, then its end
@@ -213,7 +213,7 @@ def test_recordings_are_indexed_as_they_finish_and_old_ones_are_dropped(stream_f
     import os
 
     from footage import Library
-    from footage.indexer import live as stream
+    from footage.indexer import stream
 
     monkeypatch.setattr(stream, "RECORD_SECONDS", 4)
     monkeypatch.setattr(stream, "RECORD_POLL_SECONDS", 0.2)
@@ -235,7 +235,7 @@ def test_recordings_are_indexed_as_they_finish_and_old_ones_are_dropped(stream_f
 
 def test_a_recording_begun_in_the_same_second_as_the_last_does_not_overwrite_it(tmp_path, monkeypatch):
     """Two watches a second apart named their files alike, and the second one's overwrote the first's."""
-    from footage.indexer import live as stream
+    from footage.indexer import stream
 
     now = time.gmtime()
     monkeypatch.setattr(stream.time, "gmtime", lambda: now)
@@ -272,7 +272,7 @@ def test_a_query_may_dip_for_as_long_as_the_hold_before_its_alert_ends():
     scores = [0.6, 0.6, 0.1, 0.1, 0.1, 0.6, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]  # a 3 s dip, then gone
     logs = {}
     for hold in (2.0, 4.0):
-        alerts = live.Alerts(["a bird"], unit([1, 0, 0])[None], threshold=0.5, hold=hold)
+        alerts = Alerts(["a bird"], unit([1, 0, 0])[None], threshold=0.5, hold=hold)
         log = []
         for t, score in enumerate(scores):
             started, ended = alerts.add(float(t), unit([score, np.sqrt(1 - score**2), 0]))
@@ -317,7 +317,7 @@ def test_a_file_is_read_alone_by_ffmpeg():
 
 
 def stream_command(source: str) -> list[str]:
-    from footage.indexer import live as stream
+    from footage.indexer import stream
 
     return stream.command(source, 1.0, 224, False)
 
@@ -407,7 +407,7 @@ def test_a_dropped_stream_ends_the_event_and_alert_at_its_last_picture_and_a_gap
     """Across an outage one event spanned it, mixing pictures from both sides; the alert under way ended only
     when pictures came back; nothing said that the stream had dropped."""
     from footage import Library
-    from footage.indexer import live as stream
+    from footage.indexer import stream
 
     monkeypatch.setattr(stream, "QUIET_SECONDS", 1.0)  # what was under way ends 1 s after the last picture...
     monkeypatch.setattr(stream, "STALL_SECONDS", 3.0)  # ... before ffmpeg is given up on and started again
@@ -463,7 +463,7 @@ def test_a_dropped_stream_ends_the_event_and_alert_at_its_last_picture_and_a_gap
 def test_a_slow_frame_rate_is_not_taken_for_a_stalled_stream(tmp_path, monkeypatch):
     """At --fps 0.1 a frame comes every 10 s, and 10 s without one was a stall: ffmpeg was killed again and
     again. A stall is now STALL_TICKS ticks without a frame at least."""
-    from footage.indexer import live as stream
+    from footage.indexer import stream
 
     monkeypatch.setattr(stream, "STALL_SECONDS", 1.0)
     clip = pattern_video(tmp_path / "clip.mp4", seconds=5)

@@ -33,7 +33,7 @@ from footage.files import expand
 from footage.indexer.speech import MODELS
 from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
 from footage.models.runtime import DEVICES
-from footage.search import live
+from footage.search import alerts
 from footage.search.engine import MODES, PER_VIDEO
 
 SPEECH = (*MODELS, "off")
@@ -481,11 +481,11 @@ def watch(
         list[str] | None,
         typer.Option("--alert", help="A standing query: say when it starts and stops matching (repeatable)."),
     ] = None,
-    threshold: Annotated[float, typer.Option(help="Score from which a standing query matches.")] = live.THRESHOLD,
+    threshold: Annotated[float, typer.Option(help="Score from which a standing query matches.")] = alerts.THRESHOLD,
     hold: Annotated[
         float,
         typer.Option(min=0, max=3600, help="Seconds a query must stay under the threshold for its alert to end."),
-    ] = live.HOLD_SECONDS,
+    ] = alerts.HOLD_SECONDS,
     fps: Annotated[float, typer.Option(min=0.001, max=MAX_FPS, help="Frames looked at per second.")] = 1.0,
     realtime: Annotated[bool, typer.Option(help="Play a file at its own speed, as if it were live.")] = False,
     webhook: Annotated[
