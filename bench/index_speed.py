@@ -36,7 +36,7 @@ from footage.indexer import ocr
 from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS, scan
 from footage.indexer.probe import probe
-from footage.models.backbone import MODEL_BATCH
+from footage.models.base import MODEL_BATCH
 from footage.models.runtime import native_bf16, onnxruntime_runner, openvino_runner
 from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder
 
@@ -209,7 +209,7 @@ def main() -> None:
     n_frames = sum(len(f) for f in frames.values())
     print(
         f"{len(frames)} files, {video_s:.1f} s of video, {n_frames} frames at {args.fps:g} fps, "
-        f"backbone {backbone.model_id}"
+        f"backbone {lib.models.model_id}"
     )
     print(f"(the indexer runs the model on {INFERENCE_THREADS} of {os.cpu_count()} cores, ffmpeg on the rest)")
     print(f"{'':14}{'wall s':>8}{'video s / wall s':>18}")

@@ -117,7 +117,7 @@ def index(video: Path, library: Path, fps: float, ocr: bool) -> dict:
 def narrated(clip: Path, rounds: int) -> dict:
     """Words Whisper writes on the clip, and the CPU-seconds of speech (median of `rounds`), in this process."""
     from footage.indexer.speech import Transcriber
-    from footage.library import DEFAULT_SPEECH
+    from footage.settings import DEFAULT_SPEECH
 
     with tempfile.TemporaryDirectory() as cache:
         hear = Transcriber(DEFAULT_SPEECH, Path(cache), threads=1)

@@ -106,7 +106,7 @@ def soft_gate(scale, temperature=0.05):
 
 
 def run(lib, pairs, kinds, pool, rerank=True, per_video=3):
-    lib.backbone.predict = lambda token_sets, query=None: pool(token_sets, query)
+    lib.models.predict = lambda token_sets, query=None: pool(token_sets, query)
     ranks = lib.evaluate(pairs, mode="visual", rerank=rerank, per_video=per_video).ranks
     return by_kind(ranks, kinds)
 
@@ -148,7 +148,7 @@ def main():
     per_video = a.per_video or None
     pairs, kinds, _ = load_moments(a.samples, a.split)
     with Library(a.library) as lib:
-        original = lib.backbone.predict
+        original = lib.models.predict
         off = run(lib, pairs, kinds, mean_pool, rerank=False, per_video=per_video)
         print(f"{a.split} half, mode visual, per_video {per_video}: {len(pairs)} moments")
         print(line("off (FAISS mean)", off, off))
@@ -166,7 +166,7 @@ def main():
                 f"[{time.time() - t:.0f}s]",
                 flush=True,
             )
-        lib.backbone.predict = original
+        lib.models.predict = original
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def save(lib: Library, v: int, vectors: np.ndarray, name: str) -> None:
         times = 2.0 * k + np.arange(FRAMES, dtype=np.float32) / 3
         segments.append(NewSegment(2.0 * k, 2.0 * k + 2, x, times, frames))
     facts = FileFacts(f"/archive/{name}.mp4", 1, 1.0, f"fp-{name}", duration=2.0 * len(vectors))
-    lib.store.save_video(facts, segments, lib.backbone.model_id)
+    lib.store.save_video(facts, segments, lib.models.model_id)
 
 
 def add_one_video(lib: Library, real: np.ndarray) -> float:

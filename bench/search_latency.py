@@ -40,7 +40,7 @@ def fill(lib: Library, n: int, rng) -> np.ndarray:
                 for k in range(SEGMENTS_PER_VIDEO)
             ]
             facts = FileFacts(f"/synthetic/video{v:05d}.mp4", 1, 1.0, f"fp{v}", duration=500.0)
-            lib.store.save_video(facts, segments, lib.backbone.model_id)
+            lib.store.save_video(facts, segments, lib.models.model_id)
             added.append(vectors)
         lib.store.flush()
     return np.concatenate(added)

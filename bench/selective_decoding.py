@@ -37,7 +37,7 @@ def main() -> None:
         streams = {}
         for clip in clips:
             times, tokens, end = lib.store.frames(str(clip))
-            streams[str(clip)] = times, lib.backbone.predict([t[None] for t in tokens]), end
+            streams[str(clip)] = times, lib.models.predict([t[None] for t in tokens]), end
         minutes = sum(end for _, _, end in streams.values()) / 60
         targets = {p: y.encode_one(p.text) for p in pairs}
         print(f"{len(pairs)} moments in {len(clips)} clips, {minutes:.1f} minutes at {FPS:g} frames/s")

@@ -30,10 +30,10 @@ from pathlib import Path
 from retrieval import load_pairs
 
 from footage import Library
+from footage.files import cache_dir
 from footage.indexer import ocr
 from footage.indexer.probe import probe
 from footage.indexer.speech import Transcriber
-from footage.library import cache_dir
 from footage.search.evaluate import Pair
 
 DATA = Path(__file__).parent / "data"

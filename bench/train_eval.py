@@ -59,7 +59,7 @@ def main() -> None:
         with Library(base) as lib:
             lib.index(clips)
             fit = fit_label_free(lib.store.all_frame_tokens()[1], args.epochs)
-            label_free = Predictor(lib.backbone.predictor.config, fit.weight, fit.bias)
+            label_free = Predictor(lib.models.predictor.config, fit.weight, fit.bias)
         print(f"label-free objective: loss {fit.losses[0]:.2f} -> {fit.losses[-1]:.2f}")
         rows: dict[str, list[Scores]] = {}
         kept = 0

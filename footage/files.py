@@ -2,6 +2,7 @@
 the model caches."""
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -42,3 +43,21 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], durable: boo
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def cache_dir(library: Path | None = None) -> Path | None:
+    """Where derived model data (class-name embeddings, Whisper base) is kept between runs:
+    $XDG_CACHE_HOME/footage (~/.cache/footage); where that cannot be written (read-only, full), the library's
+    cache folder, else a temporary one; None when nothing can be written (nothing is cached)."""
+    home = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "footage"
+    spare = Path(tempfile.gettempdir()) / f"footage-cache-{os.getuid()}"
+    for folder in [home, *([library / "cache"] if library else []), spare]:
+        probe = folder / f".probe-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"\0" * 4096)
+            probe.unlink()
+            return folder
+        except OSError:
+            continue
+    return None

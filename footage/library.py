@@ -7,25 +7,24 @@ import os
 import random
 import shutil
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NoLibrary, NotFound
-from footage.files import expand
+from footage.files import cache_dir, expand
 from footage.indexer import pipeline, stream
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
 from footage.indexer.decode import frame_of
 from footage.indexer.ocr import check as check_ocr
 from footage.indexer.pipeline import IndexReport, Progress
-from footage.indexer.speech import Transcriber
 from footage.indexer.speech import check as check_speech
-from footage.models import load_backbone
+from footage.indexer.speech import transcriber as speech_model
+from footage.models import Backbone, Models, load
 from footage.models.predictor import Predictor
 from footage.models.runtime import check as check_device
 from footage.models.runtime import resolve as resolve_device
@@ -35,6 +34,7 @@ from footage.search.alerts import HOLD_SECONDS, THRESHOLD, Alerts, Events
 from footage.search.engine import PER_VIDEO, caption, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
 from footage.search.timeline import Event
+from footage.settings import DEFAULT_BACKBONE, Settings
 from footage.store import Stats, Store
 from footage.store.faiss_index import VectorIndex
 from footage.store.postgres import BINDING
@@ -45,8 +45,6 @@ from footage.webhook import Webhook
 
 DEFAULT_LIBRARY = Path("~/.footage")
 RECORDINGS = "recordings"  # the folder in a library where `watch` records streams
-DEFAULT_SPEECH = "tiny"
-DEFAULT_OCR = "on"  # on-screen text: titles, credits, slides and signs are what people type
 MAX_FPS = 60.0
 MAX_TOP_K = 10_000
 MAX_QUERY_CHARS = 1_000  # a description, not a document
@@ -85,24 +83,6 @@ class TrainReport:
     skipped: list[str] = field(default_factory=list)  # videos of pairs left out: not indexed in the library
 
 
-def cache_dir(library: Path | None = None) -> Path | None:
-    """Where derived model data (class-name embeddings, Whisper base) is kept between runs:
-    $XDG_CACHE_HOME/footage (~/.cache/footage); where that cannot be written (read-only, full), the library's
-    cache folder, else a temporary one; None when nothing can be written (nothing is cached)."""
-    home = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "footage"
-    spare = Path(tempfile.gettempdir()) / f"footage-cache-{os.getuid()}"
-    for folder in [home, *([library / "cache"] if library else []), spare]:
-        probe = folder / f".probe-{os.getpid()}"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"\0" * 4096)
-            probe.unlink()
-            return folder
-        except OSError:
-            continue
-    return None
-
-
 def _valid_id(x: int) -> bool:
     """An id SQLite can hold (a request may carry any number)."""
     return isinstance(x, int) and 0 <= x < 1 << 62
@@ -125,7 +105,7 @@ class Library:
     def __init__(
         self,
         path: str | Path | None = None,
-        backbone: str | None = None,
+        backbone: str | Backbone | None = None,
         fps: float = 1.0,
         decoder=None,
         device: str = "auto",
@@ -134,7 +114,9 @@ class Library:
         """Opens the library at `path` ($FOOTAGE_LIBRARY, else ~/.footage). Opening writes nothing: a folder
         without a library becomes one at the first `index`, and the other methods raise NoLibrary there.
         `backbone` is chosen when the library is made (bundled, bundled-lite1/-lite2, siglip, siglip2, clip,
-        vjepa2, hf:ORG/NAME or a model folder) and stored in it; None uses the stored one. `fps` is the rate
+        vjepa2, hf:ORG/NAME or a model folder) and stored in it; None uses the stored one; a Backbone already
+        loaded is used as it is, with no second load (tests share one, and a tool opening many libraries can).
+        `fps` is the rate
         frames are fed to the model when indexing. `decoder` replaces the bundled Y-decoder that captions hits
         and events: any object with an `id` (str) and `__call__((B, D) vectors) -> B captions`. `device` is
         where the models run and training is done: auto (a CUDA GPU, else Apple's Metal, else the CPU), cpu,
@@ -150,11 +132,12 @@ class Library:
         # An accelerator named outright is checked now (a missing GPU is said before any work); auto is resolved
         # by the backbone when a model first runs, as asking torch costs a search its start-up time.
         self.device = resolve_device(device) if check_device(device) in ("cuda", "mps") else device
-        self._backbone_name = backbone
+        self._loaded = backbone if isinstance(backbone, Backbone) else None  # a backbone to share
+        self._backbone_name = backbone.name if isinstance(backbone, Backbone) else backbone
         self._decoder = decoder  # None: the bundled one, built on first use
         self._phrases: PhraseDecoder | None = None
         self._store: Store | None = None
-        self.backbone = None
+        self.models: Models | None = None  # the library's models, built from its settings
         self.db = db
         if (self.path / "library.db").exists() or db or (self.path / BINDING).exists():
             try:
@@ -169,29 +152,36 @@ class Library:
                 self._store.close()
                 raise
         else:  # describe works without a library; index makes one with these models
-            self.backbone = load_backbone(backbone or "bundled", cache_dir=cache_dir(), device=self.device)
+            settings = Settings(backbone=self._backbone_name or DEFAULT_BACKBONE, device=self.device, fps=fps)
+            self.models = load(settings, cache_dir(), backbone=self._loaded)
+
+    @property
+    def backbone(self) -> Backbone:
+        """The library's backbone (self.models.backbone)."""
+        return self.models.backbone
+
+    @property
+    def settings(self) -> Settings:
+        """The library's settings (those of a library not made yet: what `index` will make it with)."""
+        return self.models.settings
 
     def _attach(self) -> None:
-        """Loads the library's backbone, trained predictor and settings."""
+        """Builds the library's models from its settings and its trained predictor."""
         store = self._store
-        name = self._backbone_name or store.meta("backbone") or "bundled"
         cache = cache_dir(None if store.read_only else self.path)
-        if self.backbone is None or self.backbone.name != name:
-            self.backbone = load_backbone(name, cache_dir=cache, device=self.device)
-        self.backbone.cache_dir = cache  # now the library's folder is there to fall back on
-        store.attach(self.backbone.name, self.backbone.dim, self.backbone.token_dim)
-        trained = store.meta("predictor")
-        if trained:
-            version = json.loads(trained)["version"]
-            checkpoint = self.path / "predictors" / f"v{version}.npz"
+        settings = Settings.read(store.meta, backbone=self._backbone_name, device=self.device, fps=self.fps)
+        predictor = None
+        if settings.predictor_version:
+            checkpoint = self.path / "predictors" / f"v{settings.predictor_version}.npz"
             try:
-                self.backbone.predictor = Predictor.load(checkpoint)
+                predictor = Predictor.load(checkpoint)
             except OSError as e:
                 raise LibraryError(f"{checkpoint}: the library's trained predictor is unreadable ({e})") from None
-            self.backbone.predictor_version = version
-        self.backbone.views = json.loads(store.meta("views") or "[]")
-        self.backbone.speech = store.meta("speech") or DEFAULT_SPEECH
-        self.backbone.ocr = (store.meta("ocr") or DEFAULT_OCR) == "on"
+        loaded = self.models.backbone if self.models is not None else self._loaded
+        self.models = load(settings, cache, predictor, loaded)
+        backbone = self.models.backbone
+        backbone.cache_dir = cache  # now the library's folder is there to fall back on
+        store.attach(backbone.name, backbone.dim, backbone.token_dim)
 
     @property
     def store(self) -> Store:
@@ -204,19 +194,15 @@ class Library:
     def _set_views(self, views: list[str]) -> None:
         """Stores new indexing prompts and recomputes every segment's vectors from the cached frame tokens,
         in one transaction. The caller holds the lock."""
-        before = self.backbone.views
-        self.backbone.views = list(views)
-        try:
-            ids, token_sets = self.store.all_frame_tokens()
-            meta = {"views": json.dumps(views)}
-            if ids:
-                vectors, pooled = self._pooled(token_sets, self.backbone.predictor)
-                self.store.replace_vectors(ids, vectors, self.backbone.model_id, pooled, meta=meta)
-            else:
-                self.store.set_meta("views", meta["views"])
-        except BaseException:
-            self.backbone.views = before
-            raise
+        models = replace(self.models, settings=replace(self.models.settings, views=tuple(views)))
+        ids, token_sets = self.store.all_frame_tokens()
+        meta = {"views": models.settings.meta()["views"]}
+        if ids:
+            vectors, pooled = self._pooled(token_sets, models)
+            self.store.replace_vectors(ids, vectors, models.model_id, pooled, meta=meta)
+        else:
+            self.store.set_meta("views", meta["views"])
+        self.models = models
         self.store.flush()
 
     @property
@@ -227,7 +213,7 @@ class Library:
             return self._decoder
         if self._phrases is None:
             phrases = json.loads(self._store.meta("phrases") or "[]") if self._store else []
-            self._phrases = self.backbone.decoder(phrases)
+            self._phrases = self.models.backbone.decoder(phrases)
         return self._phrases
 
     def index(
@@ -282,34 +268,29 @@ class Library:
             self._attach()
         if self.store.cannot_write:  # before any model loads
             raise self.store.cannot_write
-        stored_speech = self.store.meta("speech") or DEFAULT_SPEECH
-        use_speech = stored_speech if speech is None else speech
-        stored_ocr = (self.store.meta("ocr") or DEFAULT_OCR) == "on"
-        use_ocr = stored_ocr if ocr is None else ocr
-        check_speech(use_speech)
-        transcriber = None
+        stored = Settings.read(self.store.meta)  # as the library has them now (another process may have indexed)
+        use = replace(
+            self.settings, speech=stored.speech if speech is None else speech, ocr=stored.ocr if ocr is None else ocr
+        )
+        check_speech(use.speech)
         try:  # a setting that cannot work is refused before it is stored
-            if use_ocr:
+            if use.ocr:
                 check_ocr()
-            if use_speech != "off":
-                transcriber = Transcriber(
-                    use_speech, cache_dir(self.path), pipeline.INFERENCE_THREADS, self.backbone.device
-                )
+            transcriber = speech_model(
+                use, cache_dir(self.path), pipeline.INFERENCE_THREADS, self.models.backbone.device
+            )
         except ModelError as e:
             was = "this run's" if (speech, ocr) != (None, None) else "the library's"
-            way = "--no-ocr" if use_ocr and "rapidocr" in str(e) else "--speech tiny or --speech off"
+            way = "--no-ocr" if use.ocr and "rapidocr" in str(e) else "--speech tiny or --speech off"
             raise ModelError(f"{e}; {was} setting needs it (index with {way} to change it)") from None
         with self.store.writing():
-            if use_speech != stored_speech:
-                self.store.set_meta("speech", use_speech)
-            if use_ocr != stored_ocr:
-                self.store.set_meta("ocr", "on" if use_ocr else "off")
-            self.backbone.speech, self.backbone.ocr = use_speech, use_ocr
-            if views is not None and views != self.backbone.views:
+            for key, value in use.meta().items():
+                if key in ("speech", "ocr") and value != stored.meta()[key]:
+                    self.store.set_meta(key, value)
+            self.models = replace(self.models, settings=use)
+            if views is not None and tuple(views) != use.views:
                 self._set_views(views)
-            return pipeline.index(
-                self.store, self.backbone, paths, self.fps, on_progress, transcriber, prune, within, run
-            )
+            return pipeline.index(self.store, self.models, paths, on_progress, transcriber, prune, within, run)
 
     def check_paths(self, paths: Iterable[str | Path]) -> list[str | Path]:
         """The paths an index run is given, refused with BadValue when one is empty (an unset shell variable),
@@ -401,10 +382,11 @@ class Library:
             data = image if isinstance(image, bytes) else expand(image).read_bytes()
         except OSError as e:
             raise BadValue(f"{image}: {e.strerror}") from None
-        frame = frame_of(data, self.backbone.image_size)
-        with self.backbone.threads(pipeline.INFERENCE_THREADS):
-            tokens, _ = self.backbone.embed_frames(frame[None])  # (1, T)
-        vector = self.backbone.predict([tokens])[0]  # (D,) as a one-frame segment
+        backbone = self.models.backbone
+        frame = frame_of(data, backbone.image_size)
+        with backbone.threads(pipeline.INFERENCE_THREADS):
+            tokens, _ = backbone.embed_frames(frame[None])  # (1, T)
+        vector = self.models.predict([tokens])[0]  # (D,) as a one-frame segment
         scope = self._scope(offline, under)
         return self._search(None, vector, top_k, False, captions, "visual", scope, min_score, PER_VIDEO)
 
@@ -427,12 +409,12 @@ class Library:
         if per_video is not None and not (isinstance(per_video, int) and per_video >= 1):
             raise BadValue(f"per_video must be 1 or more (None: no limit), not {per_video}")
         hits = search(
-            self.store, self.backbone, text, top_k, rerank, mode=mode, scope=scope, vector=vector, per_video=per_video
+            self.store, self.models, text, top_k, rerank, mode=mode, scope=scope, vector=vector, per_video=per_video
         )
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         if captions and hits:
-            caption(self.store, self.decoder, hits, self.backbone)
+            caption(self.store, self.decoder, hits, self.models)
         return hits
 
     def videos(self, offset: int = 0, limit: int = 100) -> tuple[list[VideoRow], int]:
@@ -544,7 +526,7 @@ class Library:
             raise BadValue("an empty --alert: say what to look for")
         if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
             raise BadValue(f"fps must be a number above 0 and at most {MAX_FPS:g}, not {fps}")
-        backbone = self.backbone
+        models, backbone = self.models, self.models.backbone
         vectors = np.stack([backbone.embed_query(q) for q in queries]) if queries else np.zeros((0, backbone.dim))
         if not (math.isfinite(hold) and hold >= 0):
             raise BadValue(f"hold must be a number of seconds, 0 or more, not {hold}")
@@ -592,7 +574,7 @@ class Library:
                         emit("gap", start=gap_from, end=t)
                         gap_from = None
                     tokens, _ = backbone.embed_frames(frame[None])
-                    vector = backbone.predict([tokens])[0]  # (D,) the frame alone in Y space
+                    vector = models.predict([tokens])[0]  # (D,) the frame alone in Y space
                     started, stopped = standing.add(t, vector)
                     for alert in started:
                         caption = self.decoder(vector[None])[0]
@@ -626,8 +608,8 @@ class Library:
         if found is not None:
             times, tokens, end = found
         else:
-            times, tokens, end = pipeline.embed_file(target, self.backbone, self.fps)
-        vectors = self.backbone.predict([t[None] for t in tokens])  # (N, D) each frame alone in Y space
+            times, tokens, end = pipeline.embed_file(target, self.models.backbone, self.fps)
+        vectors = self.models.predict([t[None] for t in tokens])  # (N, D) each frame alone in Y space
         if uniform:
             spans, chosen = timeline.uniform(times, vectors, end, uniform)
         else:
@@ -688,15 +670,16 @@ class Library:
 
         with self.store.writing():
             before = self.evaluate(held, mode="visual") if held else None  # what training changes
-            start = self.backbone.untrained_predictor().weight  # None: the identity
-            texts = self.backbone.y([p.text for p in train])  # (P, D)
-            fit = fit_predictor(tokens, texts, epochs, on_epoch, start, device=self.backbone.device)
-            candidate = Predictor(self.backbone.predictor.config, fit.weight, fit.bias)
+            backbone = self.models.backbone
+            start = backbone.untrained.weight  # None: the identity
+            texts = backbone.y([p.text for p in train])  # (P, D)
+            fit = fit_predictor(tokens, texts, epochs, on_epoch, start, device=backbone.device)
+            candidate = Predictor(self.models.predictor.config, fit.weight, fit.bias)
             ids, token_sets = self.store.all_frame_tokens()
-            vectors, views = self._pooled(token_sets, candidate)  # scored, then stored when kept
+            vectors, views = self._pooled(token_sets, self.models, candidate)  # scored, then stored when kept
             after = self._score(ids, vectors, views, held) if held else None
             kept = after is None or after.mrr >= before.mrr
-            version = self.backbone.predictor_version + 1 if kept else None
+            version = self.settings.predictor_version + 1 if kept else None
             phrases = json.loads(self.store.meta("phrases") or "[]")  # the decoder learns the user's words, kept or not
             meta = {"phrases": json.dumps(sorted({*phrases, *(p.text for p in pairs)}))}
             if kept:
@@ -716,13 +699,12 @@ class Library:
                     "trained_at": time.time(),
                 }
                 meta["predictor"] = json.dumps(info)
-                live = self.backbone.predictor, self.backbone.predictor_version
-                self.backbone.predictor, self.backbone.predictor_version = candidate, version  # names the model
-                try:  # the predictor, its vectors and the phrases in one transaction
-                    self.store.replace_vectors(ids, vectors, self.backbone.model_id, views, meta=meta)
-                except BaseException:
-                    self.backbone.predictor, self.backbone.predictor_version = live
-                    raise
+                trained = replace(
+                    self.models, settings=replace(self.settings, predictor_version=version), predictor=candidate
+                )
+                # the predictor, its vectors and the phrases in one transaction
+                self.store.replace_vectors(ids, vectors, trained.model_id, views, meta=meta)
+                self.models = trained
                 self.store.flush()
             else:
                 self.store.set_meta("phrases", meta["phrases"])
@@ -733,20 +715,22 @@ class Library:
         """Scores a candidate predictor on labelled pairs without changing the library: every segment's
         vector is recomputed from the cached tokens into a FAISS index of its own."""
         ids, token_sets = self.store.all_frame_tokens()
-        return self._score(ids, *self._pooled(token_sets, predictor), pairs)
+        return self._score(ids, *self._pooled(token_sets, self.models, predictor), pairs)
 
     def _score(self, ids: list[int], vectors: np.ndarray, views: np.ndarray | None, pairs: list[Pair]) -> Scores:
         """Visual search's scores on pairs with these segment vectors in place of the library's."""
-        trial = VectorIndex(self.backbone.dim)
+        trial = VectorIndex(self.models.backbone.dim)
         trial.add(*faiss_entries(ids, vectors, views))
-        return evaluate(pairs, lambda text, k: search(self.store, self.backbone, text, k, index=trial, mode="visual"))
+        return evaluate(pairs, lambda text, k: search(self.store, self.models, text, k, index=trial, mode="visual"))
 
-    def _pooled(self, token_sets: list[np.ndarray], predictor: Predictor) -> tuple[np.ndarray, np.ndarray | None]:
-        """Segments' vectors (S, D) and views (S, V, D) or None under `predictor`, 1024 segments at a time."""
+    @staticmethod
+    def _pooled(token_sets: list[np.ndarray], models: Models, predictor: Predictor | None = None):
+        """Segments' vectors (S, D) and views (S, V, D) or None, pooled by `models` (with `predictor` in place of
+        theirs if given), 1024 segments at a time."""
         if not token_sets:
-            return np.zeros((0, self.backbone.dim), np.float32), None
-        parts = [self.backbone.pool(token_sets[i : i + 1024], predictor) for i in range(0, len(token_sets), 1024)]
-        views = np.concatenate([v for _, v in parts]) if self.backbone.views else None
+            return np.zeros((0, models.backbone.dim), np.float32), None
+        parts = [models.pool(token_sets[i : i + 1024], predictor) for i in range(0, len(token_sets), 1024)]
+        views = np.concatenate([v for _, v in parts]) if models.settings.views else None
         return np.concatenate([p for p, _ in parts]), views
 
     def remove(

@@ -14,11 +14,12 @@ from media import PHOTOS, photo_video
 from footage import Library
 from footage.errors import BadValue
 from footage.indexer.speech import Transcriber
-from footage.library import DEFAULT_SPEECH
-from footage.models.backbone import MODEL_BATCH, Bundled, TorchXEncoder
+from footage.models.base import MODEL_BATCH
+from footage.models.bundled import Bundled, TorchXEncoder
 from footage.models.runtime import DEVICES, batch_size, resolve
 from footage.models.train import fit_predictor
 from footage.models.x_encoder import VARIANTS, OnnxXEncoder
+from footage.settings import DEFAULT_SPEECH
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,11 @@ def test_a_cpu_library_indexes_on_onnx_runtime_and_its_model_id_names_no_device(
         assert report.indexed == [str(short_video)], report
         assert lib.backbone.device == "cpu" and lib.backbone.batch == MODEL_BATCH
         assert isinstance(lib.backbone.x, OnnxXEncoder)
-        assert "cpu" not in lib.backbone.model_id and "auto" not in lib.backbone.model_id
-        model_id = lib.backbone.model_id
+        assert "cpu" not in lib.models.model_id and "auto" not in lib.models.model_id
+        model_id = lib.models.model_id
         assert "cat" in lib.search("a cat", top_k=1)[0].caption
     with Library(tmp_path / "lib") as lib:  # auto: the same library, the same model id
-        assert lib.backbone.model_id == model_id and lib.backbone.device == "cpu"
+        assert lib.models.model_id == model_id and lib.backbone.device == "cpu"
 
 
 def test_a_search_on_auto_does_not_import_torch(tmp_path, short_video):

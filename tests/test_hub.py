@@ -95,7 +95,7 @@ def test_index_and_search_on_a_tiny_model(family, saved, photos, tmp_path):
         assert b.kind == family and b.image_size == 32
         assert lib.index([path]).indexed == [str(path)]
         stats = lib.stats()
-        assert stats.backbone == str(saved[family]) and stats.models == [b.model_id] and family in b.model_id
+        assert stats.backbone == str(saved[family]) and stats.models == [lib.models.model_id] and family in b.base_id
         tokens = lib.store.tokens_in_range(str(path), 0, 1e9)  # one per second of video
         assert tokens.shape == (pytest.approx(stretches[-1].end, abs=1.5), b.token_dim) and tokens.dtype == np.float32
         assert np.allclose(np.linalg.norm(tokens, axis=1), 1, atol=1e-2)  # float16 in the store
@@ -105,7 +105,7 @@ def test_index_and_search_on_a_tiny_model(family, saved, photos, tmp_path):
         assert query.shape == (b.dim,) and query.dtype == np.float32
         # the best hit is the segment whose predicted vector (from its cached tokens) is nearest the query
         ids, token_sets = lib.store.all_frame_tokens()
-        assert hits[0].segment == ids[int((b.predict(token_sets) @ query).argmax())]
+        assert hits[0].segment == ids[int((lib.models.predict(token_sets) @ query).argmax())]
         assert lib.search("a photo of a cat", top_k=3, rerank=True)
     with Library(tmp_path / "lib") as again:  # the stored backbone is used when none is given
         assert again.backbone.name == str(saved[family]) and not again.index([path]).indexed
@@ -159,12 +159,12 @@ def test_vjepa2_needs_and_gets_a_trained_map_into_text_space(saved, photos, tmp_
     path, stretches = photos
     with Library(tmp_path / "lib", backbone=str(saved["vjepa2"])) as lib:
         b = lib.backbone
-        assert (b.token_dim, b.dim) == (48, 384) and b.predictor.weight.shape == (48, 384)
+        assert (b.token_dim, b.dim) == (48, 384) and b.untrained.weight.shape == (48, 384)
         lib.index([path])
         pairs = [Pair(str(path), s.start, s.end, f"a photo of {s.name}") for s in stretches]
         report = lib.train(pairs, epochs=30, holdout=0)
         assert report.kept and report.losses[-1] < report.losses[0]
-        assert lib.backbone.predictor.weight.shape == (48, 384) and "trained-v1" in lib.backbone.model_id
+        assert lib.models.predictor.weight.shape == (48, 384) and "trained-v1" in lib.models.model_id
         assert lib.search("a photo of a cat", top_k=1)
 
 

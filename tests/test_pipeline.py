@@ -44,10 +44,10 @@ def test_second_run_decodes_nothing(library, clips, monkeypatch):
 
 def test_files_indexed_by_other_models_are_indexed_again(library, clips, monkeypatch):
     library.index([clips])
-    monkeypatch.setattr("footage.models.backbone.PREDICTOR_VERSION", "conse-test")
+    monkeypatch.setattr("footage.models.bundled.PREDICTOR_VERSION", "conse-test")
     report = library.index([clips])
     assert len(report.indexed) == 3 and report.unchanged == 0
-    assert library.stats().models == [library.backbone.model_id] and "conse-test" in library.backbone.model_id
+    assert library.stats().models == [library.models.model_id] and "conse-test" in library.models.model_id
     assert library.store.consistent()
 
 

@@ -943,7 +943,7 @@ def test_a_setting_is_stored_with_its_vectors_or_not_at_all(tmp_path, clip, monk
     monkeypatch.undo()
     assert stored(tmp_path / "lib", "views") is None and stored(tmp_path / "lib", "predictor") is None
     with Library(tmp_path / "lib") as lib:  # nothing to decode again
-        assert lib.index([tmp_path / "videos"]).unchanged == 1 and lib.stats().models == [lib.backbone.model_id]
+        assert lib.index([tmp_path / "videos"]).unchanged == 1 and lib.stats().models == [lib.models.model_id]
 
 
 def test_another_programs_database_is_never_written(tmp_path, footage_cli):

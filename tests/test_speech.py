@@ -18,7 +18,7 @@ from footage import Library
 from footage.indexer import speech, subtitles, text
 from footage.indexer.speech import MIN_SILENCE_MS, RATE, Transcriber, _Session, audio, words_in
 from footage.indexer.subtitles import Cue, parse
-from footage.library import DEFAULT_SPEECH
+from footage.settings import DEFAULT_SPEECH
 
 SENTENCE = "The treasure is buried under the old oak tree near the river."
 SPOKEN_AT = 4.0  # seconds of silence before the sentence

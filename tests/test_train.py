@@ -42,8 +42,8 @@ def test_training_lowers_the_loss_and_keeps_a_predictor_that_does_no_harm(traina
     assert report.train_pairs + report.held_out_pairs == len(pairs) and report.held_out_pairs == round(len(pairs) / 4)
     assert report.losses[-1] < 0.7 * report.losses[0]  # a floor: frames of one photo share their tokens
     assert report.kept and report.version == 1 and report.after.mrr >= report.before.mrr
-    assert lib.backbone.predictor_version == 1 and "+trained-v1+" in lib.backbone.model_id
-    assert lib.stats().models == [lib.backbone.model_id] and lib.store.consistent()
+    assert lib.settings.predictor_version == 1 and "+trained-v1+" in lib.models.model_id
+    assert lib.stats().models == [lib.models.model_id] and lib.store.consistent()
     assert lib.stats().predictor["pairs"] == report.train_pairs
 
 
@@ -51,12 +51,12 @@ def test_trained_predictor_round_trips(trainable):
     lib, pairs = trainable
     lib.train(pairs, epochs=50, holdout=0.2)
     hits = [(h.start, h.end, round(h.score, 5)) for h in lib.search("a kitten", top_k=5)]
-    weight = lib.backbone.predictor.weight.copy()
+    weight = lib.models.predictor.weight.copy()
     lib.close()
     again = Library(lib.path)
     try:
-        assert again.backbone.predictor_version == 1
-        np.testing.assert_array_equal(again.backbone.predictor.weight, weight)
+        assert again.settings.predictor_version == 1
+        np.testing.assert_array_equal(again.models.predictor.weight, weight)
         assert [(h.start, h.end, round(h.score, 5)) for h in again.search("a kitten", top_k=5)] == hits
         assert not np.allclose(weight, np.eye(len(weight)))  # it did learn something
     finally:
@@ -77,7 +77,7 @@ def test_a_predictor_that_harms_held_out_retrieval_is_not_kept(trainable, monkey
     before = [(h.start, h.end) for h in lib.search("a cat", top_k=3)]
     report = lib.train(pairs, epochs=2, holdout=0.3)
     assert not report.kept and report.version is None and report.after.mrr < report.before.mrr
-    assert lib.backbone.predictor_version == 0 and lib.stats().predictor is None
+    assert lib.settings.predictor_version == 0 and lib.stats().predictor is None
     assert [(h.start, h.end) for h in lib.search("a cat", top_k=3)] == before
 
 
@@ -118,6 +118,6 @@ def test_the_label_free_objective_learns_to_predict_hidden_frames(trainable):
     _, token_sets = lib.store.all_frame_tokens()
     fit = train_module.fit_label_free(token_sets, epochs=60)
     assert fit.losses[-1] < fit.losses[0] and fit.weight.shape == (384, 384)
-    scores = lib.evaluate_predictor(Predictor(lib.backbone.predictor.config, fit.weight, fit.bias), pairs)
+    scores = lib.evaluate_predictor(Predictor(lib.models.predictor.config, fit.weight, fit.bias), pairs)
     assert scores.pairs == len(pairs) and 0 < scores.mrr <= 1
-    assert lib.backbone.predictor_version == 0  # scoring a candidate changes nothing
+    assert lib.settings.predictor_version == 0  # scoring a candidate changes nothing

@@ -25,8 +25,8 @@ def test_each_segment_gets_a_vector_per_view_and_search_scores_its_best(viewed):
     lib = viewed
     ids, token_sets = lib.store.all_frame_tokens()
     assert len(lib.store.index) == 3 * len(ids) and lib.store.consistent()
-    assert "+views-" in lib.backbone.model_id
-    plain, views = lib.backbone.pool(token_sets)
+    assert "+views-" in lib.models.model_id
+    plain, views = lib.models.pool(token_sets)
     assert views.shape == (len(ids), 2, lib.backbone.dim) and not np.allclose(views[:, 0], plain)
     query = lib.backbone.embed_query("a cat")
     best = np.maximum(plain @ query, (views @ query).max(1))  # (S,)
@@ -43,7 +43,7 @@ def test_views_survive_repair_removal_and_training(viewed, photos, tmp_path):
     shutil.rmtree(lib.path / "vectors")
     lib.close()
     with Library(tmp_path / "lib") as again:  # the stored views are used when none are given
-        assert again.backbone.views == VIEWS and again.store.consistent() and again.store.repaired[1] > 0
+        assert again.settings.views == tuple(VIEWS) and again.store.consistent() and again.store.repaired[1] > 0
         pairs = [Pair(str(path), s.start, s.end, f"a photo of a {s.name}") for s in stretches] * 2
         assert again.train(pairs, epochs=5, holdout=0).kept
         ids, _ = again.store.all_frame_tokens()
@@ -59,10 +59,10 @@ def test_other_views_are_recomputed_from_the_cache_without_decoding(viewed, phot
     with Library(tmp_path / "lib") as none:
         assert not none.index([path], views=[]).indexed  # recomputed from the cache: nothing to decode
         n = len(none.store.all_frame_tokens()[0])
-        assert len(none.store.index) == n and none.store.consistent() and "+views-" not in none.backbone.model_id
+        assert len(none.store.index) == n and none.store.consistent() and "+views-" not in none.models.model_id
     with Library(tmp_path / "lib") as one:
         assert not one.index([], views=VIEWS[:1]).indexed
         assert len(one.store.index) == 2 * n and one.store.consistent()
-        assert one.stats().models == [one.backbone.model_id]
+        assert one.stats().models == [one.models.model_id]
         with pytest.raises(FootageError, match="at most 8 views"):
             one.index([path], views=[f"prompt {i}" for i in range(9)])

@@ -33,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from footage.errors import FootageError
-from footage.indexer import pipeline
-from footage.models import Backbone
+from footage.files import cache_dir
+from footage.indexer import pipeline, speech
+from footage.models import Models, load
 from footage.models.predictor import Predictor
+from footage.settings import Settings
 from footage.store import FileFacts, Store
 
 INSTALL = "the Ray engine needs Ray: pip install 'footage[ray]'"
@@ -59,50 +61,37 @@ def check() -> None:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """What a worker needs to build the writer's models: the backbone, the trained predictor (sent along, so
-    a worker needs no access to the library for it), views, how text is read, the frame rate and the device."""
+class Job:
+    """What a worker needs to build the writer's models: the library's settings and its trained predictor (sent
+    along, so a worker needs no access to the library for it), the library's folder (its cache folder is where
+    an unpacked Whisper base may be kept) and the threads of the models."""
 
-    backbone: str
-    device: str  # as asked: auto resolves on the worker's own machine
+    settings: Settings
     predictor: Predictor | None  # the library's trained predictor; None: zero-shot
-    predictor_version: int
-    views: tuple[str, ...]
-    speech: str  # off, tiny or base
-    ocr: bool
-    fps: float
-    library: str  # its cache folder is where an unpacked Whisper base may be kept
+    library: str
     threads: int  # the model's (and Whisper's) threads: the worker's CPUs but one, for ffmpeg
 
-    def load(self) -> tuple[Backbone, object]:
-        """The backbone and the transcriber (None with speech off), as Library.index builds them."""
-        from footage.indexer.speech import Transcriber
-        from footage.library import cache_dir
-        from footage.models import load_backbone
-
+    def load(self) -> tuple[Models, speech.Transcriber | None]:
+        """The models and the transcriber (None with speech off), as Library.index builds them."""
         cache = cache_dir(Path(self.library))
-        backbone = load_backbone(self.backbone, cache_dir=cache, device=self.device)
-        if self.predictor is not None:
-            backbone.predictor, backbone.predictor_version = self.predictor, self.predictor_version
-        backbone.views, backbone.speech, backbone.ocr = list(self.views), self.speech, self.ocr
-        transcriber = None if self.speech == "off" else Transcriber(self.speech, cache, self.threads, backbone.device)
-        return backbone, transcriber
+        models = load(self.settings, cache, self.predictor)
+        return models, speech.transcriber(self.settings, cache, self.threads, models.backbone.device)
 
 
 class _Worker:
     """A Ray actor: loads the models once, then computes the files of each batch it is given."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.backbone, self.transcriber = settings.load()
+    def __init__(self, job: Job):
+        self.job = job
+        self.models, self.transcriber = job.load()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each file's Computed, pickled."""
         todo = [(Path(p), FileFacts(**json.loads(f))) for p, f in zip(batch["path"], batch["facts"])]
-        s = self.settings
+
         with (
-            self.backbone.threads(s.threads),
-            closing(pipeline.compute(self.backbone, todo, s.fps, self.transcriber, threading.Event())) as computed,
+            self.models.backbone.threads(self.job.threads),
+            closing(pipeline.compute(self.models, todo, self.transcriber, threading.Event())) as computed,
         ):
             results = [pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL) for c in pipeline.whole(computed)]
         return {"result": np.array(results, dtype=object)}
@@ -117,33 +106,24 @@ def engine(address: str | None, library: Path) -> Callable:
 
 
 def _embed_and_store(
-    store: Store, backbone: Backbone, todo, fps, report, on_progress, started, transcriber, *, address, library
+    store: Store, models: Models, todo, report, on_progress, started, transcriber, *, address, library
 ) -> None:
-    writer = pipeline.Writer(store, backbone.model_id, report, len(todo), started, on_progress)
+    writer = pipeline.Writer(store, models.model_id, report, len(todo), started, on_progress)
     writer.tell(None)
     if not todo:  # nothing to decode: no cluster to start
         return
-    settings = Settings(
-        backbone.name,
-        backbone.asked_device,
-        backbone.predictor if backbone.predictor_version else None,
-        backbone.predictor_version,
-        tuple(backbone.views),
-        backbone.speech if transcriber is not None else "off",
-        backbone.ocr,
-        fps,
-        str(library),
-        1,  # set per pool below
-    )
-    with _connected(address) as ray, closing(_computed(ray, todo, settings, writer)) as results:
+    trained = models.predictor if models.settings.predictor_version else None
+    settings = models.settings if transcriber is not None else replace(models.settings, speech="off")
+    job = Job(settings, trained, str(library), 1)  # threads set per pool below
+    with _connected(address) as ray, closing(_computed(ray, todo, job, writer)) as results:
         for c in results:  # the generator is closed (its reader stopped) before Ray is shut down
-            if c.model_id != backbone.model_id:  # another footage version on a worker: its vectors would not match
-                raise FootageError(f"a Ray worker computed with {c.model_id}, not {backbone.model_id}")
+            if c.model_id != models.model_id:  # another footage version on a worker: its vectors would not match
+                raise FootageError(f"a Ray worker computed with {c.model_id}, not {models.model_id}")
             writer.commit(c)
             writer.tell(c.path)
 
 
-def _computed(ray, todo, settings: Settings, writer: pipeline.Writer) -> Iterator[pipeline.Computed]:
+def _computed(ray, todo, job: Job, writer: pipeline.Writer) -> Iterator[pipeline.Computed]:
     """Each file's Computed as its worker finishes it. The dataset is read in a thread of its own so the
     progress callback (where a signal stops the run) is called every TICK while a long video is worked on."""
     from ray.data import ActorPoolStrategy
@@ -151,8 +131,8 @@ def _computed(ray, todo, settings: Settings, writer: pipeline.Writer) -> Iterato
     logger = logging.getLogger("ray.data")
     level = logger.level
     logger.setLevel(logging.CRITICAL)  # its notices, for the run: why a run failed is said in one line
-    size, cpus, gpus = _pool(ray, settings.device, len(todo))
-    settings = replace(settings, threads=max(1, int(cpus) - 1))
+    size, cpus, gpus = _pool(ray, job.settings.device, len(todo))
+    job = replace(job, threads=max(1, int(cpus) - 1))
     # the largest files first: the last one to finish is a short one, and no worker waits long on another
     todo = sorted(todo, key=lambda item: -item[1].size)
     items = [{"path": str(path), "facts": json.dumps(asdict(facts))} for path, facts in todo]
@@ -164,7 +144,7 @@ def _computed(ray, todo, settings: Settings, writer: pipeline.Writer) -> Iterato
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     workers = {
-        "fn_constructor_args": (settings,),
+        "fn_constructor_args": (job,),
         "batch_size": 1,  # a file a call: its result goes to the writer as soon as it is done
         "compute": ActorPoolStrategy(min_size=1, max_size=size),
         "num_cpus": cpus,

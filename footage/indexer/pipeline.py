@@ -36,7 +36,7 @@ from footage.indexer import ocr, subtitles, text
 from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.segment import Span, segment
-from footage.models import Backbone
+from footage.models import Backbone, Models
 from footage.store import FileFacts, NewSegment, Store
 from footage.store.store import NewChunk, VideoWrite
 
@@ -419,7 +419,7 @@ def build_segments(
     pool: Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray | None]],
 ) -> list[NewSegment]:
     """Frames (times (N,), tokens (N, T), thumbs[i] frame i as a JPEG) cut into spans -> segments, the last
-    one ending at `end`; `pool` turns the segments' frame tokens into their vectors and views (Backbone.pool)."""
+    one ending at `end`; `pool` turns the segments' frame tokens into their vectors and views (Models.pool)."""
     vectors, views = pool([tokens[s.first : s.stop] for s in spans])  # (S, D), (S, V, D) or None
     out = []
     for k, span in enumerate(spans):
@@ -438,7 +438,7 @@ def build_segments(
     return out
 
 
-def _cut(backbone: Backbone, video: "_Video", fps: float) -> list[NewSegment]:
+def _cut(models: Models, video: "_Video", fps: float) -> list[NewSegment]:
     """The segments of the frames gathered so far, but for the last one (the shot may go on): its frames stay
     gathered, to be cut again with those that follow."""
     times, tokens, features = (np.concatenate(x) for x in (video.times, video.tokens, video.features))
@@ -446,7 +446,7 @@ def _cut(backbone: Backbone, video: "_Video", fps: float) -> list[NewSegment]:
     keep = spans[-1].first
     video.times, video.tokens, video.features = [times[keep:]], [tokens[keep:]], [features[keep:]]
     done, video.thumbs = video.thumbs[:keep], video.thumbs[keep:]
-    return build_segments(times, tokens, done, spans[:-1], float(times[keep]), backbone.pool)
+    return build_segments(times, tokens, done, spans[:-1], float(times[keep]), models.pool)
 
 
 def _is_truncated(times: np.ndarray, fps: float, info: VideoInfo) -> bool:
@@ -459,9 +459,8 @@ def _is_truncated(times: np.ndarray, fps: float, info: VideoInfo) -> bool:
 
 def index(
     store: Store,
-    backbone: Backbone,
+    models: Models,
     paths: Iterable[str | Path],
-    fps: float = 1.0,
     on_progress: Callable[[Progress], None] | None = None,
     transcriber: Callable[[Path, threading.Event], list] | None = None,
     prune: bool = False,
@@ -479,9 +478,9 @@ def index(
     report.warnings += [(folder, f"cannot read this folder ({why}); what is under it is left as it was")
                         for folder, why in found.unreadable]  # fmt: skip
     try:
-        todo = _plan(store, found, backbone.model_id, report, prune)
-        with backbone.threads(INFERENCE_THREADS):
-            (engine or _embed_and_store)(store, backbone, todo, fps, report, on_progress, started, transcriber)
+        todo = _plan(store, found, models.model_id, report, prune)
+        with models.backbone.threads(INFERENCE_THREADS):
+            (engine or _embed_and_store)(store, models, todo, report, on_progress, started, transcriber)
     except BaseException:
         try:  # keep what is done; the FAISS file is only a cache, and the next open repairs it from SQLite
             store.flush()
@@ -724,9 +723,8 @@ class Computed:
 
 
 def compute(
-    backbone: Backbone,
+    models: Models,
     todo: list[tuple[Path, FileFacts]],
-    fps: float,
     transcriber,
     stop: threading.Event,
     progress: Callable[[Path, float, str], None] | None = None,
@@ -735,6 +733,7 @@ def compute(
     embedded and segmented here. `progress(path, seconds, stage)` is told how far into the file the run is.
     Both engines run this: the local one in its own process, the Ray one inside each worker. Close the
     generator (contextlib.closing) to stop the threads when it is left early."""
+    backbone, fps = models.backbone, models.settings.fps
     facts_by_path = dict(todo)
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     decoder = threading.Thread(
@@ -746,7 +745,7 @@ def compute(
             max(DECODE_BATCH, backbone.batch),
             batches,
             stop,
-            backbone.ocr,
+            models.settings.ocr,
             transcriber,
         ),
         daemon=True,
@@ -776,13 +775,13 @@ def compute(
                 video.seconds = max(video.seconds, float(msg.times[-1]) + 1.0 / fps)
                 tell(video.path)
                 if sum(len(t) for t in video.times) >= max(2, WINDOW_SECONDS * fps):
-                    part = _cut(backbone, video, fps)
+                    part = _cut(models, video, fps)
                     if part:
                         facts = facts_by_path[video.path]
-                        yield Computed(video.path, facts, part, done=False, model_id=backbone.model_id)
+                        yield Computed(video.path, facts, part, done=False, model_id=models.model_id)
             elif isinstance(msg, _Decoded.Failed):
                 ours = video is not None and video.path == msg.path  # it failed after its first frames
-                failed = Computed(msg.path, facts_by_path[msg.path], failure=msg.reason, model_id=backbone.model_id)
+                failed = Computed(msg.path, facts_by_path[msg.path], failure=msg.reason, model_id=models.model_id)
                 if ours:
                     failed.frames, failed.reused, failed.seconds = video.frames, video.reused, video.seconds
                 video = None
@@ -790,7 +789,7 @@ def compute(
             else:
                 stage = "speech" if transcriber else "text"  # what the pictures may be waiting for
                 heard = lambda path=msg.path, stage=stage: tell(path, stage)  # noqa: E731
-                done = _finish_video(backbone, video, msg, facts_by_path[msg.path], fps, heard)
+                done = _finish_video(models, video, msg, facts_by_path[msg.path], heard)
                 video = None
                 yield done
     finally:
@@ -876,11 +875,11 @@ class Writer:
             self.on_progress(Progress(self.done, self.files, self.seconds + seconds, elapsed, current, stage))
 
 
-def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, transcriber) -> None:
+def _embed_and_store(store, models, todo, report, on_progress, started, transcriber) -> None:
     """The local engine: decodes in a thread; embeds, segments and writes here, one transaction per video."""
-    writer = Writer(store, backbone.model_id, report, len(todo), started, on_progress)
+    writer = Writer(store, models.model_id, report, len(todo), started, on_progress)
     writer.tell(None)
-    with closing(compute(backbone, todo, fps, transcriber, threading.Event(), writer.tell)) as results:
+    with closing(compute(models, todo, transcriber, threading.Event(), writer.tell)) as results:
         try:
             for done in results:
                 writer.commit(done)
@@ -890,17 +889,17 @@ def _embed_and_store(store, backbone, todo, fps, report, on_progress, started, t
 
 
 def _finish_video(
-    backbone: Backbone,
+    models: Models,
     video: _Video,
     done: _Decoded.Done,
     facts: FileFacts,
-    fps: float,
     heard: Callable[[], None] | None = None,
 ) -> Computed:
     """Segments and text of a decoded video. A file that decodes only in part (a download cut short, a
     recording cut by a dead battery) is indexed as far as it goes, with a warning. Anything else that goes
     wrong is the file's failure (one odd file must not end the run), but for the library's own trouble."""
-    out = Computed(video.path, facts, frames=video.frames, reused=video.reused, model_id=backbone.model_id)
+    fps = models.settings.fps
+    out = Computed(video.path, facts, frames=video.frames, reused=video.reused, model_id=models.model_id)
     info = video.info
     try:
         times = np.concatenate(video.times)
@@ -913,11 +912,11 @@ def _finish_video(
         duration = min(info.duration, covered) if out.warning else info.duration
         end = max(float(times[-1]), min(covered, duration)) if duration else covered
         spans = segment(features, fps)
-        out.segments = build_segments(times, tokens, video.thumbs, spans, end, backbone.pool)
+        out.segments = build_segments(times, tokens, video.thumbs, spans, end, models.pool)
         facts.duration = max(duration or covered, out.segments[-1].end)  # a header may say less than it holds
         facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
         facts.start_time, facts.sample_fps = info.start_time, fps
-        out.chunks = _text_chunks(video.path, backbone, done, out.warnings, heard, facts.duration)
+        out.chunks = _text_chunks(video.path, models.backbone, done, out.warnings, heard, facts.duration)
     except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
         raise
     except Exception as e:  # one odd file must not end the run

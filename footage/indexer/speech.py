@@ -39,6 +39,7 @@ from footage.indexer.probe import ffmpeg_reason, source_args
 from footage.indexer.subtitles import Cue
 from footage.memory import give_back
 from footage.models.runtime import openvino_runner
+from footage.settings import Settings
 
 MODELS = ("tiny", "base")
 NO_SPEECH_MAX = 0.6  # a segment Whisper itself thinks is silence (and is unsure of) is dropped...
@@ -250,6 +251,11 @@ def vad_on_openvino() -> bool:
         except Exception:  # no OpenVINO, or one that cannot read the model
             return False
     return True
+
+
+def transcriber(settings: Settings, cache_dir: Path | None, threads: int, device: str) -> "Transcriber | None":
+    """The speech model a library's settings name (None with speech off), for the local and the Ray engine."""
+    return None if settings.speech == "off" else Transcriber(settings.speech, cache_dir, threads, device)
 
 
 class Transcriber:

@@ -1,5 +1,7 @@
 """The JEPA parts: X-encoder (frames), Y-encoder (text), the predictor between them, and the backbones."""
 
-from footage.models.backbone import BACKBONES, Backbone, load_backbone
+from footage.models.base import Backbone
+from footage.models.bundled import BACKBONES
+from footage.models.loaded import Models, load, load_backbone
 
-__all__ = ["BACKBONES", "Backbone", "load_backbone"]
+__all__ = ["BACKBONES", "Backbone", "Models", "load", "load_backbone"]

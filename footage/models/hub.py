@@ -24,7 +24,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from footage.errors import ModelError
-from footage.models.backbone import PREDICTOR_VERSION, Backbone
+from footage.models.base import PREDICTOR_VERSION, Backbone
 from footage.models.runtime import check
 from footage.models.y_encoder import YEncoder
 
@@ -122,12 +122,11 @@ class Hub(Backbone):
                 vision.patch_size * math.isqrt(vision.num_patches) if self.kind == "siglip2" else vision.image_size
             )
         self.text_id = YEncoder.name if self.kind == "vjepa2" else f"{self.name}:{self.kind}"
-        self.init_predictor()
 
     @property
-    def model_id(self) -> str:
+    def base_id(self) -> str:
         text = YEncoder.name if self.kind == "vjepa2" else "text-tower"
-        return f"{self.name}:{self.kind}+{text}+{PREDICTOR_VERSION}{self.model_id_suffix}"
+        return f"{self.name}:{self.kind}+{text}+{PREDICTOR_VERSION}"
 
     @cached_property
     def model(self):

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from footage.models import Backbone
+from footage.models import Models
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
 from footage.store.faiss_index import VectorIndex
@@ -49,7 +49,7 @@ STOPWORDS = frozenset(
 
 def search(
     store: Store,
-    backbone: Backbone,
+    models: Models,
     text: str | None,
     top_k: int = 10,
     rerank: bool = False,
@@ -68,12 +68,12 @@ def search(
     long film; None: VIDEO_WEIGHT)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    query = vector if vector is not None else backbone.embed_query(text)  # (D,)
+    query = vector if vector is not None else models.backbone.embed_query(text)  # (D,)
     video_weight = VIDEO_WEIGHT if video_weight is None else video_weight
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
     ranked = []  # one ranked list of hits per channel searched
     if mode in ("visual", "all"):
-        ranked.append(visual(store, backbone, query, n, rerank, index, scope, video_weight))
+        ranked.append(visual(store, models, query, n, rerank, index, scope, video_weight))
     if mode in ("speech", "all") and vector is None:
         ranked.append(spoken(store, query, n, scope))
     if mode in ("text", "all") and vector is None:
@@ -110,7 +110,7 @@ def diversify(hits: list[Hit], per_video: int | None) -> list[Hit]:
 
 def visual(
     store: Store,
-    backbone: Backbone,
+    models: Models,
     query: np.ndarray,
     n: int,
     rerank: bool,
@@ -129,7 +129,7 @@ def visual(
     ]
     if rerank and candidates:
         tokens = store.frame_tokens([c.segment for c in candidates])
-        conditioned = backbone.predict([tokens[c.segment] for c in candidates], query)  # (C, D)
+        conditioned = models.predict([tokens[c.segment] for c in candidates], query)  # (C, D)
         for c, vector in zip(candidates, conditioned):
             c.score = float(vector @ query)
     hits = merge(candidates)  # on the segments' own scores: the moment's range is the segments' business
@@ -218,7 +218,7 @@ def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
     return sorted(moments, key=lambda m: -m.score)
 
 
-def caption(store: Store, decoder, hits: list[Hit], backbone: Backbone | None = None) -> None:
+def caption(store: Store, decoder, hits: list[Hit], models: Models | None = None) -> None:
     """Sets each hit's caption, decoded from its best segment: from the segment's frames by agreement when the
     decoder can (the bundled one), else from its vector. Decoded once per segment and decoder, then read from
     the library's cache."""
@@ -226,10 +226,10 @@ def caption(store: Store, decoder, hits: list[Hit], backbone: Backbone | None = 
     captions = store.captions(ids, decoder.id)
     missing = [i for i in ids if i not in captions]
     if missing:
-        if backbone is not None and hasattr(decoder, "segments"):
+        if models is not None and hasattr(decoder, "segments"):
             tokens = store.frame_tokens(missing)
             missing = [i for i in missing if i in tokens]  # deleted since the search
-            frames = [backbone.predict([t[None] for t in tokens[i]]) for i in missing]  # (N, D) each frame alone
+            frames = [models.predict([t[None] for t in tokens[i]]) for i in missing]  # (N, D) each frame alone
             new = dict(zip(missing, decoder.segments(frames))) if missing else {}
         else:
             vectors = store.vectors(missing)

@@ -110,7 +110,7 @@ def search_image(
     lib = request.app.state.library
     under = _folder(path)
     with searching():
-        picture = downscaled(data, lib.backbone.image_size, image.filename)
+        picture = downscaled(data, lib.models.backbone.image_size, image.filename)
         with embedding:
             hits = lib.search_image(picture, top_k=limit, under=under, min_score=min_score)
         return _page(request, hits, 0, limit)
