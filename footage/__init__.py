@@ -13,35 +13,42 @@ wait for numpy, FAISS and SQLAlchemy to import.
 import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "Event",
-    "FootageError",
-    "Hit",
-    "IndexReport",
-    "Library",
-    "LibraryBusy",
-    "LibraryError",
-    "ModelError",
-    "Progress",
-    "Stats",
-    "VideoError",
-]
+# name -> "module" (the same name there) or "module:name": the public API, and what the front ends (the CLI,
+# the server) take from it, as they import nothing else of footage but footage.errors
 _WHERE = {
     "Event": "footage.search.timeline",
     "FootageError": "footage.errors",
-    "Hit": "footage.search",
+    "Hit": "footage.search.hits",
     "IndexReport": "footage.indexer.pipeline",
     "Library": "footage.library",
     "LibraryBusy": "footage.errors",
     "LibraryError": "footage.errors",
     "ModelError": "footage.errors",
     "Progress": "footage.indexer.pipeline",
-    "Stats": "footage.store",
+    "Settings": "footage.settings",
+    "Stats": "footage.store.store",
     "VideoError": "footage.errors",
+    # the choices and limits of Library's arguments
+    "ALERT_HOLD_SECONDS": "footage.search.alerts:HOLD_SECONDS",
+    "ALERT_THRESHOLD": "footage.search.alerts:THRESHOLD",
+    "DEVICES": "footage.models.runtime",
+    "MAX_FPS": "footage.library",
+    "MAX_QUERY_CHARS": "footage.library",
+    "MAX_TOP_K": "footage.library",
+    "PER_VIDEO": "footage.search.engine",
+    "SEARCH_MODES": "footage.search.engine:MODES",
+    "SPEECH_MODELS": "footage.indexer.speech:MODELS",
+    # paths as footage reads them, and memory handed back after a large request
+    "default_path": "footage.library",
+    "expand": "footage.files",
+    "give_back": "footage.memory",
+    "resolve": "footage.files",
 }
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
     if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
+        module, _, attr = _WHERE[name].partition(":")
+        return getattr(importlib.import_module(module), attr or name)
     raise AttributeError(f"module 'footage' has no attribute {name!r}")

@@ -61,3 +61,16 @@ def cache_dir(library: Path | None = None) -> Path | None:
         except OSError:
             continue
     return None
+
+
+def resolved(path: Path) -> Path | None:
+    """The path with symbolic links resolved; None where they loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return None
+
+
+def resolve(path: Path) -> Path:
+    """The path with symbolic links resolved, or as given where they loop."""
+    return resolved(path) or path

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from footage.errors import BadValue, FootageError, LibraryBusy, LibraryError, ModelError, NoLibrary, NotFound
-from footage.files import cache_dir, expand
+from footage.files import cache_dir, expand, resolve
 from footage.indexer import pipeline, stream
 from footage.indexer.clip import MAX_CLIP_SECONDS, cut
 from footage.indexer.decode import frame_of
@@ -296,11 +296,11 @@ class Library:
         """The paths an index run is given, refused with BadValue when one is empty (an unset shell variable),
         holds a NUL byte, or lies inside the library's own folder (but for `watch`'s recordings/)."""
         paths = list(paths)
-        recordings = pipeline.resolve(self.path / RECORDINGS)
+        recordings = resolve(self.path / RECORDINGS)
         for p in paths:
             if not str(p).strip():
                 raise BadValue("an empty path (an unset shell variable?): name the files and folders to index")
-            where = pipeline.resolve(expand(p).absolute())
+            where = resolve(expand(p).absolute())
             if where.is_relative_to(self.path) and not where.is_relative_to(recordings):
                 raise BadValue(f"{p}: is inside the library's own folder; index your videos, not the library")
         return paths
@@ -397,7 +397,7 @@ class Library:
             if not str(under).strip():
                 raise BadValue("an empty folder to search under")
             root = expand(under).absolute()
-            roots = {root, pipeline.resolve(root)}
+            roots = {root, resolve(root)}
             videos = frozenset(
                 v.id for v in self.store.videos().values() if any(Path(v.path).is_relative_to(r) for r in roots)
             )
@@ -604,7 +604,7 @@ class Library:
         target = expand(path).absolute()
         found = None
         if self._store is not None:
-            found = self._store.frames(str(target)) or self._store.frames(str(pipeline.resolve(target)))
+            found = self._store.frames(str(target)) or self._store.frames(str(resolve(target)))
         if found is not None:
             times, tokens, end = found
         else:
@@ -749,7 +749,7 @@ class Library:
 
         def chosen() -> list:
             videos = self.store.videos().values()
-            found = under(videos, target) or under(videos, pipeline.resolve(target))
+            found = under(videos, target) or under(videos, resolve(target))
             if not found and target.is_dir():  # a folder of links: the videos they lead to
                 linked = {str(f) for f in pipeline.scan([target], skip=self.path).files}
                 found = [v for v in videos if v.path in linked]

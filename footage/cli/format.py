@@ -12,8 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from footage.search import Hit
-from footage.store import Stats
+from footage import Hit, Stats
 
 # C0 and C1 control characters, and the invisible marks that reorder text (a name can hide its extension
 # behind U+202E, RIGHT-TO-LEFT OVERRIDE)

@@ -26,17 +26,24 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from footage import __version__
+from footage import (
+    ALERT_HOLD_SECONDS,
+    ALERT_THRESHOLD,
+    DEVICES,
+    MAX_FPS,
+    MAX_TOP_K,
+    PER_VIDEO,
+    SEARCH_MODES,
+    SPEECH_MODELS,
+    Library,
+    __version__,
+    default_path,
+    expand,
+)
 from footage.cli.format import NARROW, clean, events_table, hits_list, hits_table, hms, plain, plural, stats_table
 from footage.errors import BadValue, FootageError
-from footage.files import expand
-from footage.indexer.speech import MODELS
-from footage.library import MAX_FPS, MAX_TOP_K, Library, default_path
-from footage.models.runtime import DEVICES
-from footage.search import alerts
-from footage.search.engine import MODES, PER_VIDEO
 
-SPEECH = (*MODELS, "off")
+SPEECH = (*SPEECH_MODELS, "off")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -46,7 +53,7 @@ EXIT_TERMINATED = 143
 PIPED_WIDTH = 10_000  # tables piped to a file or another program are not wrapped
 OFFLINE_SHOWN = 5  # offline videos named one by one; an unmounted drive may hold thousands
 
-Mode = Enum("Mode", {m: m for m in MODES}, type=str)  # typer shows an Enum's values as the choices
+Mode = Enum("Mode", {m: m for m in SEARCH_MODES}, type=str)  # typer shows an Enum's values as the choices
 Speech = Enum("Speech", {m: m for m in SPEECH}, type=str)
 Device = Enum("Device", {d: d for d in DEVICES}, type=str)
 Engine = Enum("Engine", {e: e for e in ("local", "ray")}, type=str)
@@ -481,11 +488,11 @@ def watch(
         list[str] | None,
         typer.Option("--alert", help="A standing query: say when it starts and stops matching (repeatable)."),
     ] = None,
-    threshold: Annotated[float, typer.Option(help="Score from which a standing query matches.")] = alerts.THRESHOLD,
+    threshold: Annotated[float, typer.Option(help="Score from which a standing query matches.")] = ALERT_THRESHOLD,
     hold: Annotated[
         float,
         typer.Option(min=0, max=3600, help="Seconds a query must stay under the threshold for its alert to end."),
-    ] = alerts.HOLD_SECONDS,
+    ] = ALERT_HOLD_SECONDS,
     fps: Annotated[float, typer.Option(min=0.001, max=MAX_FPS, help="Frames looked at per second.")] = 1.0,
     realtime: Annotated[bool, typer.Option(help="Play a file at its own speed, as if it were live.")] = False,
     webhook: Annotated[

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from footage.errors import FootageError, VideoError
-from footage.files import expand
+from footage.files import expand, resolved
 from footage.indexer import ocr, subtitles, text
 from footage.indexer.decode import Decoder, Screen
 from footage.indexer.probe import VideoInfo, probe
@@ -134,18 +134,6 @@ class Scan:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, why): what is under it is unknown
 
 
-def _resolve(path: Path) -> Path | None:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symbolic link loop
-        return None
-
-
-def resolve(path: Path) -> Path:
-    """The path with symbolic links resolved, or as given where they loop."""
-    return _resolve(path) or path
-
-
 def _entry(
     path: Path, found: Scan, files: dict[Path, None], within: list[Path] | None = None, walked: bool = False
 ) -> None:
@@ -171,7 +159,7 @@ def _entry(
         kind = next((name for test, name in kinds.items() if test(st.st_mode)), "a folder")
         found.skipped.append((str(path), f"not a regular file ({kind})"))
         return
-    real = _resolve(path)
+    real = resolved(path)
     if real is None:
         found.skipped.append((str(path), "symbolic link loop"))
     elif within is not None and not any(real.is_relative_to(w) for w in within):
@@ -201,7 +189,7 @@ def scan(paths: Iterable[str | Path], skip: Path, within: list[Path] | None = No
 
 
 def _scan_one(p: Path, skip: Path, within: list[Path] | None, found: Scan, files: dict[Path, None]) -> None:
-    real = _resolve(p)
+    real = resolved(p)
     if p.is_symlink() and not p.exists() and real is not None:  # a link to a drive not mounted
         found.missing.append(str(p))
         found.gone_targets.add(str(real))
@@ -219,7 +207,7 @@ def _scan_one(p: Path, skip: Path, within: list[Path] | None, found: Scan, files
         for root, dirs, names in os.walk(p, followlinks=True, onerror=cannot_read):
             keep = []
             for d in sorted(dirs):
-                folder = _resolve(Path(root, d))
+                folder = resolved(Path(root, d))
                 if d.startswith(".") or folder is None or folder == skip or folder in walked or not allowed(folder):
                     continue
                 walked.add(folder)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from footage.errors import BadValue, FootageError
-from footage.files import expand
+from footage.files import expand, resolve
 from footage.search.hits import Hit
 
 EVAL_DEPTH = 50  # hits looked at per query; a moment not among them scores 0 in MRR
@@ -80,14 +80,7 @@ def _pair(line: str, source: Path, where: str) -> Pair:
         raise FootageError(f"{where}: the text is empty")
     video = expand(row["path"])
     video = video if video.is_absolute() else source.parent / video
-    return Pair(str(_resolve(video)), start, end, text)
-
-
-def _resolve(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a link loop: not a video of the library either way
-        return path
+    return Pair(str(resolve(video)), start, end, text)
 
 
 def finds(hit: Hit, pair: Pair) -> bool:

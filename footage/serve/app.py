@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
-from footage import __version__
+from footage import Library, __version__
 from footage.errors import (
     BadValue,
     DiskFull,
@@ -27,7 +27,6 @@ from footage.errors import (
     NotFound,
     VideoError,
 )
-from footage.library import Library
 from footage.serve.connections import MAX_REQUESTS, Busy
 from footage.serve.jobs import Jobs
 from footage.serve.routes import jobs, media, search, videos

@@ -7,9 +7,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
+from footage import Library, Progress
 from footage.errors import FootageError, LibraryBusy
-from footage.indexer.pipeline import Progress
-from footage.library import Library
 
 KEEP_JOBS = 20  # finished jobs remembered
 

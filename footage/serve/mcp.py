@@ -9,10 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from footage import __version__
+from footage import Hit, Library, __version__
 from footage.errors import FootageError
-from footage.library import Library
-from footage.search import Hit
 
 MAX_TOP_K = 100
 TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K, description=f"how many moments, 1 to {MAX_TOP_K}")]

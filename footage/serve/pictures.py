@@ -15,8 +15,8 @@ from contextlib import contextmanager
 
 from PIL import Image
 
+from footage import give_back
 from footage.errors import BadValue
-from footage.memory import give_back
 
 DECODING_AT_ONCE = 2
 MAX_DECODED_PIXELS = 4096 * 4096  # what is decoded whole (a JPEG counts at its draft's size): 64 MB as RGBA

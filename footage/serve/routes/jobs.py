@@ -6,8 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from footage.files import expand
-from footage.indexer.pipeline import resolve
+from footage import expand, resolve
 from footage.serve.schemas import IndexRequest, JobId, JobOut
 from footage.serve.security import check_token
 

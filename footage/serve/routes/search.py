@@ -5,9 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 
-from footage.library import MAX_QUERY_CHARS
-from footage.search import Hit
-from footage.search.engine import MODES, PER_VIDEO
+from footage import MAX_QUERY_CHARS, PER_VIDEO, SEARCH_MODES, Hit
 from footage.serve.pictures import downscaled, embedding, searching
 from footage.serve.schemas import MAX_ID, HitOut, SearchOut, shown
 from footage.serve.security import check_token, sign
@@ -63,7 +61,7 @@ def search(
     like: Annotated[int | None, Query(ge=0, le=MAX_ID, description="a segment id: moments that look like it")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     mode: Annotated[
-        str | None, Query(pattern=f"^({'|'.join(MODES)})$", description="all by default; like= is visual only")
+        str | None, Query(pattern=f"^({'|'.join(SEARCH_MODES)})$", description="all by default; like= is visual only")
     ] = None,
     min_score: Annotated[float | None, Query(allow_inf_nan=False, description="drop hits scoring below this")] = None,
     path: Annotated[str | None, Query(max_length=MAX_PATH_CHARS, description="only videos under this folder")] = None,
