@@ -131,7 +131,7 @@ def test_schema_version_is_recorded(tmp_path, database):
 
 
 def test_replace_vectors_makes_new_rows_in_chunks(store, monkeypatch):
-    monkeypatch.setattr("footage.store.store.REPAIR_BATCH", 2)
+    monkeypatch.setattr("footage.store.maintenance.REPAIR_BATCH", 2)
     store.save_video(facts("a.mp4"), segments(5), "m")
     ids, tokens = store.all_frame_tokens()
     assert len(ids) == 5 and tokens[0].shape == (1, DIM)

@@ -17,7 +17,7 @@ from footage.models import Models
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
 from footage.store.faiss_index import VectorIndex
-from footage.store.store import EVERYWHERE, Scope
+from footage.store.rows import EVERYWHERE, Scope
 
 CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging folds several into one
 MIN_CANDIDATES = 50

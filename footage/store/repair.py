@@ -25,8 +25,9 @@ from sqlalchemy import text
 from footage.errors import LibraryError, LibraryReadOnly, NoLibrary
 from footage.store import postgres
 from footage.store.lock import WriteLock
+from footage.store.rows import disk_full
 from footage.store.schema import Meta, Model, Segment, TextChunk, Video, kind, migrate, open_engine
-from footage.store.store import Store, disk_full
+from footage.store.store import Store
 
 # Tables copied, in an order that satisfies their foreign keys. Captions are a cache and are not copied.
 TABLES = ("meta", "models", "videos", "segments", "text_chunks")
