@@ -34,8 +34,9 @@ import numpy as np
 from footage import Library
 from footage.indexer import ocr
 from footage.indexer.decode import Decoder
-from footage.indexer.pipeline import INFERENCE_THREADS, scan
+from footage.indexer.pipeline import INFERENCE_THREADS
 from footage.indexer.probe import probe
+from footage.indexer.scan import scan
 from footage.models.base import MODEL_BATCH
 from footage.models.runtime import native_bf16, onnxruntime_runner, openvino_runner
 from footage.models.x_encoder import VARIANTS, OnnxXEncoder, XEncoder

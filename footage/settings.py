@@ -13,6 +13,7 @@ from dataclasses import dataclass
 DEFAULT_BACKBONE = "bundled"
 DEFAULT_SPEECH = "tiny"  # Whisper tiny (English); base hears other languages, off hears nothing
 DEFAULT_OCR = True  # on-screen text: titles, credits, slides and signs are what people type
+MAX_FPS = 60.0  # frames a second the model may be given
 
 
 @dataclass(frozen=True)

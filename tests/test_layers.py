@@ -25,6 +25,8 @@ LAYER = {
     "library": 3,
     "watch": 3,
     "training": 3,
+    "indexing": 3,
+    "videos": 3,
     "cli": 4,
     "serve": 4,
 }

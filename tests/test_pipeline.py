@@ -13,7 +13,7 @@ import pytest
 from media import PHOTOS, ffmpeg, pattern_video, photo_video
 
 from footage import Library, LibraryBusy
-from footage.indexer import pipeline
+from footage.indexer import feed, pipeline, scan
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_second_run_decodes_nothing(library, clips, monkeypatch):
     assert len(first.indexed) == 3 and not first.failed
     assert first.video_seconds == pytest.approx(15, abs=0.3)  # 2 + 2 + 1 photos, 3 s each
     decoded = []
-    monkeypatch.setattr(pipeline, "probe", lambda path: decoded.append(path))  # would be called for any decode
+    monkeypatch.setattr(feed, "probe", lambda path: decoded.append(path))  # would be called for any decode
     second = library.index([clips])
     assert second.indexed == [] and second.unchanged == 3 and decoded == []
     assert library.store.consistent()
@@ -148,7 +148,7 @@ def test_scan_follows_symlinks_once_and_skips_hidden_folders_and_the_library(tmp
         (root / name).parent.mkdir(exist_ok=True)
         (root / name).write_bytes(b"x")
     (root / "sub" / "loop").symlink_to(root)  # a cycle
-    found = pipeline.scan([root, tmp_path / "nope"], skip=(root / "library").resolve())
+    found = scan.scan([root, tmp_path / "nope"], skip=(root / "library").resolve())
     assert found.files == [root / "a.mp4", root / "sub" / "b.MKV"]
     assert found.folders == [root] and found.missing == [str(tmp_path / "nope")]
 
@@ -267,11 +267,11 @@ def test_speech_is_heard_ahead_of_the_pictures(tmp_path):
         return []
 
     out, stop = queue.Queue(maxsize=1), threading.Event()  # out is not read: the first file's decode waits
-    decoding = threading.Thread(target=pipeline._decode_all, args=(videos, 1.0, 32, 4, out, stop, False, transcriber))
+    decoding = threading.Thread(target=feed.decode_all, args=(videos, 1.0, 32, 4, out, stop, False, transcriber))
     decoding.start()
     try:
         assert [heard.get(timeout=30), heard.get(timeout=30)] == ["first.mp4", "second.mp4"]
-        assert isinstance(out.get(timeout=30), pipeline._Decoded.Start)  # nothing taken before this
+        assert isinstance(out.get(timeout=30), feed.Decoded.Start)  # nothing taken before this
     finally:
         stop.set()
         while decoding.is_alive():

@@ -20,7 +20,7 @@ from media import ffmpeg, pattern_video
 
 from footage import FootageError, Library, LibraryBusy
 from footage.errors import ModelError, NoLibrary, VideoError
-from footage.indexer import decode, pipeline, probe, subtitles
+from footage.indexer import decode, feed, probe, scan, subtitles
 from footage.search.evaluate import read_pairs
 
 CLIP_SECONDS = 3
@@ -425,7 +425,7 @@ def test_failed_files_are_tried_again_once_the_cause_is_gone(tmp_path, clip, mon
 
     with Library(tmp_path / "lib") as lib:
         with monkeypatch.context() as m:
-            m.setattr(pipeline, "probe", no_ffprobe)
+            m.setattr(feed, "probe", no_ffprobe)
             assert lib.index([tmp_path / "videos"]).failed
         assert lib.stats().failed == 1
         assert lib.index([tmp_path / "videos"]).indexed == [str(tmp_path / "videos" / "a.mp4")]  # same file, retried
@@ -535,7 +535,7 @@ def test_a_file_replaced_with_the_same_size_and_mtime_is_read_again(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "testsrc=d=3:s=320x240:r=10", "-vf", "noise=alls=20:allf=t", "-c:v", "libx264",
            "-preset", "ultrafast", "-crf", "10", str(video))  # fmt: skip
     size = video.stat().st_size
-    assert size > 3 * pipeline.FINGERPRINT_BYTES  # the middle is not read by a two-ends fingerprint
+    assert size > 3 * scan.FINGERPRINT_BYTES  # the middle is not read by a two-ends fingerprint
     with Library(tmp_path / "lib") as lib:
         lib.index([video.parent])
         before = video.stat()
@@ -563,12 +563,12 @@ def test_a_library_from_before_the_sparse_fingerprint_is_not_decoded_again(tmp_p
     (tmp_path / "videos" / "a.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nhello\n")
     with Library(tmp_path / "lib") as lib:
         lib.index([tmp_path / "videos"])
-    legacy = pipeline.legacy_fingerprint(tmp_path / "videos" / "a.mp4", (tmp_path / "videos" / "a.mp4").stat().st_size)
+    legacy = scan.legacy_fingerprint(tmp_path / "videos" / "a.mp4", (tmp_path / "videos" / "a.mp4").stat().st_size)
     with database(tmp_path / "lib") as db:  # as an older footage left it: no ctime, inode or subtitle files
         db.execute("UPDATE videos SET fingerprint = ?, ctime = NULL, inode = NULL, sidecars = NULL", (legacy,))
     with Library(tmp_path / "lib") as lib:
         assert lib.index([tmp_path / "videos"]).unchanged == 1
-        assert next(iter(lib.store.videos().values())).fingerprint.startswith(pipeline.FINGERPRINT_VERSION)
+        assert next(iter(lib.store.videos().values())).fingerprint.startswith(scan.FINGERPRINT_VERSION)
 
 
 def test_labelled_pairs_are_checked_line_by_line(tmp_path):
