@@ -9,11 +9,10 @@
    the length (the AAC is copied, not encoded again). Each is indexed by `footage index` in a child process with
    speech on (tiny, the default) into a library of its own; the child's peak RSS (wait4's ru_maxrss, which
    covers the ffmpeg it ran), its CPU-seconds and wall time are printed, and the ratio of the two peaks.
-   Speech, subtitles and on-screen text hold little more for a longer file; the pictures' per-frame lists
-   (frame tokens, shot-cut features, thumbnails) do, until the file is written: pictures alone (--speech off)
-   at 1 fps peaked at 591 MiB on 10 minutes and 1192 MiB on 10 hours, 60 MiB an hour. `--fps` sets how many
-   frames there are. On 2 shared cores, --fps 0.1 --no-ocr: 837 MiB on 10 minutes, 917 MiB on 10 hours (1.096),
-   the 10 hours indexed in 465 s (301 CPU-s).
+   Speech, subtitles, on-screen text and pictures hold little more for a longer file: speech is heard a minute
+   at a time, and a file's pictures are cut into segments and written every 10 minutes of frames
+   (pipeline.WINDOW_SECONDS). At the defaults on 2 shared cores: 917.8 MB on 10 minutes, 1001.8 MB on 10 hours
+   (1.092), the 10 hours indexed in 465 s (456 CPU-s). `--fps` sets how many frames there are.
 2. `--narrated CLIP`: the words Whisper writes on a clip (the narrated one: wannaworktogether.mp4 from Debian's
    openboard-common) and the CPU-seconds of speech (median of --rounds), the model loaded beforehand.
 """
