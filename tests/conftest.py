@@ -13,7 +13,29 @@ sys.path.insert(0, str(Path(__file__).parent))
 from media import photo_video  # noqa: E402
 from stores import open_store  # noqa: E402
 
+import footage.library  # noqa: E402
 from footage import Library  # noqa: E402
+from footage.models import BACKBONES  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def models_loaded_once():
+    """Every Library of the run shares one load of the bundled models, as a tool opening many libraries would
+    (Library(path, backbone=a_loaded_one)): loading them took a second or two a library, and the tests open
+    about a hundred. Hub backbones (tiny random ones, one folder each) load as they are asked for."""
+    load, shared = footage.library.load, {}
+
+    def load_once(settings, cache_dir, predictor=None, backbone=None):
+        if backbone is None and settings.backbone in BACKBONES:
+            backbone = shared.get((settings.backbone, settings.device))
+        models = load(settings, cache_dir, predictor, backbone)
+        if settings.backbone in BACKBONES:
+            shared[settings.backbone, settings.device] = models.backbone
+        return models
+
+    footage.library.load = load_once
+    yield
+    footage.library.load = load
 
 
 @pytest.fixture(scope="session")
