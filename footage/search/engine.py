@@ -17,6 +17,7 @@ from footage.models import Models
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
 from footage.store.faiss_index import VectorIndex
+from footage.store.query import Found
 from footage.store.rows import EVERYWHERE, Scope
 
 CANDIDATES_PER_HIT = 5  # FAISS neighbours fetched per hit asked for: merging folds several into one
@@ -71,25 +72,38 @@ def search(
     query = vector if vector is not None else models.backbone.embed_query(text)  # (D,)
     video_weight = VIDEO_WEIGHT if video_weight is None else video_weight
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
+    pictures = mode in ("visual", "all")
+    spoken_too = mode in ("speech", "all") and vector is None
+    words = keywords(text) if mode in ("text", "all") and vector is None else []
+    reads = store.query(scope, index)  # at most two statements, three with captions (footage/store/query.py)
+    found = reads.fetch(  # the second: the rows of all that FAISS and the keyword index find
+        pictures=reads.nearest(query, n) if pictures else None,
+        n=n,
+        spoken=reads.nearest_text(query, n) if spoken_too else None,
+        words=words,
+        keyword_n=n,
+        tokens=rerank,
+        videos=bool(video_weight),
+    )
     ranked = []  # one ranked list of hits per channel searched
-    if mode in ("visual", "all"):
-        ranked.append(visual(store, models, query, n, rerank, index, scope, video_weight))
-    if mode in ("speech", "all") and vector is None:
-        ranked.append(spoken(store, query, n, scope))
+    if pictures:
+        ranked.append(visual(found, models, query, rerank, video_weight))
+    if spoken_too:
+        ranked.append(spoken(found))
     if mode in ("text", "all") and vector is None:
-        ranked.append(keyword(store, text, n, scope))
-    found = [hits for hits in ranked if hits]
-    hits = fuse(found, top_k) if len(found) > 1 else found[0] if found else []  # one channel keeps its scores
+        ranked.append(keyword(found, words))
+    hits = [hits for hits in ranked if hits]
+    hits = fuse(hits, top_k) if len(hits) > 1 else hits[0] if hits else []  # one channel keeps its scores
     hits = diversify(hits, per_video)[:top_k]
-    chunks = store.chunks_of({h.path for h in hits})  # one query for every hit's words
-    for h in hits:
-        said = [c.text for c in chunks if c.path == h.path and c.start < h.end and h.start < c.end]
+    for h in hits:  # the words said during each (a text chunk's hit has its own)
+        said = [c.text for c in found.said if c.path == h.path and c.start < h.end and h.start < c.end]
         h.transcript = h.transcript or " ".join(said) or None
-        if h.segment is None:  # found by its words only: the picture shown while they are said
-            h.segment = store.segment_at(h.path, (h.start + h.end) / 2)
-            row = store.segments([h.segment]).get(h.segment) if h.segment is not None else None
-            h.segments, h.thumbnail = ([row.id], row.thumbnail) if row else ([], None)
     return hits
+
+
+def keywords(text: str) -> list[str]:
+    """The query's words that a keyword hit must hold, stopwords aside."""
+    return list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS))
 
 
 def diversify(hits: list[Hit], per_video: int | None) -> list[Hit]:
@@ -108,72 +122,68 @@ def diversify(hits: list[Hit], per_video: int | None) -> list[Hit]:
     return kept
 
 
-def visual(
-    store: Store,
-    models: Models,
-    query: np.ndarray,
-    n: int,
-    rerank: bool,
-    index,
-    scope: Scope = EVERYWHERE,
-    video_weight: float = 0.0,
-) -> list[Hit]:
+def visual(found: Found, models: Models, query: np.ndarray, rerank: bool, video_weight: float = 0.0) -> list[Hit]:
     """The nearest segments, re-scored with the query-conditioned predictor when asked and mixed with their
     whole videos' scores, merged into hits."""
-    ids, scores = store.search(query, n, index, scope)
-    rows = store.segments(ids)
+    ids, scores = found.pictures
+    rows = found.segments
     candidates = [
         Candidate(int(i), r.video_id, r.path, r.start, r.end, float(s), r.thumbnail, r.offline)
         for i, s in zip(ids, scores)
         if (r := rows.get(int(i))) is not None  # deleted since FAISS was read
     ]
     if rerank and candidates:
-        tokens = store.frame_tokens([c.segment for c in candidates])
-        conditioned = models.predict([tokens[c.segment] for c in candidates], query)  # (C, D)
+        conditioned = models.predict([found.tokens[c.segment] for c in candidates], query)  # (C, D)
         for c, vector in zip(candidates, conditioned):
             c.score = float(vector @ query)
     hits = merge(candidates)  # on the segments' own scores: the moment's range is the segments' business
     if video_weight and hits:
-        whole = store.video_vectors({h.video_id for h in hits})  # (D,) each: the mean of its segments
+        whole = found.video_vectors  # (D,) each: the mean of its segments
         for h in hits:
             h.score = (1 - video_weight) * h.score + video_weight * float(whole[h.video_id] @ query)
         hits.sort(key=lambda h: -h.score)
     return hits
 
 
-def spoken(store: Store, query: np.ndarray, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
+def spoken(found: Found) -> list[Hit]:
     """Speech, subtitle and on-screen text chunks whose meaning is near the query (and not merely the least
     far)."""
-    ids, scores = store.search_text(query, n, scope)
+    ids, scores = found.spoken
     keep = scores >= SPEECH_MIN_SIMILARITY
-    hits = _chunk_hits(store, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
+    hits = _chunk_hits(found, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
     return [h for h in hits if h.channels != ["on-screen"] or h.score >= ON_SCREEN_MIN_SIMILARITY]
 
 
-def keyword(store: Store, text: str, n: int, scope: Scope = EVERYWHERE) -> list[Hit]:
+def keyword(found: Found, words: list[str]) -> list[Hit]:
     """Chunks that contain most of the query's words (stopwords aside), by BM25."""
-    words = list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS))
-    hits = _chunk_hits(store, store.keyword(words, n, scope), channel="keyword")
+    hits = _chunk_hits(found, found.keyword, channel="keyword")
     need = max(1, math.ceil(KEYWORD_COVER * len(words)))
     return [h for h in hits if len(set(words) & set(re.findall(r"\w+", h.transcript.lower()))) >= need]
 
 
-def _chunk_hits(store: Store, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
-    chunks = store.chunks([i for i, _ in scored])
-    return [
-        Hit(
-            c.path,
-            c.start,
-            c.end,
-            score,
-            channels=[channel or c.channel],
-            transcript=c.text,
-            offline=c.offline,
-            video_id=c.video_id,
+def _chunk_hits(found: Found, scored: list[tuple[int, float]], channel: str | None) -> list[Hit]:
+    """Hits of text chunks, each with the picture shown over its middle."""
+    hits = []
+    for i, score in scored:
+        if (c := found.chunks.get(i)) is None:  # deleted since FAISS was read
+            continue
+        shown = found.shown.get(i)
+        hits.append(
+            Hit(
+                c.path,
+                c.start,
+                c.end,
+                score,
+                thumbnail=shown.thumbnail if shown else None,
+                segments=[shown.id] if shown else [],
+                segment=shown.id if shown else None,
+                channels=[channel or c.channel],
+                transcript=c.text,
+                offline=c.offline,
+                video_id=c.video_id,
+            )
         )
-        for i, score in scored
-        if (c := chunks.get(i)) is not None  # deleted since FAISS was read
-    ]
+    return hits
 
 
 def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
@@ -221,23 +231,19 @@ def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
 def caption(store: Store, decoder, hits: list[Hit], models: Models | None = None) -> None:
     """Sets each hit's caption, decoded from its best segment: from the segment's frames by agreement when the
     decoder can (the bundled one), else from its vector. Decoded once per segment and decoder, then read from
-    the library's cache."""
+    the library's cache (one statement reads the cached captions and what the others are decoded from)."""
     ids = list({h.segment for h in hits if h.segment is not None})
-    captions = store.captions(ids, decoder.id)
-    missing = [i for i in ids if i not in captions]
+    frames = models is not None and hasattr(decoder, "segments")
+    captions, sources = store.caption_inputs(ids, decoder.id, frames)
+    missing = [i for i in ids if i not in captions and i in sources]  # a segment deleted since the search: none
     if missing:
-        if models is not None and hasattr(decoder, "segments"):
-            tokens = store.frame_tokens(missing)
-            missing = [i for i in missing if i in tokens]  # deleted since the search
-            frames = [models.predict([t[None] for t in tokens[i]]) for i in missing]  # (N, D) each frame alone
-            new = dict(zip(missing, decoder.segments(frames))) if missing else {}
+        if frames:
+            made = [models.predict([t[None] for t in sources[i]]) for i in missing]  # (N, D) each frame alone
+            new = dict(zip(missing, decoder.segments(made)))
         else:
-            vectors = store.vectors(missing)
-            missing = [i for i in missing if i in vectors]
-            new = dict(zip(missing, decoder(np.stack([vectors[i] for i in missing])))) if missing else {}
-        if new:
-            store.save_captions(new, decoder.id)
-            captions.update(new)
+            new = dict(zip(missing, decoder(np.stack([sources[i] for i in missing]))))
+        store.save_captions(new, decoder.id)  # a write, after the reads
+        captions.update(new)
     for h in hits:
         h.caption = captions.get(h.segment)
         if h.caption and h.transcript:  # what is said there, as said

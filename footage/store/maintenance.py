@@ -24,13 +24,26 @@ from footage.store.schema import Meta, Segment, TextChunk, Video
 from footage.store.vectors import FOLDER, clear_leftovers
 
 
+def exact_segments(ids: np.ndarray) -> list[int]:
+    """The segments whose stored vectors (or views) are those of these FAISS ids."""
+    ids = np.asarray(ids, np.int64)
+    return sorted({int(i) for i in ids[ids < TEXT_ID_BASE] % VIEW_ID_BASE})
+
+
+def exact_chunks(ids: np.ndarray) -> list[int]:
+    """The text chunks whose stored vectors are those of these FAISS ids."""
+    ids = np.asarray(ids, np.int64)
+    return [int(i) for i in ids[ids >= TEXT_ID_BASE] - TEXT_ID_BASE]
+
+
 class Maintenance:
     """Store's FAISS maintenance (self is a Store: its Session, index and encodings are in store.py)."""
 
     @guarded
-    def refresh(self) -> None:
-        """Brings FAISS in memory up to SQLite: reloads the saved file if it caught up, else repairs by ids."""
-        generation = int(self.meta("generation") or 0)
+    def refresh(self, generation: int | None = None) -> None:
+        """Brings FAISS in memory up to SQLite: reloads the saved file if it caught up, else repairs by ids.
+        `generation`: the database's, when the caller has just read it."""
+        generation = int(self.meta("generation") or 0) if generation is None else generation
         if self.index.generation == generation:
             return
         saved = self._load_index(self.index.dim)
@@ -169,30 +182,31 @@ class Maintenance:
     def _exact_vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored (SQLite) vectors of FAISS ids, (n, D) float32 in their order: what the IVF-SQ8 index
         re-scores its candidates with. An id SQLite no longer has gets a zero vector (it scores 0)."""
-        out = np.zeros((len(ids), self.index.dim), np.float32)
-        text_rows = np.flatnonzero(ids >= TEXT_ID_BASE)
-        seg_rows = np.flatnonzero(ids < TEXT_ID_BASE)
+        segments, chunks = {}, {}
         with self.Session() as s:
-            if len(seg_rows):
-                wanted = sorted({int(i) for i in ids[seg_rows] % VIEW_ID_BASE})
+            if len(wanted := exact_segments(ids)):
                 rows = s.execute(select(Segment.id, Segment.vector, Segment.views).where(Segment.id.in_(wanted)))
-                found = {r.id: r for r in rows}
-                for k in seg_rows:
-                    row = found.get(int(ids[k] % VIEW_ID_BASE))
-                    view = int(ids[k] // VIEW_ID_BASE)
-                    if row is None:
-                        continue
-                    if view == 0:
-                        out[k] = self._vector(row.vector)
-                    elif row.views is not None and view <= len(views := self._views(row.views)):
-                        out[k] = views[view - 1]
-            if len(text_rows):
-                wanted = [int(i) for i in ids[text_rows] - TEXT_ID_BASE]
-                found = dict(s.execute(select(TextChunk.id, TextChunk.vector).where(TextChunk.id.in_(wanted))).all())
-                for k in text_rows:
-                    blob = found.get(int(ids[k] - TEXT_ID_BASE))
-                    if blob is not None:
-                        out[k] = np.frombuffer(blob, np.float32)
+                segments = {r.id: (r.vector, r.views) for r in rows}
+            if len(wanted := exact_chunks(ids)):
+                chunks = dict(s.execute(select(TextChunk.id, TextChunk.vector).where(TextChunk.id.in_(wanted))).all())
+        return self._exact_of(ids, segments, chunks)
+
+    def _exact_of(self, ids: np.ndarray, segments: dict, chunks: dict) -> np.ndarray:
+        """_exact_vectors from rows read: segment id -> (vector, views) columns, chunk id -> vector column."""
+        out = np.zeros((len(ids), self.index.dim), np.float32)
+        for k in np.flatnonzero(ids < TEXT_ID_BASE):
+            row = segments.get(int(ids[k] % VIEW_ID_BASE))
+            view = int(ids[k] // VIEW_ID_BASE)
+            if row is None:
+                continue
+            if view == 0:
+                out[k] = self._vector(row[0])
+            elif row[1] is not None and view <= len(views := self._views(row[1])):
+                out[k] = views[view - 1]
+        for k in np.flatnonzero(ids >= TEXT_ID_BASE):
+            blob = chunks.get(int(ids[k] - TEXT_ID_BASE))
+            if blob is not None:
+                out[k] = np.frombuffer(blob, np.float32)
         return out
 
     @staticmethod

@@ -6,15 +6,14 @@ import json
 from dataclasses import fields
 
 import numpy as np
-from sqlalchemy import case, func, select, text
+from sqlalchemy import and_, case, exists, func, select
 
 from footage.store.faiss_index import VectorIndex
+from footage.store.query import CHUNK_COLUMNS, Query, keyword_scores, keyword_select, together
 from footage.store.rows import (
     EVERYWHERE,
-    ID_END,
     REPAIR_BATCH,
     TEXT_ID_BASE,
-    VIEW_ID_BASE,
     Scope,
     Stats,
     StoredChunk,
@@ -26,30 +25,6 @@ from footage.store.rows import (
     guarded,
 )
 from footage.store.schema import Caption, Model, Segment, TextChunk, Video
-
-KEYWORD_SQL = (
-    "SELECT text_fts.rowid, bm25(text_fts) FROM text_fts JOIN text_chunks c ON c.id = text_fts.rowid "
-    "JOIN videos v ON v.id = c.video_id WHERE text_fts MATCH :q AND v.offline <= :offline "
-    "AND (:videos IS NULL OR v.id IN (SELECT value FROM json_each(:videos))) ORDER BY bm25(text_fts) LIMIT :n"
-)
-# PostgreSQL: the GIN index on to_tsvector('simple', text) (schema.FTS_PG), any of the words (each a phrase of its
-# tokens, as FTS5's "..."), best first by ts_rank; {query} ORs phraseto_tsquery('simple', :wN) of each word
-KEYWORD_SQL_PG = (
-    "SELECT c.id, ts_rank(to_tsvector('simple', c.text), {query}) AS score FROM text_chunks c "
-    "JOIN videos v ON v.id = c.video_id WHERE to_tsvector('simple', c.text) @@ ({query}) AND v.offline <= :offline "
-    "AND (CAST(:videos AS BIGINT[]) IS NULL OR v.id = ANY(CAST(:videos AS BIGINT[]))) ORDER BY score DESC, c.id "
-    "LIMIT :n"
-)
-CHUNK_COLUMNS = (
-    TextChunk.id,
-    TextChunk.video_id,
-    Video.path,
-    TextChunk.channel,
-    TextChunk.start,
-    TextChunk.end,
-    TextChunk.text,
-    Video.offline,
-)
 
 
 class Reads:
@@ -77,48 +52,27 @@ class Reads:
             ).all()
         return {r.path: StoredVideo(*r[:11], bool(r[11]), r[12]) for r in rows}
 
+    def query(self, scope: Scope = EVERYWHERE, index: VectorIndex | None = None) -> Query:
+        """A search's reads, in at most three statements (footage/store/query.py); this is the first."""
+        return Query(self, scope, index)
+
     @guarded
     def search(
         self, vector: np.ndarray, n: int, index: VectorIndex | None = None, scope: Scope = EVERYWHERE
     ) -> tuple[np.ndarray, np.ndarray]:
         """The n nearest segments' ids and scores, best first, within `scope`; a segment with views scores as
         its best one. `index` replaces the library's vectors (to try a predictor before keeping it)."""
-        if index is None:
-            self.refresh()
-            index = self.index
-        skip, keep = self._scope(scope)
-        ids, scores = index.search(vector, n * (1 + self.view_count), ids=(0, TEXT_ID_BASE), skip=skip, keep=keep)
-        segments = ids % VIEW_ID_BASE
-        _, first = np.unique(segments, return_index=True)  # best first, so a segment's first entry is its best
-        keep = np.sort(first)[:n]
-        return segments[keep], scores[keep]
+        query = Query(self, scope, index)
+        found = query.nearest(vector, n)
+        exact = self._exact_vectors(found.pending) if len(found.pending) else None
+        return query.pictures(found, exact, n)
 
     @guarded
     def search_text(self, vector: np.ndarray, n: int, scope: Scope = EVERYWHERE) -> tuple[np.ndarray, np.ndarray]:
         """The n text chunks nearest a query vector, within `scope`: their ids and scores, best first."""
-        self.refresh()
-        skip, keep = self._scope(scope)
-        ids, scores = self.index.search(vector, n, ids=(TEXT_ID_BASE, ID_END), skip=skip, keep=keep)
+        query = Query(self, scope)
+        ids, scores = query.finish(query.nearest_text(vector, n))
         return ids - TEXT_ID_BASE, scores
-
-    def _scope(self, scope: Scope) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """FAISS ids to leave out, and to keep to (None: all), for a scope."""
-        skip = [] if scope.offline else [self.offline_ids()]
-        skip += [faiss_ids(sorted(scope.exclude), self.view_count)] if scope.exclude else []
-        keep = self.video_faiss_ids(scope.videos) if scope.videos is not None else None
-        return (np.concatenate(skip) if skip else None), keep
-
-    def video_faiss_ids(self, video_ids) -> np.ndarray:
-        """Every FAISS id of these videos: their segments, views and text chunks."""
-        mine, videos = self._id_set(video_ids)
-        with self.Session() as s:
-            segs = np.fromiter(
-                s.scalars(select(Segment.id).where(Segment.video_id.in_(mine)), {"videos": videos}), np.int64
-            )
-            chunks = np.fromiter(
-                s.scalars(select(TextChunk.id).where(TextChunk.video_id.in_(mine)), {"videos": videos}), np.int64
-            )
-        return np.concatenate([faiss_ids(segs, self.view_count), chunks + TEXT_ID_BASE])
 
     @guarded
     def offline_ids(self) -> np.ndarray:
@@ -133,41 +87,15 @@ class Reads:
             self._offline = (generation, np.concatenate([faiss_ids(segs, self.view_count), chunks + TEXT_ID_BASE]))
         return self._offline[1]
 
-    def _id_set(self, ids) -> tuple:
-        """A set of ids as one parameter, :videos, whatever their number (SQLite caps a statement's variables):
-        the subquery that lists them, and the value to pass (JSON for SQLite, an array for PostgreSQL)."""
-        ids = sorted(int(v) for v in ids)
-        if self.database:
-            return text("SELECT unnest(CAST(:videos AS BIGINT[]))"), ids
-        return text("SELECT value FROM json_each(:videos)"), json.dumps(ids)
-
     def keyword(self, words: list[str], n: int, scope: Scope = EVERYWHERE) -> list[tuple[int, float]]:
         """Text chunks holding any of the words (FTS5, or PostgreSQL's text search) within `scope`, best first
         by BM25 (ts_rank): (chunk id, score), higher is better."""
         words = [w for w in (w.replace('"', "") for w in words) if w]
         if not words:
             return []
-        if self.database:
-            return self._keyword_pg(words, n, scope)
-        terms = [f'"{w}"' for w in words]
-        videos = None if scope.videos is None else json.dumps(sorted(int(v) for v in scope.videos))
         with self.Session() as s:
-            rows = s.execute(
-                text(KEYWORD_SQL),
-                {"q": " OR ".join(terms), "n": n, "offline": int(scope.offline), "videos": videos},
-            ).all()
-        return [(int(r[0]), -float(r[1])) for r in rows]
-
-    def _keyword_pg(self, words: list[str], n: int, scope: Scope) -> list[tuple[int, float]]:
-        query = " || ".join(f"phraseto_tsquery('simple', :w{i})" for i in range(len(words)))
-        values = {f"w{i}": w for i, w in enumerate(words)}
-        videos = None if scope.videos is None else sorted(int(v) for v in scope.videos)
-        with self.Session() as s:
-            rows = s.execute(
-                text(KEYWORD_SQL_PG.format(query=query)),
-                {**values, "n": n, "offline": int(scope.offline), "videos": videos},
-            ).all()
-        return [(int(r[0]), float(r[1])) for r in rows]
+            rows = s.execute(keyword_select(bool(self.database), words, n, scope)).all()
+        return keyword_scores(rows, bool(self.database))
 
     def chunks(self, ids) -> dict[int, StoredChunk]:
         ids = [int(i) for i in ids]
@@ -302,6 +230,25 @@ class Reads:
                 )
             ).all()
         return {r.segment_id: r.text for r in rows}
+
+    def caption_inputs(self, ids, decoder: str, frames: bool) -> tuple[dict[int, str], dict[int, np.ndarray]]:
+        """In one statement: the cached captions of segments by one decoder, and what the others are decoded
+        from: their frame tokens (N, T) (`frames`), else their vectors (D,)."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}, {}
+        cached = and_(Caption.segment_id == Segment.id, Caption.decoder == decoder)
+        source = Segment.frame_vectors if frames else Segment.vector
+        parts = {
+            "captions": select(Caption.segment_id, Caption.text).where(
+                Caption.segment_id.in_(ids), Caption.decoder == decoder
+            ),
+            "sources": select(Segment.id, source).where(Segment.id.in_(ids), ~exists().where(cached)),
+        }
+        with self.Session() as s:
+            rows = together(s, parts)
+        decode = self._tokens if frames else self._vector
+        return {r.segment_id: r.text for r in rows["captions"]}, {r.id: decode(r[1]) for r in rows["sources"]}
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, float] | None:
         """A video's frame times (N,), cached tokens (N, T) in time order and where its last segment ends;

@@ -131,6 +131,19 @@ class Vectors:
         keep: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """As VectorIndex.search, over the shards less their tombstones, and the delta."""
+        found = self.nearest(query, n, ids, skip, keep)
+        return found.finish(self._exact(found.pending) if found.rescored and len(found.pending) else None)
+
+    def nearest(
+        self,
+        query: np.ndarray,
+        n: int,
+        ids: tuple[int, int] | None = None,
+        skip: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
+    ) -> "Nearest":
+        """`search` up to the read of the stored vectors that IVF candidates are re-scored with: whoever reads
+        the database anyway reads them along (a search's second round trip, footage/store/query.py)."""
         if len(self.tombstones):
             skip = self.tombstones if skip is None or not len(skip) else np.concatenate([skip, self.tombstones])
         parts, approx = [], []
@@ -146,11 +159,10 @@ class Vectors:
         k = n * faiss_index.RESCORE
         # FAISS lets go of the GIL: shards are scanned side by side on as many cores (1.4x on 2 at 10M)
         candidates = list(_pool().map(lambda shard: shard.candidates(query, k, ids, skip, keep), approx))
-        if candidates:  # the best of all IVF shards' candidates, re-scored in one read of the stored vectors
-            parts.append(rescore(query, *_best_of(candidates, k), n, self._exact))
-        if len(self.delta):
-            parts.append(self.delta.search(query, n, ids, skip, keep))
-        return _best_of(parts, n)
+        delta = self.delta.search(query, n, ids, skip, keep) if len(self.delta) else None
+        # the best of all IVF shards' candidates, re-scored in one read of the stored vectors
+        best = _best_of(candidates, k) if candidates else None
+        return Nearest(query, n, parts, best, delta, rescored=self._exact is not None)
 
     # --- on disk ----------------------------------------------------------------------------------------
 
@@ -348,6 +360,43 @@ class Vectors:
             os.close(fd)
         os.replace(tmp, folder / name)
         return name
+
+
+class Nearest:
+    """A search halfway: the best of the exact shards and of the delta, and the IVF shards' candidates, which
+    `finish` re-scores with their stored vectors (when `rescored`; else their approximate scores stand)."""
+
+    def __init__(self, query, n: int, exact: list, candidates=None, delta=None, rescored: bool = False):
+        self.query, self.n = query, n
+        self.exact = exact  # (ids, scores) of each shard searched exactly
+        self.candidates = candidates  # (ids, approximate scores) of the IVF shards, best first; None: none
+        self.delta = delta  # (ids, scores) of the delta; None: empty
+        self.rescored = rescored
+
+    @classmethod
+    def of(cls, found: tuple[np.ndarray, np.ndarray], n: int) -> "Nearest":
+        """A search already finished (an exact index's)."""
+        return cls(None, n, [found])
+
+    @property
+    def pending(self) -> np.ndarray:
+        """The ids whose stored vectors `finish` needs, in the order it needs them."""
+        return self.candidates[0] if self.candidates is not None and self.rescored else np.zeros(0, np.int64)
+
+    def ids(self) -> np.ndarray:
+        """Every id the search may return."""
+        parts = [p[0] for p in (*self.exact, self.candidates, self.delta) if p is not None]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def finish(self, vectors: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The n best ids and scores, best first; `vectors`: the stored vectors of `pending`, (P, D) float32."""
+        parts = list(self.exact)
+        if self.candidates is not None:
+            exact = None if vectors is None else lambda _: vectors
+            parts.append(rescore(self.query, *self.candidates, self.n, exact))
+        if self.delta is not None:
+            parts.append(self.delta)
+        return _best_of(parts, self.n)
 
 
 def _best_of(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
