@@ -284,16 +284,13 @@ class Library:
 
     def _scope(self, offline: bool, under: str | Path | None, exclude: frozenset[int] = frozenset()) -> Scope:
         """What a search looks through: offline videos or not, only the videos under a folder."""
-        videos = None
+        folders = None
         if under is not None:
             if not str(under).strip():
                 raise BadValue("an empty folder to search under")
             root = expand(under).absolute()
-            roots = {root, resolve(root)}
-            videos = frozenset(
-                v.id for v in self.store.videos().values() if any(Path(v.path).is_relative_to(r) for r in roots)
-            )
-        return Scope(offline=offline, videos=videos, exclude=exclude)
+            folders = frozenset({str(root), str(resolve(root))})  # the store finds the videos under them
+        return Scope(offline=offline, under=folders, exclude=exclude)
 
     def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video) -> list[Hit]:
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):

@@ -6,13 +6,16 @@ a round trip to the database. Caching captions decoded for the first time is a w
 and is left out of the count; so is the one read of the library's phrases when its decoder is first built
 (the warm-up query below)."""
 
+import os
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import psycopg
 import pytest
 from sqlalchemy import event
+from stores import open_store, segments, unit
 
 from footage import Library
 from footage.search.engine import search
@@ -124,6 +127,39 @@ def test_a_search_within_videos_or_with_offline_ones_makes_as_many(subtitled, mo
         assert hits and len(count.statements) <= 2, (scope, count.statements)  # captions would be the third
     with count:
         assert not search(lib.store, lib.models, QUERY, 5, scope=Scope(videos=frozenset()))
+
+
+def test_a_search_under_a_folder_makes_as_many(subtitled, monkeypatch):
+    """The videos under a folder are found by their paths in the first statement."""
+    lib = subtitled
+    count = Counter(lib.store, monkeypatch)
+    folder = Path(next(iter(lib.store.videos()))).parent
+    lib.search("a cat", top_k=3)
+    for mode in ("visual", "text", "all"):
+        with count:
+            hits = lib.search(QUERY, top_k=5, mode=mode, under=folder)
+        assert hits and len(count.statements) <= MAX_ROUND_TRIPS, (mode, count.statements)
+        assert not lib.search(QUERY, top_k=5, mode=mode, under=folder / "elsewhere")
+
+
+def test_the_videos_under_a_folder_are_those_pathlib_says(tmp_path, database):
+    """SQL compares UTF-8 paths with a folder's; paths that are not UTF-8 are compared by pathlib."""
+    store = open_store(tmp_path / "lib", database)
+    store.lock.acquire()
+    odd = os.fsdecode(b"/videos/caf\xe9.mp4")
+    paths = ["/videos/a.mp4", "/videos/sub/b.mp4", "/videosx/c.mp4", odd, "/v%_/d.mp4", "/other/videos/e.mp4"]
+    try:
+        for k, path in enumerate(paths):
+            store.save_video(FileFacts(path, 1, 1.0, f"f{k}"), segments(2), "m")
+        stored = store.videos()
+        for folders in (["/videos"], ["/videos/sub"], ["/"], [odd], ["/v%_"], ["/v"], ["/videos", "/other"], ["/no"]):
+            roots = [Path(f) for f in folders]
+            expected = {v.id for v in stored.values() if any(Path(v.path).is_relative_to(r) for r in roots)}
+            assert store.query(Scope(under=frozenset(folders))).scope_resolved().videos == expected, folders
+            ids, _ = store.search(unit(0), 20, scope=Scope(under=frozenset(folders)))
+            assert {store.segments(ids)[int(i)].video_id for i in ids} == expected, folders
+    finally:
+        store.close()
 
 
 def ivf_store(path, db) -> tuple[Store, np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 
 1. before FAISS (made by the first `nearest`; a keyword search has none): the generation, which FAISS is
    brought up to when another process has changed the library; the ids of offline videos, when the
-   generation moved since they were last read; the ids of the videos searched within;
+   generation moved since they were last read; the ids of the videos searched within (those under a
+   folder: their paths compared in SQL, but for paths that are not UTF-8, which are compared here);
 2. `Query.fetch`, after FAISS: the rows of every segment and text chunk it found, with the stored vectors an
    IVF index re-scores its candidates with; the keyword hits; the videos' vectors; the frame tokens to
    re-rank with; the segment shown over each text chunk found, and the words said over each segment found;
@@ -14,7 +15,8 @@ A library from before schema 6 (no video vectors) also reads its videos' segment
 """
 
 from collections import namedtuple
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import (
@@ -27,6 +29,9 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    false,
+    func,
+    literal,
     literal_column,
     null,
     or_,
@@ -50,7 +55,7 @@ from footage.store.rows import (
     existing,
     faiss_ids,
 )
-from footage.store.schema import FsPath, Meta, Segment, TextChunk, Video
+from footage.store.schema import PATH_MARK, FsPath, Meta, Segment, TextChunk, Video
 from footage.store.vectors import Nearest
 
 # the columns of a text chunk as a hit shows it (StoredChunk, then its offline flag)
@@ -167,6 +172,7 @@ class Query:
         self.prepared = False
         self.skip: np.ndarray | None = None  # FAISS ids left out
         self.keep: np.ndarray | None = None  # FAISS ids searched (None: all)
+        self.videos: frozenset[int] | None = scope.videos  # the videos searched (None: all), `under` resolved
 
     def _ids(self, name: str, ids):
         """A set of ids as one parameter whatever their number (SQLite caps a statement's variables): the
@@ -191,11 +197,13 @@ class Query:
             away = select(Video.id).where(Video.offline == 1)
             parts["offline segments"] = select(Segment.id).where(Segment.video_id.in_(away), moved)
             parts["offline chunks"] = select(TextChunk.id).where(TextChunk.video_id.in_(away), moved)
-        if scope.videos is not None:
-            parts["segments within"] = select(Segment.id).where(Segment.video_id.in_(self._ids("within", scope.videos)))
-            parts["chunks within"] = select(TextChunk.id).where(
-                TextChunk.video_id.in_(self._ids("within_chunks", scope.videos))
-            )
+        if scope.videos is not None or scope.under is not None:
+            within = self._within()
+            parts["segments within"] = select(Segment.id, Segment.video_id).where(Segment.video_id.in_(within))
+            parts["chunks within"] = select(TextChunk.id, TextChunk.video_id).where(TextChunk.video_id.in_(within))
+            if scope.under is not None:
+                parts["videos under"] = select(Video.id).where(_under(scope.under))
+                parts["odd paths"] = select(Video.id, Video.path).where(self._odd())
         with store.Session() as s:
             rows = together(s, parts)
         generation = int(rows["generation"][0].value) if rows["generation"] else 0
@@ -209,8 +217,36 @@ class Query:
         if scope.exclude:
             skip.append(faiss_ids(sorted(scope.exclude), store.view_count))
         self.skip = np.concatenate(skip) if skip else None
-        if scope.videos is not None:
-            self.keep = _faiss_ids(rows["segments within"], rows["chunks within"], store)
+        if scope.under is not None:
+            roots = [Path(r) for r in scope.under]
+            odd = {r.id for r in rows["odd paths"] if any(Path(r.path).is_relative_to(root) for root in roots)}
+            under = {r.id for r in rows["videos under"]} | odd
+            self.videos = frozenset(under if scope.videos is None else under & scope.videos)
+        if self.videos is not None:
+            segments = [r for r in rows["segments within"] if r.video_id in self.videos]
+            self.keep = _faiss_ids(segments, [r for r in rows["chunks within"] if r.video_id in self.videos], store)
+
+    def _within(self):
+        """The ids of the videos searched, or more (the `under` ones also with every path not UTF-8)."""
+        scope = self.scope
+        if scope.under is None:
+            return self._ids("within", scope.videos)
+        within = select(Video.id).where(or_(_under(scope.under), self._odd()))
+        return within.where(Video.id.in_(self._ids("within", scope.videos))) if scope.videos is not None else within
+
+    def _odd(self):
+        """Videos whose paths SQL cannot compare with a folder's: not UTF-8 (bytes in SQLite, escaped in
+        PostgreSQL)."""
+        if self.store.database:
+            return func.substr(Video.path, 1, len(PATH_MARK)) == literal(PATH_MARK, String)
+        return func.typeof(Video.path) == "blob"
+
+    def scope_resolved(self) -> Scope:
+        """The scope with the videos under its folders listed (the first statement, when they are asked for)."""
+        if self.scope.under is not None:
+            with self.store.guard:
+                self._prepare()
+        return replace(self.scope, videos=self.videos, under=None)
 
     def nearest(self, vector: np.ndarray, n: int) -> Nearest:
         """The n nearest segments, halfway: a segment with views may be found once for each (`pictures` keeps
@@ -307,6 +343,7 @@ class Query:
                 .where(empty.id.in_(found), empty.text == "")
             )
         if words:
+            scope = self.scope_resolved()
             keyword = keyword_select(bool(store.database), words, keyword_n, scope).subquery()
             parts["keyword"] = select(keyword)
             chunks.append(TextChunk.id.in_(select(keyword.c.id)))
@@ -367,6 +404,20 @@ def keyword_scores(rows: list, postgres: bool) -> list[tuple[int, float]]:
     if postgres:
         return sorted(((r.id, float(r.score)) for r in rows), key=lambda r: (-r[1], r[0]))
     return [(r.id, -float(r.score)) for r in sorted(rows, key=lambda r: r.score)]
+
+
+def _under(folders):
+    """Videos whose paths (UTF-8) are one of these folders or under one (as Path.is_relative_to: the paths
+    stored are resolved, so that is the folder and a slash starting theirs)."""
+    plain = []
+    for folder in sorted(folders):
+        try:
+            folder.encode("utf-8")
+        except UnicodeEncodeError:  # not UTF-8 (surrogates): only paths that are not either lie under it
+            continue
+        prefix = folder.rstrip("/") + "/"
+        plain += [Video.path == folder, func.substr(Video.path, 1, len(prefix)) == literal(prefix, String)]
+    return or_(false(), *plain)
 
 
 def _shown(chunks):

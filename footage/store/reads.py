@@ -93,6 +93,7 @@ class Reads:
         words = [w for w in (w.replace('"', "") for w in words) if w]
         if not words:
             return []
+        scope = Query(self, scope).scope_resolved()  # the videos under its folders, if it has any
         with self.Session() as s:
             rows = s.execute(keyword_select(bool(self.database), words, n, scope)).all()
         return keyword_scores(rows, bool(self.database))

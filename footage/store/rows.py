@@ -97,6 +97,7 @@ class Scope:
 
     offline: bool = False  # videos whose files were missing at the last run too
     videos: frozenset[int] | None = None  # only these videos (None: all)
+    under: frozenset[str] | None = None  # only the videos under one of these folders, absolute (None: anywhere)
     exclude: frozenset[int] = frozenset()  # segments left out (the one "more like this" starts from)
 
 
