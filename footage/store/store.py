@@ -38,6 +38,7 @@ from footage.store.reads import Reads
 from footage.store.rows import (
     EVERYWHERE,
     MAX_VIEWS,
+    VIEW_ID_BASE,
     FileFacts,
     NewChunk,
     NewSegment,
@@ -60,6 +61,7 @@ from footage.store.writes import VideoWrite, Writes
 __all__ = [
     "EVERYWHERE",
     "MAX_VIEWS",
+    "VIEW_ID_BASE",
     "FileFacts",
     "NewChunk",
     "NewSegment",
