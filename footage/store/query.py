@@ -1,9 +1,9 @@
 """One search's reads in at most three statements, each one round trip to the database (PostgreSQL's too):
 
-1. before FAISS (made by the first `nearest`; a keyword search has none): the generation, which FAISS is
-   brought up to when another process has changed the library; the ids of offline videos, when the
-   generation moved since they were last read; the ids of the videos searched within (those under a
-   folder: their paths compared in SQL, but for paths that are not UTF-8, which are compared here);
+1. before FAISS (the first `nearest` makes it; a keyword search makes it only under a folder): the
+   generation, which FAISS is brought up to when another process has changed the library; the ids of
+   offline videos, when the generation moved since they were last read; the ids of the videos searched
+   within (those under a folder: their paths compared in SQL, but paths not UTF-8, compared here);
 2. `Query.fetch`, after FAISS: the rows of every segment and text chunk it found, with the stored vectors an
    IVF index re-scores its candidates with; the keyword hits; the videos' vectors; the frame tokens to
    re-rank with; the segment shown over each text chunk found, and the words said over each segment found;

@@ -82,7 +82,7 @@ __all__ = [
 class Store(Reads, Writes, Maintenance):
     """One library: its database (SQLite or PostgreSQL), FAISS vectors and thumbnails. Opening, the schema, the
     write lock, settings (meta) and the columns' encodings are here; reads.py, writes.py and maintenance.py
-    hold the rest."""
+    hold the rest, query.py a search's reads in three statements and rows.py the values they pass."""
 
     def __init__(self, path: Path, create: bool = False, db: str | None = None):
         """Opens the library at `path`; `create` makes one where there is none (else NoLibrary). `db` is a
