@@ -1,4 +1,5 @@
-# footage: `make run` indexes real sample footage and searches it; `make test` runs the test suite.
+# footage: `make run` indexes real sample footage and searches it; `make test` runs the test suite, `make test-fast`
+# its quick part (under a minute on 2 cores).
 # Both create .venv when missing. torch is pinned first: 2.13.0 is the CPU build this machine has on disk,
 # a looser pin pulls a multi-GB CUDA build.
 
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 LIBRARY ?= .footage-demo
 SAMPLES ?= samples
 
-.PHONY: run test lint bench install ffmpeg test-tools samples clean
+.PHONY: run test test-fast lint bench install ffmpeg test-tools samples clean
 
 $(BIN)/footage: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,13 @@ run: install samples
 
 test: install test-tools
 	$(BIN)/python -m pytest -q
+
+# The quick loop: the tests that need only ffmpeg (no espeak-ng, Chromium or PostgreSQL), less the slow ones. The
+# markers are set in tests/conftest.py; tests/README.md says what each set holds and costs.
+FAST := not (slow or postgres or ray or browser or stream or fuzz)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "$(FAST)"
 
 lint: $(BIN)/footage
 	$(BIN)/ruff check footage tests bench scripts

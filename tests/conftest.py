@@ -155,7 +155,7 @@ def pg_url(postgres_server):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request):
     """None (SQLite, library.db) or a fresh PostgreSQL database's URL: a store test runs on both."""
     return None if request.param == "sqlite" else request.getfixturevalue("pg_url")
@@ -168,3 +168,168 @@ def store(tmp_path, database):
     s.lock.acquire()
     yield s
     s.close()
+
+
+# --- Markers: what a test needs beyond ffmpeg and the models, and which tests are slow ---------------------------
+# pyproject.toml registers the markers; tests/README.md says what each set holds and costs. `make test-fast` leaves
+# out every test marked here. They are marked from here, by module and name, so that the choice is in one place: a
+# test added to a module named below takes its module's marker, and a name below that no longer names a test of
+# its module stops the run.
+
+MODULE_MARKERS = {
+    "test_browser": "browser",  # Chromium driven by Playwright against `footage serve`
+    "test_ray": "ray",  # a local Ray cluster of 2 CPUs
+    "test_postgres": "postgres",  # the session's PostgreSQL cluster (and every other test that uses it, below)
+    "test_fuzz_media": "fuzz",  # 33 mutated files through the real CLI
+    "test_serve_fuzz": "fuzz",  # schemathesis over the OpenAPI document
+    "test_crash": "slow",  # kill -9 at random points of real runs and resume: several CLI runs a test
+    "test_real_libraries": "slow",  # a person's library: each test runs the CLI several times, each loading models
+    "test_train": "slow",  # trains predictors on an indexed library
+    "test_hub": "slow",  # tiny Hugging Face backbones: imports transformers, builds and saves four models
+    "test_describe": "slow",  # captions: loads the decoder, imports scikit-learn; the CLI search test shows one
+    "test_mcp": "slow",  # the MCP server in a subprocess through the SDK's client
+    "test_views": "slow",  # a library indexed with several views of each frame, then repaired, trained, re-viewed
+}
+
+# test_watch.py: these check the watch loop's parts in memory; every other test there plays a stream over the
+# loopback or runs `footage watch`, and is marked stream.
+NOT_STREAM = {
+    "test_a_lasting_match_is_one_alert_and_a_dip_does_not_end_it",
+    "test_an_event_closes_when_the_stream_has_moved_away_from_it",
+    "test_a_recording_begun_in_the_same_second_as_the_last_does_not_overwrite_it",
+    "test_a_query_may_dip_for_as_long_as_the_hold_before_its_alert_ends",
+    "test_ffmpeg_may_open_only_the_protocols_of_the_source_named",
+    "test_a_file_is_read_alone_by_ffmpeg",
+    "test_webhook_messages_queued_at_exit_are_sent_for_a_bounded_time_and_the_rest_are_counted",
+    "test_webhook_messages_all_sent_at_exit_say_nothing",
+}
+
+# Fixtures that cost seconds for each test (or module) that uses them: every test using one is slow.
+SLOW_FIXTURES = {
+    "said": "test_speech: espeak-ng speaks, and Whisper hears, a library of four videos",
+    "dialogue_scene": "test_speech: a film's dialogue scene, heard by Whisper",
+    "cea608": "test_speech: a video with CEA-608 closed captions",
+    "big": "test_vectors: a store of 6,000 segments whose main index is trained as IVF-SQ8, for each test",
+}
+
+# Slow by name: over about a second each on 2 cores (most of it a CLI subprocess loading the models, or a second
+# library indexed), each near a faster test of the same code that stays in the fast set. Names are the test
+# functions' (all their parameters).
+SLOW = {
+    "test_cli": {  # test_search_json (the CLI indexes and searches) and test_stats stay
+        "test_remove",
+        "test_reindex_is_incremental",
+        "test_search_table_fits_80_columns",
+        "test_search_table_shows_human_times",
+        "test_library_from_environment",
+        "test_an_empty_query_is_a_one_line_error",
+    },
+    "test_device": {
+        "test_the_pytorch_x_encoder_gives_the_onnx_vectors",
+        "test_the_cli_says_a_missing_gpu_in_one_line",
+        "test_a_search_on_auto_does_not_import_torch",
+        "test_a_cpu_library_indexes_on_onnx_runtime_and_its_model_id_names_no_device",
+    },
+    "test_media_input": {
+        "test_the_cli_and_describe_refuse_a_playlist_and_index_the_rest",
+        "test_a_home_of_no_user_is_a_bad_value",
+        "test_an_index_job_under_a_root_refuses_a_playlist",
+    },
+    "test_models": {
+        "test_frames_land_near_their_words_in_y_space",
+        "test_class_embeddings_are_cached_on_disk",
+        "test_bf16_x_encoder_where_the_cpu_has_it",
+        "test_onnx_x_encoder_matches_pytorch_and_is_exported_once",
+        "test_an_openvino_that_cannot_compile_falls_back_to_float32",
+        "test_a_frame_of_a_real_photo_is_nearer_its_dominant_colour",  # embeds the 1,000 class names afresh
+        "test_y_encoder_matches_transformers_reference",  # imports transformers
+    },
+    "test_ocr": {
+        "test_a_film_is_read_every_2_s_from_the_indexers_decode_with_each_frames_own_time",
+        "test_natural_footage_gives_no_words",
+        "test_a_picture_that_does_not_change_is_read_once",
+        "test_a_slide_with_something_moving_on_it_is_recognised_once",
+        "test_a_title_is_read_on_each_runtime",
+    },
+    "test_pipeline": {  # test_second_run_decodes_nothing and test_bad_inputs_are_recorded_and_the_run_goes_on stay
+        "test_interrupted_run_leaves_a_consistent_library_and_resumes",
+        "test_a_long_file_stopped_halfway_leaves_the_library_as_it_was",
+        "test_a_long_file_is_written_as_it_is_decoded_with_the_segments_of_a_whole_one",
+        "test_files_indexed_by_other_models_are_indexed_again",
+        "test_remove_file_and_folder",
+        "test_deleted_files_are_dropped_when_their_folder_is_indexed",
+        "test_renamed_file_keeps_its_segments_without_decoding",
+        "test_touched_but_unchanged_file_is_not_decoded",
+        "test_changed_file_is_reindexed_without_duplicates",
+        "test_second_writer_is_refused_while_search_goes_on",
+        "test_frames_that_did_not_change_reuse_the_tokens_of_the_last_one_embedded",
+    },
+    "test_probe_decode": {"test_odd_codecs_decode_at_one_fps"},
+    "test_rerank_eval": {"test_eval_cli", "test_rerank_finds_a_second_inside_a_long_segment"},
+    "test_serve": {  # the API through its test client stays
+        "test_search_like_and_by_image_from_the_cli",
+        "test_index_jobs_run_report_and_cancel",
+        "test_footage_serve_on_loopback_and_refusing_other_hosts_without_a_token",
+        "test_only_the_very_file_indexed_is_served",
+        "test_paths_that_are_not_utf8_are_served",
+        "test_serve_refuses_at_start_what_would_expose_or_serve_nothing",
+        "test_serve_refuses_a_library_that_is_not_there",
+        "test_export_cuts_the_hits_into_a_folder",
+        "test_pictures_decode_small_and_bombs_are_refused",
+    },
+    "test_serve_connections": {
+        "test_silent_and_half_header_connections_close_at_the_deadline",
+        "test_a_flood_of_idle_connections_does_not_lock_out_others",
+        "test_a_body_that_never_ends_is_cut_off",
+    },
+    "test_speech": {
+        "test_a_long_track_is_heard_in_windows_without_losing_or_doubling_words",
+        "test_the_base_model_is_assembled_from_its_two_packages",
+        "test_on_screen_text_is_read_unless_turned_off",
+    },
+    "test_vectors": {
+        "test_an_index_run_makes_the_main_index_approximate",
+        "test_pictures_and_words_are_in_shards_of_their_own",
+    },
+    "test_watch": {"test_webhook_messages_queued_at_exit_are_sent_for_a_bounded_time_and_the_rest_are_counted"},
+}
+
+
+def pytest_ignore_collect(collection_path, config):
+    """A module whose marker the -m expression leaves out is not imported at all: Ray, transformers, scikit-learn
+    and the MCP SDK take seconds to import, a third of `make test-fast`'s time otherwise."""
+    marker = MODULE_MARKERS.get(collection_path.stem) if collection_path.suffix == ".py" else None
+    expression = config.getoption("markexpr", "")
+    if not marker or not expression:
+        return None
+    from _pytest.mark.expression import Expression  # what -m itself uses
+
+    try:
+        leaves_out = not Expression.compile(expression).evaluate(lambda name, **kwargs: name == marker)
+    except Exception:  # pytest reports a bad expression itself, on collection
+        return None
+    return True if leaves_out else None
+
+
+def pytest_collection_modifyitems(config, items):
+    checked = set()
+    for item in items:
+        module = item.path.stem
+        name = getattr(item, "originalname", item.name)
+        if module not in checked:
+            checked.add(module)
+            listed = SLOW.get(module, set()) | (NOT_STREAM if module == "test_watch" else set())
+            gone = sorted(n for n in listed if not callable(getattr(item.module, n, None)))
+            if gone:
+                raise pytest.UsageError(f"tests/conftest.py marks tests that {module}.py does not have: {gone}")
+        marks = set()
+        if module in MODULE_MARKERS:
+            marks.add(MODULE_MARKERS[module])
+        if module == "test_watch" and name not in NOT_STREAM:
+            marks.add("stream")
+        if name in SLOW.get(module, ()) or SLOW_FIXTURES.keys() & set(item.fixturenames):
+            marks.add("slow")
+        if "postgres_server" in item.fixturenames:
+            marks.add("postgres")
+        for mark in sorted(marks - {m.name for m in item.iter_markers()}):
+            item.add_marker(getattr(pytest.mark, mark))
