@@ -76,7 +76,7 @@ def drop(url: str, admin: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def subtitled(request, tmp_path_factory, photos, photo_library):
     """A library (on each database) of the photo video with subtitles beside it: pictures, words said over them
     and keyword hits, on the models the photo library loaded."""
