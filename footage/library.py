@@ -252,11 +252,10 @@ class Library:
     ) -> list[Hit]:
         """More like this: the moments whose pictures are nearest a segment's own vector (the segment itself
         left out). Raises NotFound for a segment the library does not have."""
-        vector = self.store.vectors([segment_id]).get(segment_id) if valid_id(segment_id) else None
-        if vector is None:
+        if not valid_id(segment_id):
             raise NotFound(f"segment {segment_id}: not in the library")
         scope = self._scope(offline, under, exclude=frozenset({segment_id}))
-        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score, None)
+        return self._search(None, None, top_k, False, captions, "visual", scope, min_score, None, like=segment_id)
 
     def search_image(
         self,
@@ -292,14 +291,13 @@ class Library:
             folders = frozenset({str(root), str(resolve(root))})  # the store finds the videos under them
         return Scope(offline=offline, under=folders, exclude=exclude)
 
-    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video) -> list[Hit]:
+    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video, like=None):
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
             raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
         if per_video is not None and not (isinstance(per_video, int) and per_video >= 1):
             raise BadValue(f"per_video must be 1 or more (None: no limit), not {per_video}")
-        hits = search(
-            self.store, self.models, text, top_k, rerank, mode=mode, scope=scope, vector=vector, per_video=per_video
-        )
+        kwargs = dict(mode=mode, scope=scope, vector=vector, per_video=per_video, like=like)
+        hits = search(self.store, self.models, text, top_k, rerank, **kwargs)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         if captions and hits:

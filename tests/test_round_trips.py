@@ -18,6 +18,7 @@ from sqlalchemy import event
 from stores import open_store, segments, unit
 
 from footage import Library
+from footage.errors import NotFound
 from footage.search.engine import search
 from footage.store import FileFacts, NewSegment, Scope, Store
 from footage.store.rows import NewChunk
@@ -114,6 +115,24 @@ def test_a_query_makes_at_most_three_round_trips(subtitled, mode, monkeypatch):
     with count:  # the whole query, in no fewer for being the first of its hits to be captioned
         lib.search("a cup of coffee", top_k=5, mode=mode, captions=True, rerank=True)
     assert len(count.statements) <= MAX_ROUND_TRIPS, count.statements
+
+
+def test_more_like_this_and_a_picture_search_make_as_many(subtitled, photos, monkeypatch):
+    """More like this reads the segment's vector in the first statement; a picture is embedded, not read."""
+    lib = subtitled
+    count = Counter(lib.store, monkeypatch)
+    start = lib.search("a cat", top_k=1, mode="visual")[0]
+    for captions in (False, True):
+        with count:
+            hits = lib.search_like(start.segment, top_k=3, captions=captions)
+        assert hits and start.segment not in {h.segment for h in hits}
+        assert len(count.statements) <= MAX_ROUND_TRIPS, (captions, count.statements)
+        with count:
+            assert lib.search_image(photos[0].parent / "cat.png", top_k=3, captions=captions)
+        assert len(count.statements) <= MAX_ROUND_TRIPS, (captions, count.statements)
+    with count, pytest.raises(NotFound):
+        lib.search_like(10**9)
+    assert len(count.statements) == 1  # the first statement finds no such segment
 
 
 def test_a_search_within_videos_or_with_offline_ones_makes_as_many(subtitled, monkeypatch):

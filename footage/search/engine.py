@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 
+from footage.errors import NotFound
 from footage.models import Models
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
@@ -60,22 +61,28 @@ def search(
     vector: np.ndarray | None = None,
     per_video: int | None = PER_VIDEO,
     video_weight: float | None = None,
+    like: int | None = None,
 ) -> list[Hit]:
     """Hits for a query in one channel or all of them fused, within `scope`. `vector` searches the pictures
     with a Y-space vector instead of text (a segment's own, for "more like this", or an image's). `index`
     replaces the library's vectors (to try a predictor before keeping it). `per_video` keeps at most that many
     hits of one video (None: no limit), the others counted in its best hit's `more`; `video_weight` mixes each
     segment's score with its whole video's (a short clip that matches throughout rises above one scene of a
-    long film; None: VIDEO_WEIGHT)."""
+    long film; None: VIDEO_WEIGHT). `like` searches the pictures with a segment's stored vector, read in the
+    first statement (more like this); NotFound when the library has no such segment."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    reads = store.query(scope, index, like)  # at most two statements, three with captions (footage/store/query.py)
+    if like is not None:
+        vector = reads.vector_liked()
+        if vector is None:
+            raise NotFound(f"segment {like}: not in the library")
     query = vector if vector is not None else models.backbone.embed_query(text)  # (D,)
     video_weight = VIDEO_WEIGHT if video_weight is None else video_weight
     n = max(MIN_CANDIDATES, top_k * CANDIDATES_PER_HIT)
     pictures = mode in ("visual", "all")
     spoken_too = mode in ("speech", "all") and vector is None
     words = keywords(text) if mode in ("text", "all") and vector is None else []
-    reads = store.query(scope, index)  # at most two statements, three with captions (footage/store/query.py)
     found = reads.fetch(  # the second: the rows of all that FAISS and the keyword index find
         pictures=reads.nearest(query, n) if pictures else None,
         n=n,

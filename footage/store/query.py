@@ -3,7 +3,8 @@
 1. before FAISS (the first `nearest` makes it; a keyword search makes it only under a folder): the
    generation, which FAISS is brought up to when another process has changed the library; the ids of
    offline videos, when the generation moved since they were last read; the ids of the videos searched
-   within (those under a folder: their paths compared in SQL, but paths not UTF-8, compared here);
+   within (those under a folder: their paths compared in SQL, but paths not UTF-8, compared here); for
+   "more like this", the vector of the segment it starts from;
 2. `Query.fetch`, after FAISS: the rows of every segment and text chunk it found, with the stored vectors an
    IVF index re-scores its candidates with; the keyword hits; the videos' vectors; the frame tokens to
    re-rank with; the segment shown over each text chunk found, and the words said over each segment found;
@@ -166,9 +167,11 @@ class Found:
 class Query:
     """One search's reads (see the module's docstring)."""
 
-    def __init__(self, store, scope: Scope = EVERYWHERE, index: VectorIndex | None = None):
-        """`index` replaces the library's vectors (to try a predictor before keeping it)."""
-        self.store, self.scope, self.index = store, scope, index
+    def __init__(self, store, scope: Scope = EVERYWHERE, index: VectorIndex | None = None, like: int | None = None):
+        """`index` replaces the library's vectors (to try a predictor before keeping it); `like` names a segment
+        whose stored vector the first statement reads too (more like this)."""
+        self.store, self.scope, self.index, self.like = store, scope, index, like
+        self.liked: np.ndarray | None = None  # that segment's (D,) vector, once read
         self.prepared = False
         self.skip: np.ndarray | None = None  # FAISS ids left out
         self.keep: np.ndarray | None = None  # FAISS ids searched (None: all)
@@ -191,6 +194,8 @@ class Query:
         store, scope = self.store, self.scope
         now = select(Meta.value).where(Meta.key == "generation")
         parts = {"generation": now}
+        if self.like is not None:
+            parts["like"] = select(Segment.vector).where(Segment.id == int(self.like))
         known = store._offline[0] if store._offline is not None else None
         if not scope.offline:  # offline videos' ids, unless those read at this generation are kept
             moved = now.scalar_subquery() != str(known)
@@ -207,6 +212,8 @@ class Query:
         with store.Session() as s:
             rows = together(s, parts)
         generation = int(rows["generation"][0].value) if rows["generation"] else 0
+        if rows.get("like"):
+            self.liked = store._vector(rows["like"][0].vector)
         if not scope.offline and generation != known:
             store._offline = (generation, _faiss_ids(rows["offline segments"], rows["offline chunks"], store))
         if self.index is None:
@@ -240,6 +247,13 @@ class Query:
         if self.store.database:
             return func.substr(Video.path, 1, len(PATH_MARK)) == literal(PATH_MARK, String)
         return func.typeof(Video.path) == "blob"
+
+    def vector_liked(self) -> np.ndarray | None:
+        """The stored (D,) vector of the segment `like` (the first statement reads it); None when there is no
+        such segment."""
+        with self.store.guard:
+            self._prepare()
+        return self.liked
 
     def scope_resolved(self) -> Scope:
         """The scope with the videos under its folders listed (the first statement, when they are asked for)."""

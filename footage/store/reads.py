@@ -52,9 +52,10 @@ class Reads:
             ).all()
         return {r.path: StoredVideo(*r[:11], bool(r[11]), r[12]) for r in rows}
 
-    def query(self, scope: Scope = EVERYWHERE, index: VectorIndex | None = None) -> Query:
-        """A search's reads, in at most three statements (footage/store/query.py); this is the first."""
-        return Query(self, scope, index)
+    def query(self, scope: Scope = EVERYWHERE, index: VectorIndex | None = None, like: int | None = None) -> Query:
+        """A search's reads, in at most three statements (footage/store/query.py); `like`: a segment whose
+        vector the first one reads too."""
+        return Query(self, scope, index, like)
 
     @guarded
     def search(
