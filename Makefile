@@ -56,8 +56,9 @@ run: install samples
 	$(BIN)/footage --library $(LIBRARY) search "where she explains copyright" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) describe $(SAMPLES)/clip-01.mp4
 
+# Two processes, one a core (tests/conftest.py says how the tests are dealt out).
 test: install test-tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # The quick loop: the tests that need only ffmpeg (no espeak-ng, Chromium or PostgreSQL), less the slow ones. The
 # markers are set in tests/conftest.py; tests/README.md says what each set holds and costs.

@@ -316,7 +316,18 @@ def pytest_ignore_collect(collection_path, config):
     return True if leaves_out else None
 
 
+# `make test` runs the suite in 2 processes (pytest-xdist, `-n 2 --dist loadgroup`). Each module's tests go to one
+# process, so its module fixtures (an indexed library, a stream, a Ray cluster) are built once. FIRST's modules
+# wait on real time (streams played in real time, a Ray cluster starting, kill -9 at random points) and start
+# first, so that their waits overlap the other process's work; SPREAD's tests, each a few CLI runs with no costly
+# fixture, are dealt out one at a time at the end, which evens the two processes out.
+FIRST = ("test_watch", "test_ray", "test_crash")
+SPREAD = {"test_real_libraries"}
+
+
 def pytest_collection_modifyitems(config, items):
+    order = {module: i for i, module in enumerate(FIRST)}
+    items.sort(key=lambda item: (item.path.stem in SPREAD, order.get(item.path.stem, len(FIRST))))  # stable
     checked = set()
     for item in items:
         module = item.path.stem
@@ -338,3 +349,5 @@ def pytest_collection_modifyitems(config, items):
             marks.add("postgres")
         for mark in sorted(marks - {m.name for m in item.iter_markers()}):
             item.add_marker(getattr(pytest.mark, mark))
+        if module not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(module))
