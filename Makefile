@@ -16,6 +16,8 @@ $(BIN)/footage: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,whisper-base]'
+# MTCNN's weights for footage.models.faces: --no-deps, as its pins would downgrade torch; only its weight files are used
+	$(BIN)/pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $@
 
 install: $(BIN)/footage ffmpeg
