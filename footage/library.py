@@ -196,6 +196,8 @@ class Library:
             for key, value in use.meta().items():
                 if key in ("speech", "ocr") and value != stored.meta()[key]:
                     self.store.set_meta(key, value)
+            if self.store.meta("experts") is None:  # fixed when the library is made (Settings.read)
+                self.store.set_meta("experts", use.meta()["experts"])
             self.models = replace(self.models, settings=use)
             if views is not None and tuple(views) != use.views:
                 self.models = training.set_views(self.store, self.models, views)

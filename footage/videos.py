@@ -96,7 +96,7 @@ def describe(store: Store | None, models: Models, decoder, path: str | Path, uni
     if found is not None:
         times, tokens, end = found
     else:
-        times, tokens, end = pipeline.embed_file(target, models.backbone, models.settings.fps)
+        times, tokens, end = pipeline.embed_file(target, models)
     vectors = models.predict([t[None] for t in tokens])  # (N, D) each frame alone in Y space
     if uniform:
         spans, chosen = timeline.uniform(times, vectors, end, uniform)

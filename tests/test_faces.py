@@ -63,7 +63,7 @@ def test_three_pasted_astronauts_are_three_faces_in_a_group(detector):
     faces = detector(frame[None])[0]
     assert len(faces) == 3
     assert sorted(round(f.box[0] / 200) for f in faces) == [0, 1, 2]  # one in each
-    assert "a group of people" in dict(describe(faces, frame.shape))
+    assert "a group of people" in describe(faces, frame.shape)
 
 
 def test_a_batch_finds_what_frames_alone_find(detector):
@@ -82,7 +82,7 @@ def face(x: float, y: float, height: float) -> Face:
 @pytest.mark.parametrize(
     "faces, words",
     [
-        ([face(100, 20, 200)], ["a close-up of a person's face"]),
+        ([face(100, 20, 200)], ["a close-up of a person's face", "a person looking at the camera"]),
         ([face(100, 20, 60)], ["a person's face", "a person looking at the camera"]),
         ([face(100, 20, 12)], ["a person in the distance"]),
         ([face(100, 20, 60), face(200, 20, 50)], ["a person's face", "a person looking at the camera", "two people"]),
@@ -92,6 +92,4 @@ def face(x: float, y: float, height: float) -> Face:
     ],
 )
 def test_faces_are_described_by_size_and_count(faces, words):
-    described = describe(faces, (240, 320, 3))
-    assert [w for w, _ in described] == words
-    assert not described or abs(sum(weight for _, weight in described) - 1) < 1e-6
+    assert describe(faces, (240, 320, 3)) == words

@@ -34,6 +34,7 @@ from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.scan import IndexReport, plan, scan
 from footage.indexer.segment import Span, segment
 from footage.models import Backbone, Models
+from footage.models.experts import SEEN, runs
 from footage.store import FileFacts, NewSegment, Store
 from footage.store.store import NewChunk, VideoWrite
 
@@ -165,8 +166,9 @@ class _Video:
     seconds: float = 0.0  # how far into the video its frames have come
     frames: int = 0  # frames embedded...
     reused: int = 0  # ... of which this many took the tokens of the one before
-    still: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the last frame the model saw: its blocks,
-    # tokens and features
+    seen: list[tuple[str, ...]] = field(default_factory=list)  # the experts' words of every frame (a few bytes each)
+    seen_times: list[np.ndarray] = field(default_factory=list)  # ... and the frames' times
+    still: tuple | None = None  # the last frame the models saw: its blocks, tokens, features and experts' words
 
 
 # A frame whose 16x16 block means all lie within this many levels (0-255) of the last frame the model saw reuses
@@ -186,9 +188,9 @@ def _blocks(frames: np.ndarray) -> np.ndarray:
     return rows.reshape(b, n, n, bw, 3).sum(axis=3) / np.float32(bh * bw)
 
 
-def _embed(backbone: Backbone, video: _Video, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """The frames' tokens (B, D) and features (B, F), the model run only on those that differ from the last
-    frame it saw (STILL); and how many frames reused another's."""
+def _embed(models: Models, video: _Video, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, int]:
+    """The frames' tokens (B, D), features (B, F) and the experts' words, the models run only on those that
+    differ from the last frame they saw (STILL); and how many frames reused another's."""
     blocks = _blocks(frames)  # (B, 16, 16, 3)
     ref = video.still[0] if video.still is not None else None
     new = []  # the frames the model sees
@@ -197,14 +199,17 @@ def _embed(backbone: Backbone, video: _Video, frames: np.ndarray) -> tuple[np.nd
             new.append(k)
             ref = b
     if not new:  # the whole batch is the still: video.still is set, the first frame of a video is always new
-        return np.stack([video.still[1]] * len(frames)), np.stack([video.still[2]] * len(frames)), len(frames)
-    tokens, features = backbone.embed_frames(frames[new])
+        n, (_, tokens, features, words) = len(frames), video.still
+        return np.stack([tokens] * n), np.stack([features] * n), [words] * n, n
+    tokens, features = models.backbone.embed_frames(frames[new])
+    words = models.experts.words(frames[new]) if models.settings.experts else [()] * len(new)
     if video.still is not None:  # row 0: the still, for frames before this batch's first new one
         tokens = np.concatenate([video.still[1][None], tokens])
         features = np.concatenate([video.still[2][None], features])
+        words = [video.still[3], *words]
     taken = np.searchsorted(new, np.arange(len(frames)), side="right") - (video.still is None)  # (B,) rows
-    video.still = (blocks[new[-1]], tokens[-1], features[-1])
-    return tokens[taken], features[taken], len(frames) - len(new)
+    video.still = (blocks[new[-1]], tokens[-1], features[-1], words[-1])
+    return tokens[taken], features[taken], [words[k] for k in taken], len(frames) - len(new)
 
 
 @dataclass
@@ -267,7 +272,9 @@ def compute(
                 video = _Video(msg.path, msg.info, msg.reached)
                 tell(msg.path)
             elif isinstance(msg, Decoded.Frames):
-                tokens, features, reused = _embed(backbone, video, msg.frames)
+                tokens, features, words, reused = _embed(models, video, msg.frames)
+                video.seen += words
+                video.seen_times.append(msg.times)
                 video.frames += len(msg.frames)
                 video.reused += reused
                 video.times.append(msg.times)
@@ -421,6 +428,7 @@ def _finish_video(
         facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
         facts.start_time, facts.sample_fps = info.start_time, fps
         out.chunks = _text_chunks(video.path, models.backbone, done, out.warnings, heard, facts.duration)
+        out.chunks += _seen_chunks(models.backbone, video, facts.duration)
     except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
         raise
     except Exception as e:  # one odd file must not end the run
@@ -451,6 +459,15 @@ def _text_chunks(
     return [NewChunk(c.channel, c.start, c.end, c.text, v) for c, v in zip(chunks, vectors)]
 
 
+def _seen_chunks(backbone: Backbone, video: _Video, end: float) -> list[NewChunk]:
+    """The experts' words as text chunks of their channel (footage/models/experts.py), each word's vector
+    embedded once."""
+    said = runs(np.concatenate(video.seen_times), video.seen, end) if video.seen_times else []
+    words = sorted({w for w, _, _ in said})
+    vectors = dict(zip(words, backbone.y(words))) if words else {}
+    return [NewChunk(SEEN, start, stop, w, vectors[w]) for w, start, stop in said]
+
+
 def _wait(future: Future, heard):
     """The future's result; the progress bar is told every half second that the run is still at it (and the
     user gets the chance to stop it)."""
@@ -462,11 +479,12 @@ def _wait(future: Future, heard):
                 heard()
 
 
-def embed_file(path: Path, backbone: Backbone, fps: float) -> tuple[np.ndarray, np.ndarray, float]:
+def embed_file(path: Path, models: Models) -> tuple[np.ndarray, np.ndarray, float]:
     """One video decoded and embedded without storing anything: frame times (N,), tokens (N, T) and its
     end in seconds. Raises VideoError when it is not a readable video."""
     info = probe(path)
     times, tokens = [], []
+    backbone, fps = models.backbone, models.settings.fps
     with backbone.threads(INFERENCE_THREADS):
         for t, frames in Decoder(path, info, fps, backbone.image_size, batch=32):
             times.append(t)

@@ -253,21 +253,20 @@ class FaceDetector:
         return faces
 
 
-# The words for a frame's faces. The thresholds are first guesses, to be tuned on bench data.
+# The words for a frame's faces (first guesses, looked at on the sample footage's faces)
 CLOSE_UP = 0.4  # the largest face's height over the frame's at or above which it is a close-up
 NEAR = 0.12  # ... at or above which it is a face seen (below: a person in the distance)
 GROUP, CROWD = 3, 7  # this many faces or more are a group, a crowd
-COUNT_SHARE = 0.5  # the count's word's share of the weight where there are two faces or more
 
 
-def describe(faces: list[Face], frame_shape: tuple[int, ...]) -> list[tuple[str, float]]:
-    """A frame's faces and its shape (H, W, ...) -> phrases for the text space with weights summing to 1 (none
-    without faces): the largest face's size says how the person is seen, the count how many there are."""
+def describe(faces: list[Face], frame_shape: tuple[int, ...]) -> list[str]:
+    """A frame's faces and its shape (H, W, ...) -> the words people use for them (none without faces): the
+    largest face's size says how the person is seen, the count how many there are."""
     if not faces:
         return []
     share = max(f.box[3] - f.box[1] for f in faces) / frame_shape[0]
     if share >= CLOSE_UP:
-        size = ["a close-up of a person's face"]
+        size = ["a close-up of a person's face", "a person looking at the camera"]
     elif share >= NEAR:
         size = ["a person's face", "a person looking at the camera"]
     else:
@@ -279,5 +278,4 @@ def describe(faces: list[Face], frame_shape: tuple[int, ...]) -> list[tuple[str,
         count = ["a group of people"]
     else:
         count = ["two people"] if n == 2 else []
-    size_share = 1 - COUNT_SHARE if count else 1.0
-    return [(s, size_share / len(size)) for s in size] + [(c, COUNT_SHARE) for c in count]
+    return size + count

@@ -5,12 +5,14 @@ uses, with the settings whose vectors they make.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from footage.models.base import Backbone
 from footage.models.bundled import BACKBONES, Bundled
+from footage.models.experts import Experts
 from footage.models.predictor import Predictor
 from footage.settings import Settings
 
@@ -39,6 +41,10 @@ class Models:
     def model_id(self) -> str:
         """What every vector these models make is tagged with."""
         return self.settings.model_id(self.backbone.base_id)
+
+    @cached_property
+    def experts(self) -> Experts:
+        return Experts(self.settings.experts)
 
     def pool(self, token_sets: list[np.ndarray], predictor: Predictor | None = None):
         """Segments' frame tokens -> their (S, D) vectors and (S, V, D) views (None without views), pooled by

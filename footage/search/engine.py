@@ -15,6 +15,7 @@ import numpy as np
 
 from footage.errors import NotFound
 from footage.models import Models
+from footage.models.experts import SEEN, WORDS
 from footage.search.hits import Candidate, Hit, merge
 from footage.store import Store
 from footage.store.faiss_index import VectorIndex
@@ -32,6 +33,9 @@ SPEECH_CONFIDENT = 0.5  # ... and counts double in fusion from here: picture que
 # On-screen text by meaning only this close: titles and credits are names, which the keyword channel finds; looser,
 # a film's title card ("Big Buck Bunny") answered every query about a rabbit (tuning half: picture MRR 0.165 -> 0.194)
 ON_SCREEN_MIN_SIMILARITY = 0.5
+# The experts' words (footage/models/experts.py) count from here: a query about faces or the look of a picture
+# reaches them, others do not (chosen on bench/data's tuning half, bench/retrieval.py)
+SEEN_MIN_SIMILARITY = 0.5
 PER_VIDEO = 3  # hits of one video on a page (bench/retrieval.py: it costs picture queries 0.03 MRR on the tuning
 # half, moments ranked 4th and lower in a long film drop out of the list, counted in `more`)
 VIDEO_WEIGHT = 0.5  # share of a segment's score that is its whole video's: chosen on the tuning half, where MRR
@@ -102,9 +106,10 @@ def search(
     hits = [hits for hits in ranked if hits]
     hits = fuse(hits, top_k) if len(hits) > 1 else hits[0] if hits else []  # one channel keeps its scores
     hits = diversify(hits, per_video)[:top_k]
-    for h in hits:  # the words said during each (a text chunk's hit has its own)
-        said = [c.text for c in found.said if c.path == h.path and c.start < h.end and h.start < c.end]
-        h.transcript = h.transcript or " ".join(said) or None
+    for h in hits:  # the words said during each (a text chunk's hit has its own), and what the experts saw
+        during = [c for c in found.said if c.path == h.path and c.start < h.end and h.start < c.end]
+        h.transcript = h.transcript or " ".join(c.text for c in during if c.channel != SEEN) or None
+        h.seen = list(dict.fromkeys([*h.seen, *(c.text for c in during if c.channel == SEEN)]))
     return hits
 
 
@@ -158,7 +163,8 @@ def spoken(found: Found) -> list[Hit]:
     ids, scores = found.spoken
     keep = scores >= SPEECH_MIN_SIMILARITY
     hits = _chunk_hits(found, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
-    return [h for h in hits if h.channels != ["on-screen"] or h.score >= ON_SCREEN_MIN_SIMILARITY]
+    floor = {"on-screen": ON_SCREEN_MIN_SIMILARITY, SEEN: SEEN_MIN_SIMILARITY}
+    return [h for h in hits if h.score >= floor.get(h.channels[0], 0.0)]
 
 
 def keyword(found: Found, words: list[str]) -> list[Hit]:
@@ -172,8 +178,8 @@ def _chunk_hits(found: Found, scored: list[tuple[int, float]], channel: str | No
     """Hits of text chunks, each with the picture shown over its middle."""
     hits = []
     for i, score in scored:
-        if (c := found.chunks.get(i)) is None:  # deleted since FAISS was read
-            continue
+        if (c := found.chunks.get(i)) is None or (c.channel == SEEN and channel == "keyword"):  # deleted since
+            continue  # FAISS was read; the experts' words are found by meaning only
         shown = found.shown.get(i)
         hits.append(
             Hit(
@@ -185,7 +191,8 @@ def _chunk_hits(found: Found, scored: list[tuple[int, float]], channel: str | No
                 segments=[shown.id] if shown else [],
                 segment=shown.id if shown else None,
                 channels=[channel or c.channel],
-                transcript=c.text,
+                transcript=None if c.channel == SEEN else c.text,
+                seen=[c.text] if c.channel == SEEN else [],
                 offline=c.offline,
                 video_id=c.video_id,
             )
@@ -253,6 +260,12 @@ def caption(store: Store, decoder, hits: list[Hit], models: Models | None = None
         captions.update(new)
     for h in hits:
         h.caption = captions.get(h.segment)
+        if h.caption and h.seen:  # what the experts saw: who leads ("A close-up of a person's face, with ..."),
+            # the look follows; the classes alone call a face a bow tie
+            people = sorted((w for w in h.seen if w in WORDS["faces"]), key=WORDS["faces"].index)
+            if people:
+                h.caption = f"{people[0][:1].upper()}{people[0][1:]}, with {h.caption[:1].lower()}{h.caption[1:]}"
+            h.caption += "".join(f"; {w}" for w in h.seen if w in WORDS["look"])
         if h.caption and h.transcript:  # what is said there, as said
             words = h.transcript if len(h.transcript) <= SPOKEN_IN_CAPTION else h.transcript[:SPOKEN_IN_CAPTION] + "..."
             h.caption += f' - "{words}"'

@@ -18,6 +18,7 @@ class Hit:
     segment: int | None = None  # the best segment's id (for a hit on words only, the one they are said over)
     channels: list[str] = field(default_factory=list)  # what matched: visual, speech, subtitles, keyword
     transcript: str | None = None  # the words said or subtitled during the hit
+    seen: list[str] = field(default_factory=list)  # what the experts saw during it ("a close-up of a person's face")
     offline: bool = False  # its file was missing at the last index run (a drive not mounted)
     video_id: int | None = None  # the video's id in the library (media, its timeline)
     more: int = 0  # further hits of the same video left out of this list (per-video limit)

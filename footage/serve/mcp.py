@@ -23,6 +23,7 @@ class Moment(BaseModel):
     score: float = Field(description="higher is better: a cosine for one channel, a fused score for all")
     caption: str | None
     transcript: str | None = Field(description="what is said, subtitled or shown as text then")
+    seen: list[str] = Field(description="what the experts saw then: faces, the look of the picture")
     segment_id: int | None = Field(description="pass to `similar` for moments that look like this one")
     video_id: int | None
 
@@ -55,6 +56,7 @@ def moment(hit: Hit) -> Moment:
         score=float(f"{hit.score:.4g}"),  # significant digits: a keyword (BM25) score may be 0.000001
         caption=hit.caption,
         transcript=hit.transcript,
+        seen=hit.seen,
         segment_id=hit.segment,
         video_id=hit.video_id,
     )

@@ -55,6 +55,7 @@ class HitOut(BaseModel):
     segment: int | None
     channels: list[str]
     transcript: str | None
+    seen: list[str] = Field(description="what the experts saw then: faces, the look of the picture")
     offline: bool
     video_id: int | None
     more: int = Field(description="further moments of this video left out by the per-video limit")

@@ -1,0 +1,103 @@
+"""The experts beside the classes: the look of a picture from its pixels, faces from MTCNN, their words mixed
+into each frame's token, and a library's experts kept as one of its settings."""
+
+import numpy as np
+import pytest
+from media import ffmpeg, photo
+from PIL import Image, ImageDraw, ImageFilter
+from skimage import data
+
+from footage import Library
+from footage.models import look
+from footage.models.experts import runs
+from footage.settings import DEFAULT_EXPERTS, Settings
+
+PHOTOS = {"astronaut": data.astronaut, "coffee": data.coffee, "cat": data.chelsea, "rocket": data.rocket}
+
+
+def frame(image: np.ndarray) -> np.ndarray:
+    """A picture as the pipeline gives it to the models: RGB, stretched to 224 x 224."""
+    return np.asarray(Image.fromarray(np.asarray(image)).convert("RGB").resize((224, 224), Image.BILINEAR))
+
+
+def slide() -> np.ndarray:
+    page = Image.new("RGB", (640, 360), (250, 250, 250))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, 640, 36), fill=(30, 60, 160))
+    for line in range(7):
+        draw.text((40, 60 + 36 * line), "Quarterly results and the plan for the year ahead " * 2, fill=(20, 20, 20))
+    return np.asarray(page)
+
+
+def test_each_look_is_seen_on_real_photos_changed_that_way_and_not_on_the_photos():
+    photos = {name: np.asarray(Image.fromarray(make()).convert("RGB")) for name, make in PHOTOS.items()}
+    changed = {}
+    for name, image in photos.items():
+        changed[(name, "plain")] = image
+        changed[(name, "grey")] = np.repeat(np.asarray(Image.fromarray(image).convert("L"))[..., None], 3, -1)
+        changed[(name, "dark")] = (image * 0.25).astype(np.uint8)
+        changed[(name, "blurry")] = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(6)))
+    changed[("slide", "flat")] = slide()
+    strengths = look.looks(np.stack([frame(x) for x in changed.values()]))  # (N, looks)
+    names = list(look.WORDS)
+    for (name, how), row in zip(changed, strengths):
+        seen = {names[k] for k in np.flatnonzero(row > 0.5)}
+        expected = set() if how == "plain" else {how}
+        assert seen == expected, (name, how, dict(zip(names, row.round(2))))
+
+
+def test_a_face_and_a_black_and_white_shot_are_found_by_the_words_people_use(tmp_path):
+    """Without the experts ImageNet's classes call the astronaut a suit or a crash helmet, and nothing says a
+    picture has no colour: with them, "a close-up of a person's face" and "black and white footage" find each
+    first."""
+    names = ("cat", "coffee", "rocket", "astronaut")
+    inputs, filters = [], []
+    for i, name in enumerate(names):
+        inputs += ["-loop", "1", "-framerate", "10", "-t", "4", "-i", str(photo(name, tmp_path))]
+        grey = ",hue=s=0" if name == "coffee" else ""
+        crop = "crop=iw*0.5:ih*0.45:iw*0.27:ih*0.02," if name == "astronaut" else ""  # her face, close up
+        filters.append(f"[{i}:v]{crop}scale=320:240,setsar=1{grey},format=yuv420p[v{i}]")
+    graph = ";".join(filters) + ";" + "".join(f"[v{i}]" for i in range(len(names))) + "concat=n=4:v=1[out]"
+    video = tmp_path / "videos" / "shots.mp4"
+    video.parent.mkdir()
+    ffmpeg(*inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264", "-preset", "ultrafast", str(video))
+    with Library(tmp_path / "library") as lib:
+        lib.index([video], speech="off", ocr=False)
+        assert lib.settings.experts == DEFAULT_EXPERTS and "+experts-faces-look" in lib.models.model_id
+        assert lib.stats().text_chunks == {"seen": 3}  # the face's two words, the grey picture's one
+        face = lib.search("a man talking to the camera", top_k=4)[0]
+        grey = lib.search("black and white footage", top_k=4)[0]
+        cat = lib.search("a cat", top_k=4)  # the experts' words do not reach other queries
+    assert (face.start, face.end) == pytest.approx((12.0, 16.0), abs=1.0)
+    assert face.caption.startswith("A close-up of a person's face, with ") and "seen" in face.channels
+    assert face.seen == ["a close-up of a person's face", "a person looking at the camera"]
+    assert (grey.start, grey.end) == pytest.approx((4.0, 8.0), abs=1.0)
+    assert grey.caption.endswith("; a black and white picture") and grey.transcript is None
+    assert (cat[0].start, cat[0].end) == pytest.approx((0.0, 4.0), abs=1.0) and cat[0].channels == ["visual"]
+
+
+def test_each_word_is_a_stretch_of_the_frames_that_say_it():
+    times = np.arange(6.0)
+    words = [(), ("a",), ("a", "b"), ("b",), (), ("a",)]
+    assert runs(times, words, 6.5) == [("a", 1.0, 3.0), ("b", 2.0, 4.0), ("a", 5.0, 6.5)]
+    assert runs(times[:0], [], 0.0) == []
+
+
+def test_a_library_keeps_its_experts_and_one_from_before_them_keeps_its_vectors():
+    made_before = {"backbone": "bundled", "generation": "12", "speech": "tiny"}  # indexed, no "experts" key
+    old = Settings.read(made_before.get)
+    assert old.experts == () and "experts" not in old.model_id("bundled:x")
+    assert old.model_id("bundled:x") == "bundled:x+text-v1-speech-tiny-ocr"  # as before the experts came
+    new = Settings.read({"backbone": "bundled", "generation": "0"}.get)
+    assert new.experts == DEFAULT_EXPERTS and new.meta()["experts"] == '["faces", "look"]'
+    kept = Settings.read({**made_before, "experts": '["look"]'}.get)
+    assert kept.experts == ("look",) and kept.model_id("b").startswith("b+experts-look+")
+
+
+def test_the_experts_words_are_those_of_the_caption_bank():
+    from footage.models import faces
+    from footage.models.experts import WORDS
+
+    astronaut = faces.FaceDetector()(np.stack([frame(data.astronaut())]))[0]
+    said = faces.describe(astronaut * 3, (224, 224)) + faces.describe(astronaut * 8, (224, 224))
+    assert set(said) <= set(WORDS["faces"]) and set(look.WORDS.values()) == set(WORDS["look"])
