@@ -14,8 +14,10 @@ Prints seconds of video, and for each way of doing the work its wall time and vi
                 and OpenVINO bf16 (footage's where the CPU has it in hardware); with each one's top-1 ImageNet
                 class agreement with ONNX Runtime fp32
   plain loop    decode a whole file, then run the model on it, file after file (no overlap), same threads
+  experts only  the experts (faces, the look of a picture) on those same frames, on the indexer's threads
   footage       Library.index on a new library (models loaded beforehand, as in a long run): pictures and
-                subtitles only, then with the defaults (speech, on-screen text)
+                subtitles only, then with the defaults (speech, on-screen text, the experts), then the defaults
+                without the experts
 and indexer / max(decode, model): 1.0 would mean decoding and inference overlap perfectly. `--rounds N` then
 times the plain decode and the defaults N times more, in turn, for their spread on a noisy machine.
 """
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from footage import Library
+from footage import Library, settings
 from footage.indexer import ocr
 from footage.indexer.decode import Decoder
 from footage.indexer.pipeline import INFERENCE_THREADS
@@ -191,6 +193,11 @@ def main() -> None:
             for f in frames:
                 backbone.embed_frames(decode([f], args.fps, backbone.image_size)[f])
             plain_s = time.perf_counter() - t
+
+            t = time.perf_counter()
+            for f in frames.values():
+                lib.models.experts.words(f)
+            experts_s = time.perf_counter() - t
         with backbone.threads(os.cpu_count() or 1):
             t = time.perf_counter()
             for f in frames.values():
@@ -203,6 +210,9 @@ def main() -> None:
         lib.close()
         ocr.check()  # PP-OCR's models load once per process (0.7 s), as the X-encoder's above
         speech_s = defaults(args.folder, args.fps, Path(tmp) / "speech")
+        settings.DEFAULT_EXPERTS, experts = (), settings.DEFAULT_EXPERTS
+        bare_s = defaults(args.folder, args.fps, Path(tmp) / "no-experts")
+        settings.DEFAULT_EXPERTS = experts
         rows = runtimes(np.concatenate(list(frames.values()))[::2], backbone.x_variant)
         spread = [(plain_decode(files, args.fps), defaults(args.folder, args.fps, Path(tmp) / f"round-{k}"))
                   for k in range(args.rounds)]  # fmt: skip
@@ -222,8 +232,10 @@ def main() -> None:
         ("  on PyTorch", model_torch_s),
         (f"model {os.cpu_count()} thr", model_all_s),
         ("plain loop", plain_s),
+        ("experts only", experts_s),
         ("footage", index_s),
         ("defaults", speech_s),
+        ("  no experts", bare_s),
     ]:
         print(f"{name:14}{seconds:8.2f}{video_s / seconds:17.1f}x")
     print(f"indexer / max(decode, model) = {index_s / max(decode_s, model_s):.2f}")

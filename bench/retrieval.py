@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from footage import Library
+from footage import Library, settings
 from footage.search.evaluate import Pair
 
 MOMENTS = Path(__file__).parent / "data" / "moments.jsonl"
+EXPERT_MOMENTS = Path(__file__).parent / "data" / "moments_experts.jsonl"  # people and the look of pictures
 ANNOTATIONS = Path(__file__).parent / "data" / "annotations.jsonl"
 PICTURE = ("object", "animal", "person", "place", "action", "colour")
 KINDS = (*PICTURE, "text", "dialogue", "paraphrase")
+EXPERT_KINDS = ("people", "look")  # the experts' moments: apart from "all", which stays the first 259's
 SWEEP_WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 SWEEP_PER_VIDEO = (None, 3)
 
@@ -50,7 +52,10 @@ def load_moments(folder: Path, split: str) -> tuple[list[Pair], list[str], list[
     """(pairs, their kinds, every clip) of one half."""
     clips = {p.name: p.resolve() for p in folder.iterdir() if p.name.startswith("clip-")}
     pairs, kinds = [], []
-    for line in MOMENTS.read_text().splitlines():
+    lines = MOMENTS.read_text().splitlines() + (
+        EXPERT_MOMENTS.read_text().splitlines() if EXPERT_MOMENTS.exists() else []
+    )
+    for line in lines:
         row = json.loads(line)
         if row["split"] == split and row["clip"] in clips:
             pairs.append(Pair(str(clips[row["clip"]]), float(row["start"]), float(row["end"]), row["text"]))
@@ -65,9 +70,9 @@ def scores(ranks: list[int | None]) -> tuple[float, float, float]:
 
 
 def by_kind(ranks: list[int | None], kinds: list[str]) -> dict[str, tuple[float, float, float, int]]:
-    groups = {k: [r for r, kk in zip(ranks, kinds) if kk == k] for k in KINDS}
+    groups = {k: [r for r, kk in zip(ranks, kinds) if kk == k] for k in (*KINDS, *EXPERT_KINDS)}
     groups["pictures"] = [r for r, k in zip(ranks, kinds) if k in PICTURE]
-    groups["all"] = list(ranks)
+    groups["all"] = [r for r, k in zip(ranks, kinds) if k in KINDS]
     return {k: (*scores(v), len(v)) for k, v in groups.items() if v}
 
 
@@ -127,7 +132,11 @@ def main() -> None:
     parser.add_argument("--mode", default="all", help="the channel searched (default: all, as footage search)")
     parser.add_argument("--sweep", action="store_true", help="video weight, per-video limit, rerank, speech floor")
     parser.add_argument("--steps", action="store_true", help="each search-time change's effect, one at a time")
+    parser.add_argument("--experts", help="a new library's experts, comma-separated, or none (default: footage's)")
+    parser.add_argument("--seen-floors", help="comma-separated floors for the experts' words, tried one by one")
     args = parser.parse_args()
+    if args.experts is not None:
+        settings.DEFAULT_EXPERTS = tuple(e for e in args.experts.split(",") if e and e != "none")
     pairs, kinds, clips = load_moments(args.folder, args.split)
     print(f"{len(pairs)} moments ({args.split} half) over {len(clips)} clips", file=sys.stderr)
     folder = args.library or Path(__import__("tempfile").mkdtemp(prefix="footage-retrieval-"))
@@ -148,6 +157,15 @@ def main() -> None:
             search.VIDEO_WEIGHT = chosen
             own, picture = speech_floor(lib, pairs, kinds)
             print(f"\nspeech floor: paraphrases' own chunks >= {own:.3f}; picture queries' best chunk <= {picture:.3f}")
+        if args.seen_floors:
+            print("| seen floor | people MRR | look MRR | pictures MRR | all MRR |\n|---|---|---|---|---|")
+            chosen = search.SEEN_MIN_SIMILARITY
+            for floor in map(float, args.seen_floors.split(",")):
+                search.SEEN_MIN_SIMILARITY = floor
+                s = evaluate(lib, pairs, kinds, mode=args.mode)
+                cells = " | ".join(f"{s[k][2]:.3f}" for k in ("people", "look", "pictures", "all"))
+                print(f"| {floor} | {cells} |", flush=True)
+            search.SEEN_MIN_SIMILARITY = chosen
         if args.steps:
             steps(lib, pairs, kinds, args.mode, search)
         off = evaluate(lib, pairs, kinds, mode=args.mode)
