@@ -3,6 +3,7 @@
     python bench/retrieval.py FOLDER                          # the report half, as `footage search` runs
     python bench/retrieval.py FOLDER --split tune --sweep     # choosing weights: on the tuning half only
     python bench/retrieval.py FOLDER --library /tmp/bench-lib # keep the indexed library for the next run
+    python bench/retrieval.py FOLDER --languages              # also 48 moments asked in French and Spanish
 
 FOLDER holds the sample clips (scripts/fetch_samples.py FOLDER --film --speech), whose names say nothing of
 what they show. bench/data/moments.jsonl holds 259 moments written by looking at frames and listening: the
@@ -28,6 +29,8 @@ from footage.search.evaluate import Pair
 
 MOMENTS = Path(__file__).parent / "data" / "moments.jsonl"
 EXPERT_MOMENTS = Path(__file__).parent / "data" / "moments_experts.jsonl"  # people and the look of pictures
+# 48 of those moments with their text translated into French and Spanish (`lang`; the English one is `en`)
+MULTILINGUAL = Path(__file__).parent / "data" / "moments_multilingual.jsonl"
 ANNOTATIONS = Path(__file__).parent / "data" / "annotations.jsonl"
 PICTURE = ("object", "animal", "person", "place", "action", "colour")
 KINDS = (*PICTURE, "text", "dialogue", "paraphrase")
@@ -61,6 +64,32 @@ def load_moments(folder: Path, split: str) -> tuple[list[Pair], list[str], list[
             pairs.append(Pair(str(clips[row["clip"]]), float(row["start"]), float(row["end"]), row["text"]))
             kinds.append(row["kind"])
     return pairs, kinds, sorted(clips.values())
+
+
+def load_translations(folder: Path, split: str) -> dict[str, list[Pair]]:
+    """Language (en, fr, es) -> the translated moments of one half, in the same order in each language."""
+    clips = {p.name: p.resolve() for p in folder.iterdir() if p.name.startswith("clip-")}
+    pairs: dict[str, list[Pair]] = {}
+    for line in MULTILINGUAL.read_text().splitlines():
+        row = json.loads(line)
+        if row["split"] == split and row["clip"] in clips:
+            for lang in ("en", row["lang"]):
+                text = row["en"] if lang == "en" else row["text"]
+                pairs.setdefault(lang, []).append(Pair(str(clips[row["clip"]]), row["start"], row["end"], text))
+    # each row holds one translation: English is listed once per language, so keep one copy
+    pairs["en"] = list(dict.fromkeys(pairs.get("en", [])))
+    return pairs
+
+
+def languages(lib: Library, split: str, folder: Path, mode: str) -> None:
+    """The same moments searched for in English and in translation: what a query's language costs."""
+    pairs = load_translations(folder, split)
+    english = scores(lib.evaluate(pairs["en"], mode=mode).ranks)[2]
+    print(f"\n{split} half, mode {mode}, translated queries\n| language | n | R@1 | R@5 | MRR | of English |")
+    print("|---|---|---|---|---|---|")
+    for lang, group in pairs.items():
+        r1, r5, mrr = scores(lib.evaluate(group, mode=mode).ranks)
+        print(f"| {lang} | {len(group)} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {mrr / english:.0%} |")
 
 
 def scores(ranks: list[int | None]) -> tuple[float, float, float]:
@@ -133,6 +162,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="video weight, per-video limit, rerank, speech floor")
     parser.add_argument("--steps", action="store_true", help="each search-time change's effect, one at a time")
     parser.add_argument("--experts", help="a new library's experts, comma-separated, or none (default: footage's)")
+    parser.add_argument("--languages", action="store_true", help="also the moments asked in French and Spanish")
     parser.add_argument("--seen-floors", help="comma-separated floors for the experts' words, tried one by one")
     args = parser.parse_args()
     if args.experts is not None:
@@ -166,6 +196,8 @@ def main() -> None:
                 cells = " | ".join(f"{s[k][2]:.3f}" for k in ("people", "look", "pictures", "all"))
                 print(f"| {floor} | {cells} |", flush=True)
             search.SEEN_MIN_SIMILARITY = chosen
+        if args.languages:
+            languages(lib, args.split, args.folder, args.mode)
         if args.steps:
             steps(lib, pairs, kinds, args.mode, search)
         off = evaluate(lib, pairs, kinds, mode=args.mode)
