@@ -169,7 +169,7 @@ def test_speech_and_on_screen_text_through_ray(cluster, tmp_path):
             chunks[engine] = [(c.channel, c.start, c.end, c.text) for c in lib.store.chunks_of([report.indexed[0]])]
             hits = lib.search("buried treasure", mode="speech", top_k=1, captions=False)
             assert hits and hits[0].path == str(folder / "talk.mp4")
-    assert {c[0] for c in chunks["ray"]} == {"speech", "on-screen"}
+    assert {c[0] for c in chunks["ray"]} - {"seen"} == {"speech", "on-screen"}  # and what the experts saw
     assert chunks["ray"] == chunks["local"]
     assert any("GRAND OPENING" in c[3].upper() for c in chunks["ray"])
 

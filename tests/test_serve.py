@@ -368,7 +368,9 @@ def test_index_jobs_run_report_and_cancel(tmp_path):
             for k in range(2, 12):  # enough to cancel in the middle
                 pattern_video(videos / f"{k}.mp4", seconds=20, size="128x96", rate=5)
             job = client.post("/api/v1/jobs/index", json={"paths": [str(videos)]}).json()
-            is_problem(client.post("/api/v1/jobs/index", json={"paths": [str(videos)]}), 409)  # one at a time
+            refused = client.post("/api/v1/jobs/index", json={"paths": [str(videos)]})  # one at a time
+            assert refused.status_code == 409, client.get(f"/api/v1/jobs/{job['id']}").json()  # the first job, then
+            is_problem(refused, 409)
             while (client.get(f"/api/v1/jobs/{job['id']}").json()["progress"] or {}).get("files_done", 0) < 1:
                 time.sleep(0.05)
             assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 202

@@ -197,10 +197,11 @@ def test_an_index_run_makes_the_main_index_approximate(tmp_path, footage_cli, ph
     shutil.copy(photos[0], videos / "a.mp4")
     run_cli(footage_cli, "index", videos, "--no-ocr", "--speech", "off", library=lib, env=env)
     state = Vectors.load(lib, 384)
-    assert state.approximate and len(state.shards) == 1 and state.trained == len(state) > 0
-    assert isinstance(state.shards[0][1], ApproxIndex)
+    # two shards: the pictures, and the experts' words (the astronaut's face), each in a shard of its own
+    assert state.approximate and len(state.shards) == 2 and state.trained == len(state) > 0
+    assert all(isinstance(shard, ApproxIndex) for _, shard in state.shards)
     shown = json.loads(run_cli(footage_cli, "stats", "--json", library=lib).stdout)["vectors"]
-    assert shown["index"] == "ivf-sq8" and shown["shards"] == 1 and shown["trained_on"] == len(state)
+    assert shown["index"] == "ivf-sq8" and shown["shards"] == 2 and shown["trained_on"] == len(state)
     pattern_video(videos / "b.mp4", seconds=4)
     run_cli(footage_cli, "index", videos, "--no-ocr", "--speech", "off", library=lib, env=env)
     hits = json.loads(run_cli(footage_cli, "search", "a cat", "--json", library=lib, env=env).stdout)

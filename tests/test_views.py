@@ -12,6 +12,11 @@ from footage.store.store import VIEW_ID_BASE
 VIEWS = ["what animals are visible", "what is on the table"]
 
 
+def words(lib) -> int:
+    """The library's text chunks (the experts' words of the photo video): in the index beside the pictures."""
+    return sum(lib.stats().text_chunks.values())
+
+
 @pytest.fixture
 def viewed(tmp_path, photos):
     path, _ = photos
@@ -24,7 +29,7 @@ def viewed(tmp_path, photos):
 def test_each_segment_gets_a_vector_per_view_and_search_scores_its_best(viewed):
     lib = viewed
     ids, token_sets = lib.store.all_frame_tokens()
-    assert len(lib.store.index) == 3 * len(ids) and lib.store.consistent()
+    assert len(lib.store.index) == 3 * len(ids) + words(lib) and lib.store.consistent()
     assert "+views-" in lib.models.model_id
     plain, views = lib.models.pool(token_sets)
     assert views.shape == (len(ids), 2, lib.backbone.dim) and not np.allclose(views[:, 0], plain)
@@ -47,7 +52,7 @@ def test_views_survive_repair_removal_and_training(viewed, photos, tmp_path):
         pairs = [Pair(str(path), s.start, s.end, f"a photo of a {s.name}") for s in stretches] * 2
         assert again.train(pairs, epochs=5, holdout=0).kept
         ids, _ = again.store.all_frame_tokens()
-        assert len(again.store.index) == 3 * len(ids) and again.store.consistent()
+        assert len(again.store.index) == 3 * len(ids) + words(again) and again.store.consistent()
         assert again.store.index.ids().max() >= 2 * VIEW_ID_BASE
         again.remove(path)
         assert len(again.store.index) == 0 and again.store.consistent()
@@ -59,10 +64,11 @@ def test_other_views_are_recomputed_from_the_cache_without_decoding(viewed, phot
     with Library(tmp_path / "lib") as none:
         assert not none.index([path], views=[]).indexed  # recomputed from the cache: nothing to decode
         n = len(none.store.all_frame_tokens()[0])
-        assert len(none.store.index) == n and none.store.consistent() and "+views-" not in none.models.model_id
+        assert len(none.store.index) == n + words(none) and none.store.consistent()
+        assert "+views-" not in none.models.model_id
     with Library(tmp_path / "lib") as one:
         assert not one.index([], views=VIEWS[:1]).indexed
-        assert len(one.store.index) == 2 * n and one.store.consistent()
+        assert len(one.store.index) == 2 * n + words(one) and one.store.consistent()
         assert one.stats().models == [one.models.model_id]
         with pytest.raises(FootageError, match="at most 8 views"):
             one.index([path], views=[f"prompt {i}" for i in range(9)])
