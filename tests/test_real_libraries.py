@@ -639,7 +639,7 @@ def test_output_piped_narrow_or_stopped(tmp_path, clip, footage_cli):
     piped = run_cli(footage_cli, "search", "a test pattern", "-k", "3", library=lib).stdout
     assert deep.name in piped and all(line == line.rstrip() for line in piped.splitlines())
     stats = run_cli(footage_cli, "stats", library=lib).stdout
-    assert "…" not in stats and "conse-v3+experts-faces-look+text-v1-speech-tiny" in stats
+    assert "…" not in stats and "conse-v4+experts-faces-look+text-v1-speech-tiny" in stats
 
     from rich.console import Console
 
