@@ -80,6 +80,10 @@ def run_settings(
     `stored` now: another process may have changed them) and its speech model (None with speech off)."""
     use = replace(settings, speech=stored.speech if speech is None else speech, ocr=stored.ocr if ocr is None else ocr)
     check_speech(use.speech)
+    if "faces" in use.experts:  # before anything is decoded
+        from footage.models.faces import check as check_faces
+
+        check_faces()
     try:
         if use.ocr:
             check_ocr()

@@ -101,3 +101,14 @@ def test_the_experts_words_are_those_of_the_caption_bank():
     astronaut = faces.FaceDetector()(np.stack([frame(data.astronaut())]))[0]
     said = faces.describe(astronaut * 3, (224, 224)) + faces.describe(astronaut * 8, (224, 224))
     assert set(said) <= set(WORDS["faces"]) and set(look.WORDS.values()) == set(WORDS["look"])
+
+
+def test_a_missing_face_detector_is_one_line_before_anything_is_indexed(tmp_path, photos, monkeypatch):
+    from footage.errors import ModelError
+    from footage.models import faces
+
+    monkeypatch.setattr(faces, "weight_paths", lambda: None)  # as where facenet-pytorch is not installed
+    with Library(tmp_path / "library") as lib:
+        with pytest.raises(ModelError, match=r"pip install --no-deps facenet-pytorch==2\.6\.0$"):
+            lib.index([photos[0]], speech="off", ocr=False)
+        assert lib.stats().videos == 0

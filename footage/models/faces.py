@@ -55,6 +55,12 @@ def available() -> bool:
     return weight_paths() is not None
 
 
+def check() -> None:
+    """Raises ModelError saying how to install MTCNN's weights, where they are missing."""
+    if not available():
+        raise ModelError(f"face detection needs MTCNN's weights: pip install --no-deps {PACKAGE}==2.6.0")
+
+
 # The nets, with facenet's attribute names so that its state dicts load as they are.
 class PNet(nn.Module):
     """Fully convolutional: a (B, 3, H, W) image -> per 12x12 cell at stride 2, box offsets (B, 4, h, w) and
@@ -168,9 +174,8 @@ class FaceDetector:
     """uint8 RGB frames (B, H, W, 3) -> the faces in each: `FaceDetector()(frames)[b]` is a list of Face."""
 
     def __init__(self, min_face: int = MIN_FACE, device: str = "cpu"):
+        check()
         paths = weight_paths()
-        if paths is None:
-            raise ModelError(f"face detection needs MTCNN's weights: pip install --no-deps {PACKAGE}==2.6.0")
         self.min_face, self.device = min_face, device
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
         for net, name in ((self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")):
