@@ -77,9 +77,9 @@ def test_a_face_and_a_black_and_white_shot_are_found_by_the_words_people_use(tmp
 
 
 def test_each_word_is_a_stretch_of_the_frames_that_say_it():
-    times = np.arange(6.0)
-    words = [(), ("a",), ("a", "b"), ("b",), (), ("a",)]
-    assert runs(times, words, 6.5) == [("a", 1.0, 3.0), ("b", 2.0, 4.0), ("a", 5.0, 6.5)]
+    times = np.arange(9.0)
+    words = [(), ("a",), ("a", "b"), ("b",), (), (), ("a",), (), ("a",)]
+    assert runs(times, words, 9.5) == [("a", 1.0, 3.0), ("b", 2.0, 4.0), ("a", 6.0, 9.5)]  # 6-7 and 8- are one
     assert runs(times[:0], [], 0.0) == []
 
 

@@ -36,6 +36,7 @@ WORDS = {
     "look": tuple(look.WORDS.values()),
 }
 SEEN = "seen"  # the channel of the experts' words
+GAP = 2.0  # seconds: a word's stretches this close are one
 STRONG = 0.5  # a look this strong is said (look.looks gives 0 to 1); a face found is said whatever its size
 
 
@@ -70,7 +71,8 @@ class Experts:
 
 def runs(times: np.ndarray, words: list[tuple[str, ...]], end: float) -> list[tuple[str, float, float]]:
     """Frames' times (N,) and words -> (word, start, end) of each stretch of frames saying it, a frame's stretch
-    lasting until the next frame (the last one's until `end`)."""
+    lasting until the next frame (the last one's until `end`); stretches of a word at most GAP apart are one (a
+    face missed on one frame in two must not make a chunk a second)."""
     out, open_ = [], {}  # word -> its stretch's start
     stops = [*times[1:].tolist(), end]
     for k, said in enumerate([*words, ()]):
@@ -79,4 +81,11 @@ def runs(times: np.ndarray, words: list[tuple[str, ...]], end: float) -> list[tu
                 out.append((w, open_.pop(w), stops[k - 1]))
         for w in said:
             open_.setdefault(w, float(times[k]))
-    return sorted(out, key=lambda r: (r[1], r[0]))
+    joined: dict[str, list[list[float]]] = {}
+    for w, start, stop in sorted(out, key=lambda r: r[1]):
+        last = joined.setdefault(w, [])
+        if last and start - last[-1][1] <= GAP:
+            last[-1][1] = stop
+        else:
+            last.append([start, stop])
+    return sorted(((w, a, b) for w, spans in joined.items() for a, b in spans), key=lambda r: (r[1], r[0]))
