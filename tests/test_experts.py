@@ -112,3 +112,13 @@ def test_a_missing_face_detector_is_one_line_before_anything_is_indexed(tmp_path
         with pytest.raises(ModelError, match=r"pip install --no-deps facenet-pytorch==2\.6\.0$"):
             lib.index([photos[0]], speech="off", ocr=False)
         assert lib.stats().videos == 0
+
+
+def test_the_experts_ties_go_to_the_stretch_that_also_looks_like_the_query():
+    from footage import Hit
+    from footage.search.engine import untie
+
+    grey = [Hit(f"/v/{name}.mp4", 0.0, 4.0, 0.63, channels=["seen"]) for name in ("a", "b", "c")]
+    said = Hit("/v/d.mp4", 0.0, 4.0, 0.7, channels=["speech"])
+    pictures = [Hit("/v/c.mp4", 2.0, 6.0, 0.4), Hit("/v/b.mp4", 0.0, 2.0, 0.2), Hit("/v/c.mp4", 9.0, 12.0, 0.9)]
+    assert [h.path[3] for h in untie([*grey, said], pictures)] == ["d", "c", "b", "a"]

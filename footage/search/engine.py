@@ -100,7 +100,7 @@ def search(
     if pictures:
         ranked.append(visual(found, models, query, rerank, video_weight))
     if spoken_too:
-        ranked.append(spoken(found))
+        ranked.append(untie(spoken(found), ranked[0] if pictures else []))
     if mode in ("text", "all") and vector is None:
         ranked.append(keyword(found, words))
     hits = [hits for hits in ranked if hits]
@@ -165,6 +165,19 @@ def spoken(found: Found) -> list[Hit]:
     hits = _chunk_hits(found, list(zip(ids[keep].tolist(), scores[keep].tolist())), channel=None)
     floor = {"on-screen": ON_SCREEN_MIN_SIMILARITY, SEEN: SEEN_MIN_SIMILARITY}
     return [h for h in hits if h.score >= floor.get(h.channels[0], 0.0)]
+
+
+def untie(hits: list[Hit], pictures: list[Hit]) -> list[Hit]:
+    """Hits of equal score (the experts' chunks of one word: "a black and white picture" in many videos) in the
+    order of the pictures' score over them, so that of all the grey stretches the one that also looks like the
+    query comes first."""
+
+    def seen(h: Hit) -> float:
+        return max(
+            (p.score for p in pictures if p.path == h.path and p.start < h.end and h.start < p.end), default=-1.0
+        )
+
+    return sorted(hits, key=lambda h: (-h.score, -seen(h)))
 
 
 def keyword(found: Found, words: list[str]) -> list[Hit]:
