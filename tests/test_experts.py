@@ -38,6 +38,7 @@ def test_each_look_is_seen_on_real_photos_changed_that_way_and_not_on_the_photos
         changed[(name, "dark")] = (image * 0.25).astype(np.uint8)
         changed[(name, "blurry")] = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(6)))
     changed[("slide", "flat")] = slide()
+    changed[("black screen", "dark")] = np.zeros((360, 640, 3), np.uint8)
     strengths = look.looks(np.stack([frame(x) for x in changed.values()]))  # (N, looks)
     names = list(look.WORDS)
     for (name, how), row in zip(changed, strengths):

@@ -45,7 +45,8 @@ def looks(frames: np.ndarray) -> np.ndarray:
     codes = ((q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2]).reshape(len(x), -1)
     top = np.array([np.sort(np.unique(c[m], return_counts=True)[1])[-3:].sum() / max(m.sum(), 1) if m.any() else 0.0
                     for c, m in zip(codes, lit)])  # fmt: skip
-    grey = ramp(colourful, 0.06, 0.02) * ramp(coloured, 0.02, 0.005)
+    shown = lit.mean(1)  # a black screen shows nothing to be black and white
+    grey = ramp(colourful, 0.06, 0.02) * ramp(coloured, 0.02, 0.005) * ramp(shown, 0.05, 0.2)
     dark = ramp(brightness, 0.25, 0.12)
     blurry = ramp(sharp, 0.5, 0.25) * (1 - dark)
     flat = ramp(top, 0.3, 0.6)
