@@ -460,12 +460,10 @@ def _text_chunks(
 
 
 def _seen_chunks(backbone: Backbone, video: _Video, end: float) -> list[NewChunk]:
-    """The experts' words as text chunks of their channel (footage/models/experts.py), each word's vector
-    embedded once."""
+    """The experts' words as text chunks of their channel (footage/models/experts.py); a word's vector comes
+    from the Y-encoder's cache, as the same few words recur in every video."""
     said = runs(np.concatenate(video.seen_times), video.seen, end) if video.seen_times else []
-    words = sorted({w for w, _, _ in said})
-    vectors = dict(zip(words, backbone.y(words))) if words else {}
-    return [NewChunk(SEEN, start, stop, w, vectors[w]) for w, start, stop in said]
+    return [NewChunk(SEEN, start, stop, w, backbone.y.encode_one(w)) for w, start, stop in said]
 
 
 def _wait(future: Future, heard):

