@@ -8,8 +8,7 @@
 Their words become text chunks of a channel of their own, `seen` ("a close-up of a person's face" from 12 s to
 16 s), searched by meaning as speech is: the query weighs them, as CE's gate does, by how near it is to their
 words. A query about faces meets the faces' words; one about a dog does not reach them, and its ranking is left
-as the pictures make it. Mixing the words into each frame's token instead cost the other kinds of query as
-much as it gave (bench/retrieval.py, tuning half).
+as the pictures make it: words mixed into each frame's token, as colour's are, would reach every query.
 
 Which experts a library uses is one of its settings (Settings.experts): a library made before them keeps its
 vectors.
