@@ -60,7 +60,7 @@ run: install samples
 
 # Two processes, one a core (tests/conftest.py says how the tests are dealt out).
 test: install test-tools
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
 # The quick loop: the tests that need only ffmpeg (no espeak-ng, Chromium or PostgreSQL), less the slow ones. The
 # markers are set in tests/conftest.py; tests/README.md says what each set holds and costs.

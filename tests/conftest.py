@@ -316,13 +316,28 @@ def pytest_ignore_collect(collection_path, config):
     return True if leaves_out else None
 
 
-# `make test` runs the suite in 2 processes (pytest-xdist, `-n 2 --dist loadgroup`). Each module's tests go to one
-# process, so its module fixtures (an indexed library, a stream, a Ray cluster) are built once. FIRST's modules
-# wait on real time (streams played in real time, a Ray cluster starting, kill -9 at random points) and start
-# first, so that their waits overlap the other process's work; SPREAD's tests, each a few CLI runs with no costly
-# fixture, are dealt out one at a time at the end, which evens the two processes out.
+# `make test` runs the suite in 2 processes (pytest-xdist, `-n 2`). Each module's tests go to one process, so its
+# module fixtures (an indexed library, a stream, a Ray cluster) are built once. FIRST's modules wait on real time
+# (streams played in real time, a Ray cluster starting, kill -9 at random points) and start first, so that their
+# waits overlap the other process's work; SPREAD's tests, each a few CLI runs with no costly fixture, are dealt
+# out one at a time at the end, which evens the two processes out.
 FIRST = ("test_watch", "test_ray", "test_crash")
 SPREAD = {"test_real_libraries"}
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, called where it runs the tests
+def pytest_xdist_make_scheduler(config, log):
+    """Deals out whole modules (SPREAD's tests one by one), in the order pytest_collection_modifyitems gives.
+    Not `--dist loadgroup`: it groups by renaming tests, which pytest 9.2's node ids no longer allow."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return nodeid if Path(module).stem in SPREAD else module
+
+    config.option.loadscopereorder = False  # xdist would put the modules with the most tests first
+    return ByModule(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -349,5 +364,3 @@ def pytest_collection_modifyitems(config, items):
             marks.add("postgres")
         for mark in sorted(marks - {m.name for m in item.iter_markers()}):
             item.add_marker(getattr(pytest.mark, mark))
-        if module not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(module))
