@@ -64,7 +64,7 @@ test: install test-tools
 
 # The quick loop: the tests that need only ffmpeg (no espeak-ng, Chromium or PostgreSQL), less the slow ones. The
 # markers are set in tests/conftest.py; tests/README.md says what each set holds and costs.
-FAST := not (slow or postgres or ray or browser or stream or fuzz)
+FAST := not (slow or postgres or ray or browser or stream or fuzz or samples)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "$(FAST)"

@@ -182,6 +182,7 @@ MODULE_MARKERS = {
     "test_postgres": "postgres",  # the session's PostgreSQL cluster (and every other test that uses it, below)
     "test_fuzz_media": "fuzz",  # 33 mutated files through the real CLI
     "test_serve_fuzz": "fuzz",  # schemathesis over the OpenAPI document
+    "test_examples": "samples",  # the README's searches on the sample footage, fetched from the registries
     "test_crash": "slow",  # kill -9 at random points of real runs and resume: several CLI runs a test
     "test_real_libraries": "slow",  # a person's library: each test runs the CLI several times, each loading models
     "test_train": "slow",  # trains predictors on an indexed library
@@ -318,10 +319,10 @@ def pytest_ignore_collect(collection_path, config):
 
 # `make test` runs the suite in 2 processes (pytest-xdist, `-n 2`). Each module's tests go to one process, so its
 # module fixtures (an indexed library, a stream, a Ray cluster) are built once. FIRST's modules wait on real time
-# (streams played in real time, a Ray cluster starting, kill -9 at random points) and start first, so that their
+# (streams played in real time, a Ray cluster starting, kill -9 at random points, a download) and start first, so that their
 # waits overlap the other process's work; SPREAD's tests, each a few CLI runs with no costly fixture, are dealt
 # out one at a time at the end, which evens the two processes out.
-FIRST = ("test_watch", "test_ray", "test_crash")
+FIRST = ("test_watch", "test_ray", "test_crash", "test_examples")
 SPREAD = {"test_real_libraries"}
 
 
