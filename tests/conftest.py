@@ -319,9 +319,9 @@ def pytest_ignore_collect(collection_path, config):
 
 # `make test` runs the suite in 2 processes (pytest-xdist, `-n 2`). Each module's tests go to one process, so its
 # module fixtures (an indexed library, a stream, a Ray cluster) are built once. FIRST's modules wait on real time
-# (streams played in real time, a Ray cluster starting, kill -9 at random points, a download) and start first, so that their
-# waits overlap the other process's work; SPREAD's tests, each a few CLI runs with no costly fixture, are dealt
-# out one at a time at the end, which evens the two processes out.
+# (streams played in real time, a Ray cluster starting, kill -9 at random points, a download) and start first, so
+# that their waits overlap the other process's work; SPREAD's tests, each a few CLI runs with no costly fixture,
+# are dealt out one at a time at the end, which evens the two processes out.
 FIRST = ("test_watch", "test_ray", "test_crash", "test_examples")
 SPREAD = {"test_real_libraries"}
 
