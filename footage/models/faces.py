@@ -9,7 +9,8 @@ with --no-deps and never imported: its pins would downgrade torch, and its __ini
 no CPU build for our torch. Only its weight files are read; the nets and the cascade are re-written here after
 its models/mtcnn.py and models/utils/detect_face.py. Landmarks (ONet's third head) are not used.
 
-On one thread, a 320x240 frame costs about 50 ms at MIN_FACE 20 px and 16 ms at 60 px (bench/faces.py).
+On one thread, a 320x240 frame costs about 50 ms at MIN_FACE 20 px and 16 ms at 60 px (bench/faces.py); the
+224x224 frames the indexer gives it 13.6 ms at 20 px and 11.1 ms at 24 px.
 """
 
 import importlib.metadata
@@ -26,7 +27,10 @@ from footage.errors import ModelError
 PACKAGE = "facenet-pytorch"  # installed with `pip install --no-deps facenet-pytorch==2.6.0`
 WEIGHTS = {net: f"facenet_pytorch/data/{net}.pt" for net in ("pnet", "rnet", "onet")}
 
-MIN_FACE = 20  # pixels: the smallest face looked for; the pyramid, and so the cost, grows as it shrinks
+# pixels: the smallest face looked for; the pyramid, and so the cost, grows as it shrinks. 24, not facenet's 20:
+# indexing with the defaults 33x -> 36.5x real time (bench/index_speed.py), the tuning half's people moments
+# 0.132 -> 0.124 MRR (one moment), the rest unchanged; a face that small on a 224 px frame is a distant one
+MIN_FACE = 24
 FACTOR = 0.709  # each pyramid level's scale over the last (1/sqrt(2), the paper's)
 # The face probability each net must pass. facenet's defaults are (0.6, 0.7, 0.7); at 0.7 ONet passed the front
 # wheel of skimage's stereo_motorcycle (0.93, 0.72 and, at 320x240, 0.77) while the real faces tried (astronaut,

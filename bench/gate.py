@@ -1,0 +1,129 @@
+"""The predictor as a gate (issue 25): weights over the channels that depend on the query, as Collaborative
+Experts' and MEE's gates do, against footage's fixed weights.
+
+    python bench/gate.py FOLDER [--library DIR]
+
+FOLDER holds the sample clips (scripts/fetch_samples.py FOLDER --film --speech). The gate is a logistic
+regression from the query's Y-space vector to the channel that ranks its moment best (visual, speech with
+on-screen text and the experts' words, keyword), fitted on bench/data's tuning half. In fusion each channel's
+reciprocal rank is weighted by (1 - a) + a * 3 * p(channel | query): a = 0 is footage's fixed weights, and a
+is chosen on the tuning half; the report half shows both. footage keeps fixed weights unless the gate wins
+there.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from retrieval import EXPERT_KINDS, PICTURE, load_moments, scores
+from sklearn.linear_model import LogisticRegression
+
+from footage import Library
+from footage.search import engine
+
+CHANNELS = ("visual", "speech", "text")  # the modes searched alone; "speech" holds on-screen text and `seen`
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+weights: dict[str, float] = {}  # the channel weights of the query being searched
+
+
+def weighted_fuse(ranked, top_k):
+    """engine.fuse, each channel's reciprocal rank times its weight (engine.fuse itself when all are 1)."""
+    moments, fused, best = [], [], []
+    for hits in ranked:
+        credited = set()
+        for rank, hit in enumerate(hits, 1):
+            channel = hit.channels[0]
+            k = next(
+                (k for k, m in enumerate(moments) if m.path == hit.path and m.start < hit.end and hit.start < m.end),
+                None,
+            )
+            if k is None:
+                moments.append(hit)
+                hit.channels = [channel] if rank <= top_k else []
+                fused.append(0.0)
+                best.append((rank, hit.end - hit.start))
+                k = len(moments) - 1
+            else:
+                m = moments[k]
+                if (rank, hit.end - hit.start) < best[k]:
+                    m.start, m.end = hit.start, hit.end
+                    m.segment, m.segments, m.thumbnail = hit.segment, hit.segments, hit.thumbnail
+                    best[k] = (rank, hit.end - hit.start)
+                if rank <= top_k and channel not in m.channels:
+                    m.channels.append(channel)
+                if m.transcript is None:
+                    m.transcript = hit.transcript
+            if k not in credited:
+                credited.add(k)
+                confident = channel not in ("visual", "keyword") and hit.score >= engine.SPEECH_CONFIDENT
+                mode = "visual" if channel == "visual" else "text" if channel == "keyword" else "speech"
+                fused[k] += weights.get(mode, 1.0) * (2 if confident else 1) / (engine.RRF_K + rank)
+    for m, score in zip(moments, fused):
+        m.score = score
+    return sorted(moments, key=lambda m: -m.score)
+
+
+def summary(ranks, kinds) -> dict[str, float]:
+    groups = {
+        "pictures": [r for r, k in zip(ranks, kinds) if k in PICTURE],
+        "people": [r for r, k in zip(ranks, kinds) if k == "people"],
+        "look": [r for r, k in zip(ranks, kinds) if k == "look"],
+        "all": [r for r, k in zip(ranks, kinds) if k not in EXPERT_KINDS],
+    }
+    return {name: scores(group)[2] for name, group in groups.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--library", type=Path, help="index here, or reuse what is indexed here")
+    args = parser.parse_args()
+    halves = {split: load_moments(args.folder, split) for split in ("tune", "report")}
+    with Library(args.library or Path(tempfile.mkdtemp(prefix="footage-gate-"))) as lib:
+        report = lib.index(halves["tune"][2])
+        assert not report.failed, report.failed
+        fixed = {split: lib.evaluate(pairs, mode="all").ranks for split, (pairs, _, _) in halves.items()}
+        engine.fuse = weighted_fuse
+        same = lib.evaluate(halves["tune"][0], mode="all").ranks
+        assert same == fixed["tune"], "weighted_fuse with no weights must rank as engine.fuse does"
+
+        pairs, kinds, _ = halves["tune"]
+        alone = np.array([[r or 10**9 for r in lib.evaluate(pairs, mode=c).ranks] for c in CHANNELS]).T  # (N, 3)
+        found = alone.min(1) < 10**9
+        queries = {p.text: lib.backbone.embed_query(p.text) for half in halves.values() for p in half[0]}
+        X = np.stack([queries[p.text] for p in pairs])
+        gate = LogisticRegression(max_iter=2000).fit(X[found], alone[found].argmin(1))
+        counts = dict(zip(CHANNELS, np.bincount(alone[found].argmin(1), minlength=3).tolist()))
+        print(f"gate fitted on {found.sum()} tuning moments; the channel that ranks each best alone: {counts}")
+
+        search = lib.search
+
+        def gated(strength):
+            def run(text, **kwargs):
+                p = dict(zip(gate.classes_, gate.predict_proba(queries[text][None])[0]))
+                weights.clear()
+                weights.update({c: (1 - strength) + strength * 3 * p.get(i, 0.0) for i, c in enumerate(CHANNELS)})
+                return search(text, **kwargs)
+
+            return run
+
+        tuned = {}
+        for strength in STRENGTHS:
+            lib.search = gated(strength)
+            tuned[strength] = summary(lib.evaluate(pairs, mode="all").ranks, kinds)
+            print(f"tune, strength {strength}: " + ", ".join(f"{k} {v:.3f}" for k, v in tuned[strength].items()))
+        chosen = max(STRENGTHS, key=lambda s: tuned[s]["all"])
+        pairs, kinds, _ = halves["report"]
+        lib.search = gated(chosen)
+        gated_report = summary(lib.evaluate(pairs, mode="all").ranks, kinds)
+        fixed_report = summary(fixed["report"], kinds)
+        print(f"\nreport half, mode all (gate strength {chosen}, chosen on the tuning half)")
+        print("| weights | pictures MRR | people MRR | look MRR | every moment MRR |\n|---|---|---|---|---|")
+        for name, s in (("fixed (footage's)", fixed_report), ("the gate", gated_report)):
+            print(f"| {name} | {s['pictures']:.3f} | {s['people']:.3f} | {s['look']:.3f} | {s['all']:.3f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
