@@ -289,6 +289,7 @@ SLOW = {
     "test_speech": {
         "test_a_long_track_is_heard_in_windows_without_losing_or_doubling_words",
         "test_the_base_model_is_assembled_from_its_two_packages",
+        "test_speech_in_french_is_heard_by_the_base_model_and_searched_in_french",
         "test_on_screen_text_is_read_unless_turned_off",
         "test_bad_subtitle_files_warn_and_the_video_is_indexed",
     },

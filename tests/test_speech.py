@@ -25,10 +25,10 @@ SPOKEN_AT = 4.0  # seconds of silence before the sentence
 SRT = "1\n00:00:09,000 --> 00:00:11,500\nThe red balloon floats away over the city.\n"
 
 
-def speak(path, sentence, silence=SPOKEN_AT, seconds=14):
+def speak(path, sentence, silence=SPOKEN_AT, seconds=14, voice="en"):
     """A test-card video with a sentence spoken by espeak-ng after `silence` seconds."""
     wav = path.with_suffix(".wav")
-    subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), sentence], check=True)
     ffmpeg(
         "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
         "-f", "lavfi", "-i", f"anullsrc=r=22050:cl=mono:d={silence}", "-i", str(wav),
@@ -360,6 +360,21 @@ def test_the_base_model_is_assembled_from_its_two_packages(tmp_path):
     cues = Transcriber("base", tmp_path / "cache")(clip)
     assert (tmp_path / "cache" / "whisper-base" / "model.bin").stat().st_size > 140_000_000
     assert "copyright" in " ".join(c.text for c in cues).lower()
+
+
+def test_speech_in_french_is_heard_by_the_base_model_and_searched_in_french(tmp_path):
+    """Whisper base transcribes French as said (espeak-ng's French voice: a sentence or two is too little for it to
+    tell the language), and a French query finds it by meaning and by its words."""
+    (tmp_path / "videos").mkdir()
+    french = "Bonjour à tous. Aujourd'hui nous allons parler de la fabrication du pain. Il faut de la farine et du sel."
+    speak(tmp_path / "videos" / "pain.mp4", french, 1.0, 14, "fr")
+    speak(tmp_path / "videos" / "other.mp4", "The treasure is buried under the old oak tree.", 1.0, 8)
+    with Library(tmp_path / "lib") as lib:
+        lib.index([tmp_path / "videos"], speech="base")
+        for query, mode in (("la fabrication du pain", "speech"), ("fabrication", "text")):
+            hit = lib.search(query, mode=mode)[0]
+            assert hit.path.endswith("pain.mp4") and "fabrication" in hit.transcript.lower(), (query, hit)
+        assert len(lib.search("fabrication", mode="text")) == 1  # the English sentence has no such word
 
 
 def test_subtitle_streams_are_listed_by_probe(said):
