@@ -64,7 +64,8 @@ def test_a_trained_librarys_decoder_speaks_its_users_words(photos, tmp_path):
     with Library(tmp_path / "lib") as lib:
         lib.index([path])
         lib.train([Pair(str(path), s.start, s.end, words[s.name]) for s in stretches if s.name in words], holdout=0)
-        assert lib.search("a cat", top_k=1)[0].caption == "Our office cat Miso: an Egyptian cat"
+        words = lib.search("a cat", top_k=1)[0].caption.split("; ")[0]  # then the look: a 320x240 video is small
+        assert words == "Our office cat Miso: an Egyptian cat"
         assert lib.search("a scooter", top_k=1)[0].caption.startswith("Dad's scooter: ")
         assert ":" not in lib.search("a rocket", top_k=1)[0].caption  # no user text fits the rocket
 

@@ -57,7 +57,7 @@ def test_a_face_and_a_black_and_white_shot_are_found_by_the_words_people_use(tmp
         inputs += ["-loop", "1", "-framerate", "10", "-t", "4", "-i", str(photo(name, tmp_path))]
         grey = ",hue=s=0" if name == "coffee" else ""
         crop = "crop=iw*0.5:ih*0.45:iw*0.27:ih*0.02," if name == "astronaut" else ""  # her face, close up
-        filters.append(f"[{i}:v]{crop}scale=320:240,setsar=1{grey},format=yuv420p[v{i}]")
+        filters.append(f"[{i}:v]{crop}scale=640:480,setsar=1{grey},format=yuv420p[v{i}]")  # not low-resolution
     graph = ";".join(filters) + ";" + "".join(f"[v{i}]" for i in range(len(names))) + "concat=n=4:v=1[out]"
     video = tmp_path / "videos" / "shots.mp4"
     video.parent.mkdir()
@@ -75,6 +75,21 @@ def test_a_face_and_a_black_and_white_shot_are_found_by_the_words_people_use(tmp
     assert (grey.start, grey.end) == pytest.approx((4.0, 8.0), abs=1.0)
     assert grey.caption.endswith("; a black and white picture") and grey.transcript is None
     assert (cat[0].start, cat[0].end) == pytest.approx((0.0, 4.0), abs=1.0) and cat[0].channels == ["visual"]
+
+
+def test_a_low_resolution_video_is_found_as_low_quality(tmp_path):
+    """A 176x144 video is one people call low quality, whatever it shows; the same photo at 640x480 is not."""
+    (tmp_path / "videos").mkdir()
+    for name, size in (("small.mp4", "176:144"), ("large.mp4", "640:480")):
+        ffmpeg("-loop", "1", "-framerate", "10", "-t", "3", "-i", str(photo("coffee", tmp_path)), "-vf",
+               f"scale={size},setsar=1,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
+               str(tmp_path / "videos" / name))  # fmt: skip
+    with Library(tmp_path / "library") as lib:
+        lib.index([tmp_path / "videos"], speech="off", ocr=False)
+        hits = lib.search("a grainy low-quality video", top_k=2)
+    assert [h.path.rsplit("/", 1)[1] for h in hits] == ["small.mp4", "large.mp4"]
+    assert hits[0].seen == ["a low-resolution, low-quality video"] and (hits[0].start, hits[0].end) == (0.0, 3.0)
+    assert hits[0].caption.endswith("; a low-resolution, low-quality video") and not hits[1].seen
 
 
 def test_each_word_is_a_stretch_of_the_frames_that_say_it():
@@ -101,7 +116,7 @@ def test_the_experts_words_are_those_of_the_caption_bank():
 
     astronaut = faces.FaceDetector()(np.stack([frame(data.astronaut())]))[0]
     said = faces.describe(astronaut * 3, (224, 224)) + faces.describe(astronaut * 8, (224, 224))
-    assert set(said) <= set(WORDS["faces"]) and set(look.WORDS.values()) == set(WORDS["look"])
+    assert set(said) <= set(WORDS["faces"]) and {*look.WORDS.values(), look.SMALL} == set(WORDS["look"])
 
 
 def test_a_missing_face_detector_is_one_line_before_anything_is_indexed(tmp_path, photos, monkeypatch):

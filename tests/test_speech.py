@@ -84,8 +84,9 @@ def test_subtitles_beside_and_inside_a_video_are_found(said):
 
 def test_music_and_noise_do_not_become_text(said):
     lib, folder = said
-    assert lib.store.chunks_of([str(folder / "music.mp4")]) == []
-    assert lib.stats().text_chunks == {"speech": 1, "subtitles": 2}
+    said = [c for c in lib.store.chunks_of([str(folder / "music.mp4")]) if c.channel != "seen"]  # not the look
+    assert said == []
+    assert {k: n for k, n in lib.stats().text_chunks.items() if k != "seen"} == {"speech": 1, "subtitles": 2}
 
 
 def test_fusion_keeps_picture_queries_on_pictures(said):

@@ -34,7 +34,7 @@ from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.scan import IndexReport, plan, scan
 from footage.indexer.segment import Span, segment
 from footage.models import Backbone, Models
-from footage.models.experts import SEEN, runs
+from footage.models.experts import SEEN, of_video, runs
 from footage.store import FileFacts, NewSegment, Store
 from footage.store.store import NewChunk, VideoWrite
 
@@ -428,7 +428,7 @@ def _finish_video(
         facts.fps, facts.codec, facts.width, facts.height = info.fps, info.codec, info.width, info.height
         facts.start_time, facts.sample_fps = info.start_time, fps
         out.chunks = _text_chunks(video.path, models.backbone, done, out.warnings, heard, facts.duration)
-        out.chunks += _seen_chunks(models.backbone, video, facts.duration)
+        out.chunks += _seen_chunks(models, video, facts)
     except (FootageError, OSError, KeyboardInterrupt):  # the library's own trouble: stop the run
         raise
     except Exception as e:  # one odd file must not end the run
@@ -459,11 +459,13 @@ def _text_chunks(
     return [NewChunk(c.channel, c.start, c.end, c.text, v) for c, v in zip(chunks, vectors)]
 
 
-def _seen_chunks(backbone: Backbone, video: _Video, end: float) -> list[NewChunk]:
-    """The experts' words as text chunks of their channel (footage/models/experts.py); a word's vector comes
-    from the Y-encoder's cache, as the same few words recur in every video."""
+def _seen_chunks(models: Models, video: _Video, facts: FileFacts) -> list[NewChunk]:
+    """The experts' words, of frames and of the whole video, as text chunks of their channel
+    (footage/models/experts.py); a word's vector comes from the Y-encoder's cache, as the same few words recur."""
+    end = facts.duration
     said = runs(np.concatenate(video.seen_times), video.seen, end) if video.seen_times else []
-    return [NewChunk(SEEN, start, stop, w, backbone.y.encode_one(w)) for w, start, stop in said]
+    said += [(w, 0.0, end) for w in of_video(models.settings.experts, facts.width, facts.height)]
+    return [NewChunk(SEEN, start, stop, w, models.backbone.y.encode_one(w)) for w, start, stop in said]
 
 
 def _wait(future: Future, heard):

@@ -3,7 +3,7 @@
 
 - faces (footage/models/faces.py): faces found by MTCNN, how many and how large ("a close-up of a person's face",
   "a group of people");
-- look (footage/models/look.py): black and white, dark, blurry, flat graphics.
+- look (footage/models/look.py): black and white, dark, blurry, flat graphics; a low-resolution video.
 
 Their words become text chunks of a channel of their own, `seen` ("a close-up of a person's face" from 12 s to
 16 s), searched by meaning as speech is: the query weighs them, as CE's gate does, by how near it is to their
@@ -32,7 +32,7 @@ WORDS = {
         "a group of people",
         "a crowd of people",
     ),
-    "look": tuple(look.WORDS.values()),
+    "look": (*look.WORDS.values(), look.SMALL),
 }
 SEEN = "seen"  # the channel of the experts' words
 GAP = 2.0  # seconds: a word's stretches this close are one
@@ -66,6 +66,11 @@ class Experts:
             for words, strengths in zip(said, look.looks(frames)):
                 words += [look.WORDS[k] for k, s in zip(look.WORDS, strengths) if s >= STRONG]
         return [tuple(w) for w in said]
+
+
+def of_video(names: tuple[str, ...], width: int | None, height: int | None) -> list[str]:
+    """What the experts `names` say of a whole video, from its size."""
+    return look.of_video(width, height) if "look" in names else []
 
 
 def runs(times: np.ndarray, words: list[tuple[str, ...]], end: float) -> list[tuple[str, float, float]]:

@@ -1,9 +1,9 @@
 """The look of a picture, from its pixels: what people say of footage itself rather than of what it shows
 ("black and white footage", "a dark scene at night", "a blurry shot", "slides"). ImageNet's classes name none
-of it. Each frame gets the looks it has, with a strength from 0 to 1; footage/models/experts.py puts their
-words into the frame's token.
+of it. Each frame gets the looks it has, with a strength from 0 to 1, and a small video is low-resolution as a
+whole; footage/models/experts.py says their words in the `seen` channel.
 
-The thresholds are measured on frames of the sample footage and skimage's photos (tests/test_look.py shows
+The thresholds are measured on frames of the sample footage and skimage's photos (tests/test_experts.py shows
 each on a real photo changed the way footage is: desaturated, darkened, blurred), not learned.
 """
 
@@ -17,6 +17,15 @@ WORDS = {
     "flat": "a flat graphic, slides or a screen with text",
 }
 SAMPLES = 112  # pixels looked at per side of a frame (a 224 frame: every other pixel)
+# A whole video's look, from its size: a picture this small (a 176x144 phone video, a 320x240 webcam) is what
+# people call low quality, whatever it shows; a frame resized to 224 px no longer tells
+LOW_RESOLUTION = 480 * 270  # pixels
+SMALL = "a low-resolution, low-quality video"
+
+
+def of_video(width: int | None, height: int | None) -> list[str]:
+    """A video's size -> the words for its look as a whole."""
+    return [SMALL] if width and height and width * height <= LOW_RESOLUTION else []
 
 
 def ramp(x: np.ndarray, zero: float, one: float) -> np.ndarray:
