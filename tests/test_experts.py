@@ -65,13 +65,21 @@ def test_a_face_and_a_black_and_white_shot_are_found_by_the_words_people_use(tmp
     with Library(tmp_path / "library") as lib:
         lib.index([video], speech="off", ocr=False)
         assert lib.settings.experts == DEFAULT_EXPERTS and "+experts-faces-look" in lib.models.model_id
-        assert lib.stats().text_chunks == {"seen": 3}  # the face's two words, the grey picture's one
+        said = [c.text for c in lib.store.chunks_of([str(video)]) if c.text != look.STILL_CAMERA]  # photos hold still
+        assert sorted(said) == [
+            "a black and white picture",
+            "a close-up of a person's face",
+            "a person looking at the camera",
+        ]
         face = lib.search("a man talking to the camera", top_k=4)[0]
         grey = lib.search("black and white footage", top_k=4)[0]
         cat = lib.search("a cat", top_k=4)  # the experts' words do not reach other queries
     assert (face.start, face.end) == pytest.approx((12.0, 16.0), abs=1.0)
     assert face.caption.startswith("A close-up of a person's face, with ") and "seen" in face.channels
-    assert face.seen == ["a close-up of a person's face", "a person looking at the camera"]
+    assert [w for w in face.seen if w != look.STILL_CAMERA] == [
+        "a close-up of a person's face",
+        "a person looking at the camera",
+    ]
     assert (grey.start, grey.end) == pytest.approx((4.0, 8.0), abs=1.0)
     assert grey.caption.endswith("; a black and white picture") and grey.transcript is None
     assert (cat[0].start, cat[0].end) == pytest.approx((0.0, 4.0), abs=1.0) and cat[0].channels == ["visual"]
@@ -88,8 +96,26 @@ def test_a_low_resolution_video_is_found_as_low_quality(tmp_path):
         lib.index([tmp_path / "videos"], speech="off", ocr=False)
         hits = lib.search("a grainy low-quality video", top_k=2)
     assert [h.path.rsplit("/", 1)[1] for h in hits] == ["small.mp4", "large.mp4"]
-    assert hits[0].seen == ["a low-resolution, low-quality video"] and (hits[0].start, hits[0].end) == (0.0, 3.0)
-    assert hits[0].caption.endswith("; a low-resolution, low-quality video") and not hits[1].seen
+    assert look.SMALL in hits[0].seen and (hits[0].start, hits[0].end) == (0.0, 3.0)
+    assert hits[0].caption.endswith(f"; {look.SMALL}") and look.SMALL not in hits[1].seen
+
+
+def test_a_still_camera_is_told_from_a_moving_one(tmp_path):
+    """A street held still while someone crosses it is a still camera; the same photo panned across is not."""
+    (tmp_path / "videos").mkdir()
+    source = str(photo("coffee", tmp_path))
+    graphs = {
+        "fixed.mp4": "[0]scale=640:480[bg];color=red:s=60x120[who];[bg][who]overlay=x='40+t*60':y=200",
+        "panned.mp4": "[0]scale=1280:960,crop=640:480:x='t*90':y=240",
+    }
+    for name, graph in graphs.items():
+        ffmpeg("-loop", "1", "-framerate", "10", "-i", source, "-filter_complex", f"{graph},format=yuv420p", "-t", "6",
+               "-c:v", "libx264", "-preset", "ultrafast", str(tmp_path / "videos" / name))  # fmt: skip
+    with Library(tmp_path / "library") as lib:
+        lib.index([tmp_path / "videos"], speech="off", ocr=False)
+        hits = lib.search("footage from a still camera", top_k=2)
+    assert hits[0].path.endswith("fixed.mp4") and "a still, fixed camera shot" in hits[0].seen, hits
+    assert hits[0].end - hits[0].start >= 4 and not any(h.path.endswith("panned.mp4") and h.seen for h in hits)
 
 
 def test_each_word_is_a_stretch_of_the_frames_that_say_it():
@@ -116,7 +142,8 @@ def test_the_experts_words_are_those_of_the_caption_bank():
 
     astronaut = faces.FaceDetector()(np.stack([frame(data.astronaut())]))[0]
     said = faces.describe(astronaut * 3, (224, 224)) + faces.describe(astronaut * 8, (224, 224))
-    assert set(said) <= set(WORDS["faces"]) and {*look.WORDS.values(), look.SMALL} == set(WORDS["look"])
+    assert set(said) <= set(WORDS["faces"])
+    assert {*look.WORDS.values(), look.STILL_CAMERA, look.SMALL} == set(WORDS["look"])
 
 
 def test_a_missing_face_detector_is_one_line_before_anything_is_indexed(tmp_path, photos, monkeypatch):

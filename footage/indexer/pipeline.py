@@ -33,7 +33,7 @@ from footage.indexer.feed import DECODE_BATCH, QUEUE_BATCHES, Decoded, Reached, 
 from footage.indexer.probe import VideoInfo, probe
 from footage.indexer.scan import IndexReport, plan, scan
 from footage.indexer.segment import Span, segment
-from footage.models import Backbone, Models
+from footage.models import Backbone, Models, look
 from footage.models.experts import SEEN, of_video, runs
 from footage.store import FileFacts, NewSegment, Store
 from footage.store.store import NewChunk, VideoWrite
@@ -198,9 +198,10 @@ def _embed(models: Models, video: _Video, frames: np.ndarray) -> tuple[np.ndarra
         if ref is None or float(np.abs(b - ref).max()) >= STILL:
             new.append(k)
             ref = b
+    held = look.held_still(blocks, video.still[0] if video.still else None) if "look" in models.settings.experts else []
     if not new:  # the whole batch is the still: video.still is set, the first frame of a video is always new
         n, (_, tokens, features, words) = len(frames), video.still
-        return np.stack([tokens] * n), np.stack([features] * n), [words] * n, n
+        return np.stack([tokens] * n), np.stack([features] * n), look.say_held([words] * n, held), n
     tokens, features = models.backbone.embed_frames(frames[new])
     words = models.experts.words(frames[new]) if models.settings.experts else [()] * len(new)
     if video.still is not None:  # row 0: the still, for frames before this batch's first new one
@@ -209,7 +210,7 @@ def _embed(models: Models, video: _Video, frames: np.ndarray) -> tuple[np.ndarra
         words = [video.still[3], *words]
     taken = np.searchsorted(new, np.arange(len(frames)), side="right") - (video.still is None)  # (B,) rows
     video.still = (blocks[new[-1]], tokens[-1], features[-1], words[-1])
-    return tokens[taken], features[taken], [words[k] for k in taken], len(frames) - len(new)
+    return tokens[taken], features[taken], look.say_held([words[k] for k in taken], held), len(frames) - len(new)
 
 
 @dataclass

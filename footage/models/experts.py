@@ -3,7 +3,8 @@
 
 - faces (footage/models/faces.py): faces found by MTCNN, how many and how large ("a close-up of a person's face",
   "a group of people");
-- look (footage/models/look.py): black and white, dark, blurry, flat graphics; a low-resolution video.
+- look (footage/models/look.py): black and white, dark, blurry, flat graphics, a still camera (told by the
+  pipeline, which compares each frame with the one before); a low-resolution video.
 
 Their words become text chunks of a channel of their own, `seen` ("a close-up of a person's face" from 12 s to
 16 s), searched by meaning as speech is: the query weighs them, as CE's gate does, by how near it is to their
@@ -32,7 +33,7 @@ WORDS = {
         "a group of people",
         "a crowd of people",
     ),
-    "look": (*look.WORDS.values(), look.SMALL),
+    "look": (*look.WORDS.values(), look.STILL_CAMERA, look.SMALL),
 }
 SEEN = "seen"  # the channel of the experts' words
 GAP = 2.0  # seconds: a word's stretches this close are one

@@ -23,6 +23,29 @@ LOW_RESOLUTION = 480 * 270  # pixels
 SMALL = "a low-resolution, low-quality video"
 
 
+# A still camera: from one frame to the next (a second apart), most of the picture stays where it was and only
+# what is in it moves (people walk by, the street stays); a moving camera moves it all
+STILL_CAMERA = "a still, fixed camera shot"
+HELD = 0.8  # share of the blocks that must stay ...
+HELD_LEVELS = 6.0  # ... within this many grey levels (0-255) in every channel
+
+
+def held_still(blocks: np.ndarray, before: np.ndarray | None) -> np.ndarray:
+    """Block means of a video's consecutive frames (B, n, n, 3) and of the frame before them (n, n, 3), or None
+    at its start -> (B,) whether the camera held still since the frame before (a video's first frame: until
+    the next one)."""
+    if before is None and len(blocks) < 2:
+        return np.zeros(len(blocks), bool)
+    first = before if before is not None else blocks[1]
+    previous = np.concatenate([first[None], blocks[:-1]])
+    return (np.abs(blocks - previous).max(-1) < HELD_LEVELS).mean((1, 2)) >= HELD
+
+
+def say_held(words: list[tuple[str, ...]], held: np.ndarray) -> list[tuple[str, ...]]:
+    """Each frame's words, with the still camera's where it held still (no `held`: the look is not asked)."""
+    return [(*w, STILL_CAMERA) if h else w for w, h in zip(words, held)] if len(held) else words
+
+
 def of_video(width: int | None, height: int | None) -> list[str]:
     """A video's size -> the words for its look as a whole."""
     return [SMALL] if width and height and width * height <= LOW_RESOLUTION else []
