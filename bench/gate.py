@@ -21,48 +21,20 @@ from retrieval import EXPERT_KINDS, PICTURE, load_moments, scores
 from sklearn.linear_model import LogisticRegression
 
 from footage import Library
+from footage.models.experts import SEEN
 from footage.search import engine
+from footage.search.engine import fuse
 
 CHANNELS = ("visual", "speech", "text")  # the modes searched alone; "speech" holds on-screen text and `seen`
+# each channel a hit names -> the mode that searches it
+MODES = {"visual": "visual", "keyword": "text", **{c: "speech" for c in ("speech", "subtitles", "on-screen", SEEN)}}
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
-weights: dict[str, float] = {}  # the channel weights of the query being searched
+weights: dict[str, float] = {}  # the mode weights of the query being searched
 
 
 def weighted_fuse(ranked, top_k):
-    """engine.fuse, each channel's reciprocal rank times its weight (engine.fuse itself when all are 1)."""
-    moments, fused, best = [], [], []
-    for hits in ranked:
-        credited = set()
-        for rank, hit in enumerate(hits, 1):
-            channel = hit.channels[0]
-            k = next(
-                (k for k, m in enumerate(moments) if m.path == hit.path and m.start < hit.end and hit.start < m.end),
-                None,
-            )
-            if k is None:
-                moments.append(hit)
-                hit.channels = [channel] if rank <= top_k else []
-                fused.append(0.0)
-                best.append((rank, hit.end - hit.start))
-                k = len(moments) - 1
-            else:
-                m = moments[k]
-                if (rank, hit.end - hit.start) < best[k]:
-                    m.start, m.end = hit.start, hit.end
-                    m.segment, m.segments, m.thumbnail = hit.segment, hit.segments, hit.thumbnail
-                    best[k] = (rank, hit.end - hit.start)
-                if rank <= top_k and channel not in m.channels:
-                    m.channels.append(channel)
-                if m.transcript is None:
-                    m.transcript = hit.transcript
-            if k not in credited:
-                credited.add(k)
-                confident = channel not in ("visual", "keyword") and hit.score >= engine.SPEECH_CONFIDENT
-                mode = "visual" if channel == "visual" else "text" if channel == "keyword" else "speech"
-                fused[k] += weights.get(mode, 1.0) * (2 if confident else 1) / (engine.RRF_K + rank)
-    for m, score in zip(moments, fused):
-        m.score = score
-    return sorted(moments, key=lambda m: -m.score)
+    """engine.fuse with the query's channel weights (each mode's weight for every channel it searches)."""
+    return fuse(ranked, top_k, {channel: weights.get(mode, 1.0) for channel, mode in MODES.items()})
 
 
 def summary(ranks, kinds) -> dict[str, float]:

@@ -213,9 +213,11 @@ def _chunk_hits(found: Found, scored: list[tuple[int, float]], channel: str | No
     return hits
 
 
-def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
+def fuse(ranked: list[list[Hit]], top_k: int, weights: dict[str, float] | None = None) -> list[Hit]:
     """Reciprocal rank fusion: a moment scores sum(w / (RRF_K + its rank)) over the channels that found it,
-    w = 2 for a sentence said, subtitled or shown that is confidently near the query (by meaning), else 1.
+    w = 2 for a sentence said, subtitled or shown that is confidently near the query (by meaning), else 1,
+    times the channel's entry in `weights` if any (bench/gate.py's query-dependent gate; footage fuses
+    without).
     Hits of one video that overlap in time are one moment, with the time range of its best-ranked hit (the
     shorter one on a tie: a spoken sentence is more precise than a 10 s shot), the picture of its visual hit
     and the words of its speech. Its `channels` are those that ranked it within their own top_k."""
@@ -249,7 +251,7 @@ def fuse(ranked: list[list[Hit]], top_k: int) -> list[Hit]:
             if k not in credited:
                 credited.add(k)
                 confident = channel not in ("visual", "keyword") and hit.score >= SPEECH_CONFIDENT
-                scores[k] += (2 if confident else 1) / (RRF_K + rank)
+                scores[k] += (weights or {}).get(channel, 1.0) * (2 if confident else 1) / (RRF_K + rank)
     for m, score in zip(moments, scores):
         m.score = score
     return sorted(moments, key=lambda m: -m.score)
