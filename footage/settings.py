@@ -27,7 +27,7 @@ class Settings:
     ocr: bool = DEFAULT_OCR  # whether on-screen text is read
     views: tuple[str, ...] = ()  # indexing prompts: each segment gets a vector pooled on each, fused in search
     predictor_version: int = 0  # 0: zero-shot; n: the library's n-th trained predictor (predictors/vN.npz)
-    experts: tuple[str, ...] = DEFAULT_EXPERTS  # what speaks into each frame's token beside the classes
+    experts: tuple[str, ...] = DEFAULT_EXPERTS  # what says in words (the `seen` channel) what the classes cannot
 
     @classmethod
     def read(cls, meta: Callable[[str], str | None], **run) -> "Settings":

@@ -192,13 +192,13 @@ def _embed(models: Models, video: _Video, frames: np.ndarray) -> tuple[np.ndarra
     """The frames' tokens (B, D), features (B, F) and the experts' words, the models run only on those that
     differ from the last frame they saw (STILL); and how many frames reused another's."""
     blocks = _blocks(frames)  # (B, 16, 16, 3)
-    ref = video.still[0] if video.still is not None else None
+    ref = before = video.still[0] if video.still is not None else None
     new = []  # the frames the model sees
     for k, b in enumerate(blocks):
         if ref is None or float(np.abs(b - ref).max()) >= STILL:
             new.append(k)
             ref = b
-    held = look.held_still(blocks, video.still[0] if video.still else None) if "look" in models.settings.experts else []
+    held = look.held_still(blocks, before) if "look" in models.settings.experts else []
     if not new:  # the whole batch is the still: video.still is set, the first frame of a video is always new
         n, (_, tokens, features, words) = len(frames), video.still
         return np.stack([tokens] * n), np.stack([features] * n), look.say_held([words] * n, held), n
