@@ -369,7 +369,8 @@ def test_index_jobs_run_report_and_cancel(tmp_path):
                 pattern_video(videos / f"{k}.mp4", seconds=20, size="128x96", rate=5)
             job = client.post("/api/v1/jobs/index", json={"paths": [str(videos)]}).json()
             refused = client.post("/api/v1/jobs/index", json={"paths": [str(videos)]})  # one at a time
-            assert refused.status_code == 409, client.get(f"/api/v1/jobs/{job['id']}").json()  # the first job, then
+            first = client.get(f"/api/v1/jobs/{job['id']}").json()
+            assert refused.status_code == 409, (first["state"], first.get("error"))  # the first job, then
             is_problem(refused, 409)
             while (client.get(f"/api/v1/jobs/{job['id']}").json()["progress"] or {}).get("files_done", 0) < 1:
                 time.sleep(0.05)
