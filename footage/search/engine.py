@@ -110,6 +110,7 @@ def search(
         during = [c for c in found.said if c.path == h.path and c.start < h.end and h.start < c.end]
         h.transcript = h.transcript or " ".join(c.text for c in during if c.channel != SEEN) or None
         h.seen = list(dict.fromkeys([*h.seen, *(c.text for c in during if c.channel == SEEN)]))
+        h.duration = found.lengths.get(h.video_id)
     return hits
 
 

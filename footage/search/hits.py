@@ -22,6 +22,7 @@ class Hit:
     offline: bool = False  # its file was missing at the last index run (a drive not mounted)
     video_id: int | None = None  # the video's id in the library (media, its timeline)
     more: int = 0  # further hits of the same video left out of this list (per-video limit)
+    duration: float | None = None  # the whole video's length in seconds: where the hit lies in it
 
     def to_dict(self) -> dict:
         return asdict(self)

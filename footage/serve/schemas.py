@@ -59,6 +59,7 @@ class HitOut(BaseModel):
     offline: bool
     video_id: int | None
     more: int = Field(description="further moments of this video left out by the per-video limit")
+    duration: Seconds | None = Field(description="the whole video's length: where the moment lies in it")
     segment_id: int | None = Field(description="the best segment: `like=` it for more like this")
     thumbnail_url: str | None
     play_url: str | None = Field(description="the video, with a #t=START,END media fragment: plays just the moment")

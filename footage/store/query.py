@@ -157,6 +157,7 @@ class Found:
     segments: dict[int, StoredSegment] = field(default_factory=dict)  # those segments' rows (and maybe more)
     tokens: dict[int, np.ndarray] = field(default_factory=dict)  # their frame tokens (to re-rank with)
     video_vectors: dict[int, np.ndarray] = field(default_factory=dict)  # their videos' vectors
+    lengths: dict[int, float | None] = field(default_factory=dict)  # video id -> its length (s), of all found
     spoken: tuple[np.ndarray, np.ndarray] | None = None  # the nearest text chunks' ids and scores, best first
     keyword: list[tuple[int, float]] = field(default_factory=list)  # (chunk id, score) holding the words
     chunks: dict[int, StoredChunk] = field(default_factory=dict)  # those text chunks' rows
@@ -363,6 +364,10 @@ class Query:
             chunks.append(TextChunk.id.in_(select(keyword.c.id)))
         if chunks:
             parts["shown"] = _shown(or_(*chunks))
+        of = [select(Segment.video_id).where(mine)] if len(segment_ids) else []
+        of += [select(TextChunk.video_id).where(or_(*chunks))] if chunks else []
+        if of:  # the videos' lengths: a hit shows where it lies in its video
+            parts["lengths"] = select(Video.id, Video.duration).where(Video.id.in_(union_all(*of)))
         with store.Session() as s:
             rows = together(s, parts)
         return self._found(rows, pictures, n, spoken, pending, videos)
@@ -388,6 +393,7 @@ class Query:
             found.video_vectors = {v: store._vector(blob) for v, blob in stored.items() if blob is not None}
             # a library from before schema 6 works its videos' vectors out from their segments (once a generation)
             found.video_vectors |= store.video_vectors([v for v, blob in stored.items() if blob is None])
+        found.lengths = {r.id: r.duration for r in rows.get("lengths", [])}
         found.chunks = {r.id: _chunk(r) for r in rows.get("chunks", [])}
         found.keyword = keyword_scores(rows.get("keyword", []), bool(store.database))
         found.chunks |= {r.id: _chunk(r) for r in rows.get("keyword", [])}
