@@ -14,8 +14,8 @@ from media import PHOTOS, photo_video
 from sqlalchemy import text
 from stores import facts, open_store, segments
 
-from footage.errors import BadValue, LibraryBusy, LibraryError, NoLibrary
-from footage.store import Store
+from footage.errors import BadValue, LibraryBusy, LibraryError, NoLibrary, NotFound
+from footage.store import Store, writes
 from footage.store.lock import AdvisoryLock
 from footage.store.postgres import BINDING, conninfo, parse
 
@@ -124,6 +124,43 @@ def test_keyword_search_uses_the_gin_index_and_odd_paths_are_marked(tmp_path, pg
         ).scalars()
         assert "text_chunks_words" in "\n".join(plan)
     s.close()
+
+
+def test_marks_round_trip_go_with_their_video_and_wait_briefly_for_a_lock(tmp_path, pg_url, monkeypatch):
+    import psycopg
+
+    s = open_store(tmp_path / "lib", pg_url)
+    with s.writing():
+        video = s.save_video(facts("a.mp4"), segments(2), "m")
+    first = s.save_mark("a cat", video, 0.0, 2.0, True, 1)
+    assert s.save_mark("a cat", video, 0.0, 2.0, False, None) == first  # marked again: replaced
+    other = s.save_mark("a dog", video, 2.0, 4.0, True, None)
+    assert [(m.id, m.right, m.path, m.end) for m in s.marks()] == [
+        (other, True, "/videos/a.mp4", 4.0),
+        (first, False, "/videos/a.mp4", 2.0),
+    ]
+    with pytest.raises(NotFound, match=f"video {video + 1}: not in the library"):
+        s.save_mark("a cat", video + 1, 0.0, 1.0, True, None)
+    monkeypatch.setattr(writes, "MARK_WAIT_MS", 100)
+    with psycopg.connect(conninfo(parse(pg_url))) as holder:
+        holder.execute("LOCK TABLE marks IN EXCLUSIVE MODE")  # another process's long write
+        with pytest.raises(LibraryBusy, match="another process is writing to the library"):
+            s.save_mark("a bird", video, 0.0, 1.0, True, None)
+    assert s.remove_mark(other) and not s.remove_mark(other)
+    with s.writing():
+        s.remove([video])
+    assert s.marks() == []
+    with s.engine.begin() as db:  # back to schema 6, which had no marks
+        db.execute(text("DROP TABLE marks"))
+        db.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
+    s.close()
+    s = open_store(tmp_path / "lib", pg_url)
+    try:
+        with s.writing():
+            video = s.save_video(facts("b.mp4"), segments(1), "m")
+        assert s.marks(s.save_mark("a cat", video, 0.0, 1.0, True, None))[0].path == "/videos/b.mp4"
+    finally:
+        s.close()
 
 
 def test_index_search_stats_and_repair_from_the_command_line(tmp_path, pg_url, footage_cli):

@@ -13,6 +13,7 @@ from footage.store.query import CHUNK_COLUMNS, Query, keyword_scores, keyword_se
 from footage.store.rows import (
     EVERYWHERE,
     REPAIR_BATCH,
+    Mark,
     TEXT_ID_BASE,
     Scope,
     Stats,
@@ -24,7 +25,7 @@ from footage.store.rows import (
     faiss_ids,
     guarded,
 )
-from footage.store.schema import Caption, Model, Segment, TextChunk, Video
+from footage.store.schema import Caption, FeedbackMark, Model, Segment, TextChunk, Video
 
 
 class Reads:
@@ -284,6 +285,23 @@ class Reads:
         with self.Session() as s:
             rows = s.execute(select(Segment.id, Segment.frame_vectors).order_by(Segment.id)).all()
         return [r.id for r in rows], [self._tokens(r.frame_vectors) for r in rows]
+
+    def video_id(self, paths) -> int | None:
+        """The id of the video stored under one of these paths (a file's path as given, and with its links
+        resolved); None when none is."""
+        with self.Session() as s:
+            return s.scalar(select(Video.id).where(Video.path.in_([str(p) for p in paths])).limit(1))
+
+    def marks(self, mark_id: int | None = None) -> list[Mark]:
+        """The marks on search hits, newest first (or the one `mark_id`)."""
+        m = FeedbackMark
+        query = select(m.id, m.query, m.video_id, Video.path, m.start, m.end, m.is_right, m.segment_id, m.created_at)
+        query = query.join(Video).order_by(m.created_at.desc(), m.id.desc())
+        if mark_id is not None:
+            query = query.where(m.id == mark_id)
+        with self.Session() as s:
+            rows = s.execute(query).all()
+        return [Mark(*r[:6], bool(r.is_right), *r[7:]) for r in rows]
 
     def stats(self) -> Stats:
         with self.Session() as s:

@@ -156,6 +156,21 @@ class StoredSegment:
 
 
 @dataclass
+class Mark:
+    """A person's mark on a moment found for a query: right (what they looked for) or wrong."""
+
+    id: int
+    query: str
+    video_id: int
+    path: str
+    start: float  # seconds from the video's first frame
+    end: float
+    right: bool
+    segment_id: int | None  # the hit's segment when it was marked (a note: training renumbers segments)
+    created_at: float  # unix time of the last marking
+
+
+@dataclass
 class Stats:
     library: str
     backbone: str | None

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     create_engine,
     event,
     inspect,
@@ -38,7 +39,7 @@ from sqlalchemy.types import TypeDecorator
 from footage.errors import DiskFull, LibraryDamaged, LibraryError, LibraryReadOnly
 from footage.store.lock import MIGRATE_LOCK
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 30_000
 PAGE_SIZE = 16384
 FULL_BYTES = 1 << 20  # less room than this on the disk: an I/O error is taken to be a full disk
@@ -188,6 +189,27 @@ class TextChunk(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (D,), unit length
 
 
+class FeedbackMark(Base):
+    """A person's mark on a moment a search found: right (what they looked for) or wrong. One mark per query
+    and moment: marking it again replaces it. It goes with its video (a removed video leaves no mark pointing
+    at nothing); `segment_id` is the hit's segment when marked, a note only: training a predictor gives every
+    segment a new id, so it is no foreign key."""
+
+    __tablename__ = "marks"
+    __table_args__ = (
+        UniqueConstraint("query", "video_id", "start", "end", name="marks_moment"),
+        {"sqlite_autoincrement": True},  # an id a page still shows never names a newer mark
+    )
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
+    query: Mapped[str] = mapped_column(String)
+    video_id: Mapped[int] = mapped_column(Int64, ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    start: Mapped[float] = mapped_column(Float)  # seconds from the video's first frame
+    end: Mapped[float] = mapped_column(Float)
+    is_right: Mapped[int] = mapped_column(Integer)  # 1 right, 0 wrong (RIGHT is a keyword of SQL)
+    segment_id: Mapped[int | None] = mapped_column(Int64, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)  # unix time of the last marking
+
+
 # Full-text search over the chunks (SQLite FTS5, an external-content table kept in step by triggers).
 FTS_SQLITE = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(text, content='text_chunks', content_rowid='id', "
@@ -255,8 +277,13 @@ def _v6(conn) -> None:
         conn.execute(text(f"ALTER TABLE videos ADD COLUMN vector {'BYTEA' if _postgres(conn) else 'BLOB'}"))
 
 
+def _v7(conn) -> None:
+    """Marks on search hits, to train on (`footage mark`, `footage train --from-feedback`)."""
+    FeedbackMark.__table__.create(conn, checkfirst=True)
+
+
 # Ordered: MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

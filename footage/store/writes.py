@@ -4,6 +4,7 @@ transaction, failures, moves, offline marks, removals, thumbnails and the captio
 
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from footage.errors import FootageError
+from footage.errors import FootageError, LibraryBusy, NotFound
 from footage.store.rows import (
     REPAIR_BATCH,
     TEXT_ID_BASE,
@@ -25,9 +26,10 @@ from footage.store.rows import (
     guarded,
     video_vector,
 )
-from footage.store.schema import BUSY_TIMEOUT_MS, Caption, Segment, TextChunk, Video
+from footage.store.schema import BUSY_TIMEOUT_MS, Caption, FeedbackMark, Segment, TextChunk, Video
 
 CACHE_WAIT_MS = 200  # how long caching captions waits for a writer before it lets the cache be
+MARK_WAIT_MS = 3_000  # how long a mark waits for a writer before it says the library is busy
 
 
 class Writes:
@@ -175,6 +177,59 @@ class Writes:
                 pass
             except IntegrityError:  # PostgreSQL: a writer removed a segment after it was read; cached next time
                 pass
+            finally:
+                if not self.database:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                    conn.commit()
+
+    def save_mark(
+        self, query: str, video_id: int, start: float, end: float, right: bool, segment_id: int | None
+    ) -> int:
+        """Stores a mark on a moment, replacing the mark of the same query and moment (a person changing their
+        mind); returns its id. NotFound when the library has no such video. Takes no write lock: marking goes
+        on while an index run holds it."""
+        row = dict(query=query, video_id=video_id, start=start, end=end, is_right=int(right), segment_id=segment_id)
+        row["created_at"] = time.time()
+        insert = (pg_insert if self.database else sqlite_insert)(FeedbackMark).values(**row)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["query", "video_id", "start", "end"],
+            set_={key: row[key] for key in ("is_right", "segment_id", "created_at")},
+        ).returning(FeedbackMark.id)
+        try:
+            # the write comes first: the video's foreign key is the check that it is there, in the same statement
+            with self._briefly() as conn:
+                return conn.scalar(upsert)
+        except IntegrityError:
+            raise NotFound(f"video {video_id}: not in the library") from None
+
+    def remove_mark(self, mark_id: int) -> bool:
+        """Drops a mark; False when there was none of that id."""
+        with self._briefly() as conn:
+            return conn.execute(delete(FeedbackMark).where(FeedbackMark.id == mark_id)).rowcount > 0
+
+    @contextmanager
+    def _briefly(self):
+        """A transaction whose writes wait at most MARK_WAIT_MS for another writer, then raise LibraryBusy: an
+        index run holds its transaction open while a long file decodes, and a person's click must not hang on
+        it for BUSY_TIMEOUT_MS (or for the whole file)."""
+        with self.engine.connect() as conn:
+            if not self.database:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {MARK_WAIT_MS}")
+                conn.commit()
+            try:
+                with conn.begin():
+                    if self.database:
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {MARK_WAIT_MS}")
+                    yield conn
+            except OperationalError as e:
+                busy = getattr(e.orig, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+                if not (busy or getattr(e.orig, "sqlstate", None) == "55P03"):  # 55P03: lock_not_available
+                    raise
+                raise LibraryBusy(
+                    f"{self.path}: another process is writing to the library (an index run?); try again when it "
+                    "has finished the file it is on"
+                ) from None
             finally:
                 if not self.database:
                     conn.rollback()
