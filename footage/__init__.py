@@ -23,6 +23,7 @@ _WHERE = {
     "Library": "footage.library",
     "LibraryBusy": "footage.errors",
     "LibraryError": "footage.errors",
+    "Mark": "footage.store.rows",
     "ModelError": "footage.errors",
     "Progress": "footage.indexer.pipeline",
     "Settings": "footage.settings",

@@ -31,7 +31,7 @@ from footage.store.postgres import BINDING
 from footage.store.repair import Repaired
 from footage.store.repair import repair as repair_store
 from footage.store.store import Scope, VideoRow, disk_full, library_path
-from footage.training import TrainReport
+from footage.training import Feedback, TrainReport
 from footage.videos import Media, valid_id
 from footage.watch import watch
 
@@ -45,7 +45,7 @@ def default_path() -> Path:
     return expand(os.environ.get("FOOTAGE_LIBRARY") or DEFAULT_LIBRARY)
 
 
-class Library:
+class Library(Feedback):  # marks on hits and training on them: Feedback, in footage/training.py
     """A folder holding an index of videos.
 
     lib = Library("~/.footage")

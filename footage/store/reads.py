@@ -13,8 +13,8 @@ from footage.store.query import CHUNK_COLUMNS, Query, keyword_scores, keyword_se
 from footage.store.rows import (
     EVERYWHERE,
     REPAIR_BATCH,
-    Mark,
     TEXT_ID_BASE,
+    Mark,
     Scope,
     Stats,
     StoredChunk,
