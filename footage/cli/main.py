@@ -6,7 +6,8 @@ by SIGTERM. No command prints a traceback, unless FOOTAGE_DEBUG=1 is set.
 
 Here: the app, the options given before the command, and the entry that turns errors into exit codes. The
 commands live by job: index.py (index, watch), search.py (search, export, describe), manage.py (stats, eval,
-train, remove, repair) and serve.py (serve, mcp); common.py holds what they share.
+train, remove, repair), feedback.py (mark, marks, unmark) and serve.py (serve, mcp); common.py holds what they
+share.
 """
 
 import errno
@@ -22,6 +23,7 @@ import typer
 
 from footage import DEVICES, __version__, default_path
 from footage.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, err, interrupted_said, say
+from footage.cli.feedback import mark, marks, unmark
 from footage.cli.index import index, watch
 from footage.cli.manage import evaluate, remove, repair, stats, train
 from footage.cli.search import describe, export, search
@@ -113,6 +115,9 @@ app.command()(describe)
 app.command()(stats)
 app.command(name="eval")(evaluate)
 app.command()(train)
+app.command()(mark)
+app.command()(marks)
+app.command()(unmark)
 app.command()(remove)
 app.command()(repair)
 app.command()(serve)

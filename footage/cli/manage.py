@@ -1,5 +1,5 @@
 """Looking after a library: `footage stats`, `footage eval` and `footage train` (measure and fit search on
-labelled moments), `footage remove` and `footage repair`."""
+labelled moments, or on marks: feedback.py), `footage remove` and `footage repair`."""
 
 import json
 import sys
@@ -14,7 +14,7 @@ from rich.text import Text
 from footage import Library
 from footage.cli.common import JsonOption, RerankOption, err, fail, open_library, out, say, show_table
 from footage.cli.format import plain, plural, stats_table
-from footage.errors import FootageError
+from footage.errors import BadValue, FootageError
 
 
 def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
@@ -65,7 +65,18 @@ def _skipped(videos: list[str]) -> None:
 
 def train(
     ctx: typer.Context,
-    pairs: Annotated[str, typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text.")],
+    pairs: Annotated[
+        str | None,
+        typer.Argument(help="JSON Lines file of labelled moments: path, start, end, text (not with --from-feedback)."),
+    ] = None,
+    from_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--from-feedback",
+            help="Train on your marks (footage mark): each moment marked right for its query. Wrong marks are not "
+            "trained on.",
+        ),
+    ] = False,
     epochs: Annotated[int, typer.Option(min=1, max=100_000, help="Passes over the training pairs.")] = 100,
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of pairs held out to judge the result.")
@@ -73,11 +84,14 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the held-out split.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
-    """Fit the predictor to your own labelled moments (videos already indexed: nothing is decoded again). The
-    new predictor is kept only if held-out retrieval does not get worse; then every vector is recomputed.
+    """Fit the predictor to your own labelled moments, or to your marks on search hits (videos already indexed:
+    nothing is decoded again). The new predictor is kept only if held-out retrieval does not get worse; then
+    every vector is recomputed.
 
-    Example: footage train my-moments.jsonl --epochs 100 --holdout 0.2
+    Example: footage train my-moments.jsonl --epochs 100 --holdout 0.2; footage train --from-feedback
     """
+    if (pairs is None) == (not from_feedback):
+        raise BadValue("train on a PAIRS file or --from-feedback (your marks): one of them")
     with (
         open_library(ctx) as lib,
         Progress(
@@ -92,15 +106,17 @@ def train(
         ) as bar,
     ):
         task = bar.add_task("training", total=epochs, loss="")
-        report = lib.train(
-            pairs,
-            epochs=epochs,
-            holdout=holdout,
-            seed=seed,
-            on_epoch=lambda epoch, loss: bar.update(task, completed=epoch + 1, loss=f"{loss:.3f}"),
-        )
+        on_epoch = lambda epoch, loss: bar.update(task, completed=epoch + 1, loss=f"{loss:.3f}")  # noqa: E731
+        if from_feedback:
+            report = lib.train_from_feedback(epochs=epochs, holdout=holdout, seed=seed, on_epoch=on_epoch)
+        else:
+            report = lib.train(pairs, epochs=epochs, holdout=holdout, seed=seed, on_epoch=on_epoch)
     if as_json:
-        print(json.dumps(asdict(report), indent=2))
+        print(json.dumps({**asdict(report), "summary": report.summary}, indent=2))
+        return
+    if from_feedback:  # what changed, in one line
+        _skipped(report.skipped)
+        out.print(report.summary, soft_wrap=True)
         return
     _skipped(report.skipped)
     out.print(f"trained on {report.train_pairs} pairs, loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}")
