@@ -29,7 +29,7 @@ from footage.errors import (
 )
 from footage.serve.connections import MAX_REQUESTS, Busy
 from footage.serve.jobs import Jobs
-from footage.serve.routes import jobs, media, search, videos
+from footage.serve.routes import feedback, jobs, media, search, videos
 from footage.serve.schemas import HEADERS, problem
 from footage.serve.security import Settings
 
@@ -100,7 +100,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     app.state.library, app.state.settings = library, settings
     app.state.jobs = Jobs(library, settings.roots)  # an index job reads nothing outside the roots
     app.state.clips = media.Clips()
-    for router in (search.router, videos.router, media.router, jobs.router):
+    for router in (search.router, videos.router, media.router, jobs.router, feedback.router):
         app.include_router(router)
 
     @app.exception_handler(FootageError)

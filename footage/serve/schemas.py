@@ -128,3 +128,53 @@ class IndexRequest(BaseModel):
     paths: list[Annotated[str, Field(max_length=4096)]] = Field(
         min_length=1, max_length=100, description="folders or files under a --root"
     )
+
+
+# --- marks on search hits, and training on them (routes/feedback.py) ---------------------------------------------
+
+MarkId = Annotated[int, Path(ge=0, le=MAX_ID, description="a mark's id, as POST /api/v1/feedback gave it")]
+
+
+class MarkIn(BaseModel):
+    query: str = Field(description="the search the moment was found for")
+    video_id: int = Field(ge=0, le=MAX_ID, description="the hit's video_id")
+    start: float = Field(description="the hit's start, in seconds")
+    end: float
+    right: bool = Field(description="true: the moment is what the query looks for; false: it is not")
+    segment_id: int | None = Field(None, ge=0, le=MAX_ID, description="the hit's segment_id, kept as a note")
+
+
+class MarkOut(BaseModel):
+    id: int
+    query: str
+    video_id: int
+    path: str
+    start: Seconds
+    end: Seconds
+    right: bool
+    segment_id: int | None
+    created_at: Seconds = Field(description="unix time of the last marking")
+
+
+class MarksOut(BaseModel):
+    marks: list[MarkOut] = Field(description="newest first")
+
+
+class TrainIn(BaseModel):
+    from_feedback: bool = Field(description="train on the moments marked right: the only source over HTTP")
+    epochs: int = Field(100, ge=1, le=10_000, description="passes over the training marks")
+
+
+class ScoresOut(BaseModel):
+    r1: Score
+    r5: Score
+    mrr: Score
+
+
+class TrainOut(BaseModel):
+    kept: bool = Field(description="false: held-out MRR would have dropped; the library is unchanged")
+    summary: str = Field(description="what changed, in one line")
+    before: ScoresOut | None = Field(description="held-out retrieval with the predictor in use before")
+    after: ScoresOut | None = Field(description="... with the new one")
+    version: int | None = Field(description="the new predictor's version, when kept")
+    pairs: int = Field(description="right marks trained on and held out")
