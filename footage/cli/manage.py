@@ -197,8 +197,9 @@ def repair(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     say(out, "repaired ", "green", done.library, f" ({done.problem})")
     say(out, "", "", "the damaged database is kept as ", done.kept_as)
+    marks = f", {plural(done.marks, 'mark')}" if done.marks else ""  # people's marks on hits, kept with their videos
     out.print(
-        f"recovered {plural(done.videos, 'video')} ({done.segments} segments, {done.text_chunks} text chunks)",
+        f"recovered {plural(done.videos, 'video')} ({done.segments} segments, {done.text_chunks} text chunks{marks})",
         soft_wrap=True,
     )
     if done.dropped:

@@ -25,7 +25,7 @@ from footage.store.schema import Meta
 
 BINDING = "database.json"  # in the library folder: the database its vectors and thumbnails belong to
 CONNECT_TIMEOUT_S = 10  # a server that does not answer: a clear error soon, not minutes of TCP retries
-TABLES = {"meta", "models", "videos", "segments", "captions", "text_chunks"}
+TABLES = {"meta", "models", "videos", "segments", "captions", "text_chunks", "marks"}
 DRIVERS = ("postgresql", "postgres", "postgresql+psycopg")
 
 

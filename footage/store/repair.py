@@ -26,11 +26,12 @@ from footage.errors import LibraryError, LibraryReadOnly, NoLibrary
 from footage.store import postgres
 from footage.store.lock import WriteLock
 from footage.store.rows import disk_full
-from footage.store.schema import Meta, Model, Segment, TextChunk, Video, kind, migrate, open_engine
+from footage.store.schema import FeedbackMark, Meta, Model, Segment, TextChunk, Video, kind, migrate, open_engine
 from footage.store.store import Store
 
-# Tables copied, in an order that satisfies their foreign keys. Captions are a cache and are not copied.
-TABLES = ("meta", "models", "videos", "segments", "text_chunks")
+# Tables copied, in an order that satisfies their foreign keys. Captions are a cache and are not copied; marks
+# (schema 7) are labels a person made by hand, kept with their video.
+TABLES = ("meta", "models", "videos", "segments", "text_chunks", "marks")
 BATCH = 500
 MISSES = 1_000  # consecutive unreadable row ids after which a broken table is taken to end
 END_SLACK = 1.5  # seconds a video's last segment may end before its recorded duration
@@ -44,6 +45,7 @@ class Repaired:
     videos: int = 0  # videos recovered whole, with their segments and text
     segments: int = 0
     text_chunks: int = 0
+    marks: int = 0  # people's marks on search hits, kept with their videos
     dropped: list[str] = field(default_factory=list)  # videos not recovered whole: the next index reads them
     problem: str | None = None  # what SQLite said about the damaged file
     # a library kept in PostgreSQL: its URL (no password). footage does not check or rebuild that database (the
@@ -108,35 +110,48 @@ def read_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
 
 def read_tables(db: Path) -> dict[str, list[dict]]:
     """Every row that can be read of footage's tables, as {column: value} with the rowid: by SQL where the
-    schema can be read, else page by page."""
+    schema can be read, else page by page. A table the library does not have (marks before schema 7) is
+    empty."""
     wal = db.with_name(db.name + "-wal")
     pending = wal.exists() and wal.stat().st_size > 0  # read with its WAL; else without making one
     try:
         with contextlib.closing(
             sqlite3.connect(_read_only(db) + ("" if pending else "&immutable=1"), uri=True)
         ) as conn:
-            names = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES}
-            return {t: [dict(zip(["rowid", *names[t]], r)) for r in read_rows(conn, t)] for t in TABLES}
+            have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            names = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES if t in have}
+            return {
+                t: [dict(zip(["rowid", *names[t]], r)) for r in read_rows(conn, t)] if t in names else []
+                for t in TABLES
+            }
     except sqlite3.DatabaseError:
         return scan_pages(db.read_bytes())
 
 
-# Each table's columns in file order, by the number a record of it holds: the current schema, and before v5
-# (videos without its last five columns) and v3 (segments without views).
+# Each table's columns in file order, by the number a record of it holds. ALTER TABLE ADD COLUMN leaves the rows
+# already written as they were, so a migrated library still holds records of the older layouts: videos before
+# v6 (without vector) and before v5 (without its five v5 columns too), segments before v3 (without views).
+# Each count names one table only (asserted below): captions (3 values), sqlite_sequence, sqlite_stat1 and
+# FTS5's shadow tables (2 or 3) are the other tables footage's databases hold.
 LAYOUTS = {
     "meta": [c.name for c in Meta.__table__.columns],
     "models": [c.name for c in Model.__table__.columns],
     "videos": [c.name for c in Video.__table__.columns],
     "segments": [c.name for c in Segment.__table__.columns],
     "text_chunks": [c.name for c in TextChunk.__table__.columns],
+    "marks": [c.name for c in FeedbackMark.__table__.columns],
 }
-SHAPES = {
-    len(LAYOUTS["videos"]): "videos",
-    len(LAYOUTS["videos"]) - 5: "videos",
-    len(LAYOUTS["segments"]): "segments",
-    len(LAYOUTS["segments"]) - 1: "segments",
-    len(LAYOUTS["text_chunks"]): "text_chunks",
-}
+_SHAPES = [
+    (len(LAYOUTS["videos"]), "videos"),
+    (len(LAYOUTS["videos"]) - 1, "videos"),  # v5
+    (len(LAYOUTS["videos"]) - 6, "videos"),  # before v5
+    (len(LAYOUTS["segments"]), "segments"),
+    (len(LAYOUTS["segments"]) - 1, "segments"),  # before v3
+    (len(LAYOUTS["text_chunks"]), "text_chunks"),
+    (len(LAYOUTS["marks"]), "marks"),  # v7: no older layout
+]
+SHAPES = dict(_SHAPES)
+assert len(SHAPES) == len(_SHAPES) and not SHAPES.keys() & {2, 3}, "two tables' records of one length"
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
@@ -225,9 +240,13 @@ def _table(values: list) -> str | None:
     if n == 3 and values[0] is None and isinstance(values[1], str) and isinstance(values[2], int):
         return "models"  # captions start with a segment id
     table = SHAPES.get(n)
-    if table and values[0] is None and (table != "videos" or isinstance(values[1], str | bytes)):
-        return table
-    return None
+    if not table or values[0] is not None:  # the id, an INTEGER PRIMARY KEY, is the rowid: NULL in the record
+        return None
+    if table == "videos" and not isinstance(values[1], str | bytes):
+        return None
+    if table == "marks" and not (isinstance(values[1], str) and isinstance(values[2], int) and values[5] in (0, 1)):
+        return None  # query, video_id, is_right
+    return table
 
 
 def scan_pages(data: bytes) -> dict[str, list[dict]]:
@@ -334,7 +353,7 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
 
     new = db.with_name(db.name + ".rebuilt")
     try:
-        segments, chunks = _write(new, rows, keep)
+        segments, chunks, marks = _write(new, rows, keep)
         if check(new) is not None:
             raise LibraryError(f"{new}: the rebuilt database did not pass SQLite's check; nothing changed")
     except BaseException:  # a full disk, most likely: the damaged library stays as it was, with no copies
@@ -357,14 +376,15 @@ def _rebuild(path: Path, db: Path, problem: str) -> Repaired:
         videos=sum(1 for r in rows["videos"] if r["id"] in keep and r.get("status") == "indexed"),
         segments=segments,
         text_chunks=chunks,
+        marks=marks,
         dropped=sorted(dropped),
         problem=problem,
     )
 
 
-def _write(new: Path, rows: dict[str, list[dict]], keep: set[int]) -> tuple[int, int]:
+def _write(new: Path, rows: dict[str, list[dict]], keep: set[int]) -> tuple[int, int, int]:
     """The rows of the videos kept, into a new database at `new` (a rollback journal, not a WAL: nothing may
-    be left in a log beside it when it is renamed into place); returns (segments, text chunks) written."""
+    be left in a log beside it when it is renamed into place); returns (segments, text chunks, marks) written."""
     for leftover in (new, new.with_name(new.name + "-journal")):
         leftover.unlink(missing_ok=True)
     engine = open_engine(new, wal=False)
@@ -380,13 +400,23 @@ def _write(new: Path, rows: dict[str, list[dict]], keep: set[int]) -> tuple[int,
             _insert(conn, "segments", segments)
             chunks = [r for r in rows["text_chunks"] if r["video_id"] in keep]
             _insert(conn, "text_chunks", chunks)
-            for table in ("videos", "segments", "text_chunks"):  # ids are never reused, even those lost
+            marks = _marks([r for r in rows["marks"] if r["video_id"] in keep])
+            _insert(conn, "marks", marks)
+            for table in ("videos", "segments", "text_chunks", "marks"):  # ids are never reused, even those lost
                 top = max((r["rowid"] for r in rows[table]), default=0)
                 conn.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
                 conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"), {"t": table, "n": top})
     finally:
         engine.dispose()
-    return len(segments), len(chunks)
+    return len(segments), len(chunks), len(marks)
+
+
+def _marks(rows: list[dict]) -> list[dict]:
+    """One mark per query and moment (the table's unique constraint), the newest where a page scan found two."""
+    newest: dict[tuple, dict] = {}
+    for r in sorted(rows, key=lambda r: (r.get("created_at") or 0, r["rowid"])):
+        newest[r["query"], r["video_id"], float(r["start"]), float(r["end"])] = r
+    return sorted(newest.values(), key=lambda r: r["rowid"])
 
 
 def _insert(conn, table: str, rows: list[dict]) -> None:
