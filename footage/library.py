@@ -224,6 +224,8 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         under: str | Path | None = None,
         min_score: float | None = None,
         per_video: int | None = PER_VIDEO,
+        min_relevance: float = 0.0,
+        cutoff: bool = True,
     ) -> list[Hit]:
         """The top_k best-matching time ranges, best first. `mode` is the channel searched: "visual" (the
         pictures), "speech" (what is said or subtitled, by meaning), "text" (the same words, by keyword) or
@@ -233,7 +235,9 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         decodes a caption for each hit returned (cached in the library per segment). `offline` includes videos
         whose files were missing at the last `index` (hits say `offline`); `under` keeps to the videos under a
         folder; `min_score` drops hits scoring below it (a cosine for one channel, a fused score for `all`);
-        `per_video` keeps at most that many hits of one video (None: all), the rest counted in `Hit.more`."""
+        `per_video` keeps at most that many hits of one video (None: all), the rest counted in `Hit.more`;
+        `cutoff` hides what no channel found above its floor (engine.FLOORS: nonsense finds nothing; False: all
+        of it), `min_relevance` (0 to 1) the hits less relevant than that (Hit.relevance)."""
         # a query read from a command line in a C locale carries its UTF-8 bytes as surrogates
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if not text.strip():
@@ -241,7 +245,8 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         if len(text) > MAX_QUERY_CHARS:
             raise BadValue(f"a query of {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
         scope = self._scope(offline, under)
-        return self._search(text, None, top_k, rerank, captions, mode, scope, min_score, per_video)
+        rest = dict(cutoff=cutoff, min_relevance=min_relevance)
+        return self._search(text, None, top_k, rerank, captions, mode, scope, min_score, per_video, **rest)
 
     def search_like(
         self,
@@ -293,12 +298,12 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
             folders = frozenset({str(root), str(resolve(root))})  # the store finds the videos under them
         return Scope(offline=offline, under=folders, exclude=exclude)
 
-    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video, like=None):
+    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video, like=None, **cut):
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
             raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
         if per_video is not None and not (isinstance(per_video, int) and per_video >= 1):
             raise BadValue(f"per_video must be 1 or more (None: no limit), not {per_video}")
-        kwargs = dict(mode=mode, scope=scope, vector=vector, per_video=per_video, like=like)
+        kwargs = dict(mode=mode, scope=scope, vector=vector, per_video=per_video, like=like, **cut)
         hits = search(self.store, self.models, text, top_k, rerank, **kwargs)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
@@ -398,12 +403,12 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         self, pairs: str | Path | list[Pair], rerank: bool = False, mode: str = "all", per_video: int | None = PER_VIDEO
     ) -> Scores:
         """R@1, R@5 and MRR of this library's search on labelled pairs (a JSON Lines file or a list). Pairs of
-        videos the library has not indexed are left out and named in `Scores.skipped`."""
+        videos the library has not indexed are left out and named in `Scores.skipped`. Ranks before the cut-off."""
         pairs = pairs if isinstance(pairs, list) else read_pairs(pairs)
         kept, skipped = training.indexed_pairs(self.store, pairs)
         scores = evaluate(
             kept,
-            lambda text, k: self.search(text, top_k=k, rerank=rerank, captions=False, mode=mode, per_video=per_video),
+            lambda text, k: self.search(text, k, rerank, False, mode, per_video=per_video, cutoff=False),
         )
         scores.skipped = skipped
         return scores

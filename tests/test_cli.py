@@ -24,10 +24,13 @@ def indexed(tmp_path_factory, photos, footage_cli):
 
 def test_search_json(indexed, photos, footage_cli):
     hits = json.loads(
-        run_cli(footage_cli, "search", "a cup of coffee", "--top-k", "3", "--json", library=indexed).stdout
+        run_cli(
+            footage_cli, "search", "a cup of coffee", "--top-k", "3", "--no-cutoff", "--json", library=indexed
+        ).stdout
     )
     assert len(hits) == 3
-    assert {"path", "start", "end", "score", "caption"} <= set(hits[0])
+    assert {"path", "start", "end", "score", "caption", "relevance", "words_from"} <= set(hits[0])
+    assert hits[0]["relevance"] == 1.0 and hits[2]["relevance"] == 0.0  # the third is below the pictures' floor
     assert hits[0]["path"] == str(photos[0]) and hits[0]["start"] == 6.0 and hits[0]["end"] == 11.0
     assert (
         any(w in hits[0]["caption"].lower() for w in ("coffee", "cup", "espresso", "mug"))
@@ -90,18 +93,21 @@ def test_hms():
 
 def test_search_table_fits_80_columns(indexed, photos, footage_cli):
     narrow = {**os.environ, "COLUMNS": "80", "TTY_COMPATIBLE": "1", "NO_COLOR": "1"}  # laid out as on a terminal
-    done = run_cli(footage_cli, "search", "a cat", "-k", "3", "--per-video", "0", library=indexed, env=narrow)
+    every_hit = ("--per-video", "0", "--no-cutoff")  # the cut-off would leave the cat alone
+    done = run_cli(footage_cli, "search", "a cat", "-k", "3", *every_hit, library=indexed, env=narrow)
     out = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)  # bold and dim
     rows = [line for line in out.splitlines() if "photos.mp4" in line]
     assert len(rows) == 3 and all(len(line) <= 80 for line in out.splitlines())  # one line per hit, name whole
     assert str(photos[0].parent) not in out  # the file name in the table; the full path is in --json
-    capped = run_cli(footage_cli, "search", "a cat", "-k", "3", "--per-video", "1", library=indexed, env=narrow)
+    capped = run_cli(
+        footage_cli, "search", "a cat", "-k", "3", "--per-video", "1", "--no-cutoff", library=indexed, env=narrow
+    )
     text = re.sub(r"\x1b\[[0-9;]*m", "", capped.stdout)
     assert len([line for line in text.splitlines() if "photos.mp4" in line]) == 1 and "photos.mp4 +4" in text  # of 5
-    every = run_cli(footage_cli, "search", "a cat", "--under", photos[0], "--per-video", "0", "--json", library=indexed)
+    every = run_cli(footage_cli, "search", "a cat", "--under", photos[0], *every_hit, "--json", library=indexed)
     assert len(json.loads(every.stdout)) == 5  # the video's other moments: all of them
     elsewhere = run_cli(footage_cli, "search", "a cat", "--under", photos[0].parent / "nothing", library=indexed)
-    assert "no hits for 'a cat' under" in elsewhere.stderr
+    assert "no moments match 'a cat' under" in elsewhere.stderr
 
 
 @pytest.mark.parametrize("query", ["", "   "])

@@ -49,12 +49,12 @@ def test_captions_are_cached_per_segment(photos, tmp_path):
         lib.index([path])
         counting = CountingDecoder(lib.decoder)
         lib._decoder = counting
-        first = lib.search("a cat", top_k=3)
+        first = lib.search("a cat", top_k=3, cutoff=False)  # three hits: the cat and two under the floor
         assert counting.decoded == len({h.segment for h in first}) == 3  # only the hits returned
-        second = lib.search("a cat", top_k=3)
+        second = lib.search("a cat", top_k=3, cutoff=False)
         assert counting.decoded == 3 and [h.caption for h in second] == [h.caption for h in first]
     with Library(tmp_path / "lib", decoder=counting) as reopened:  # the cache is in the library, not memory
-        reopened.search("a cat", top_k=3)
+        reopened.search("a cat", top_k=3, cutoff=False)
         assert counting.decoded == 3
 
 

@@ -151,8 +151,9 @@ def test_an_unmounted_drive_is_kept_offline_not_dropped(tmp_path, clip):
         assert set(report.offline) == everything and report.removed == [] and not report.indexed
         stats = lib.stats()
         assert stats.videos == 3 and set(stats.offline) == everything and lib.store.consistent()
-        assert lib.search("a test pattern", top_k=5, captions=False) == []  # left out of search...
-        hits = lib.search("a test pattern", top_k=5, captions=False, offline=True)  # ... unless asked
+        # a test pattern scores 0.06 for "a test pattern", under the cut-off: these tests look at every hit
+        assert lib.search("a test pattern", cutoff=False, top_k=5, captions=False) == []  # left out of search...
+        hits = lib.search("a test pattern", cutoff=False, top_k=5, captions=False, offline=True)  # ... unless asked
         assert hits and all(h.offline for h in hits)
         drive.rmdir()
         assert set(lib.index([drive]).offline) == set()  # missing folder: still offline, nothing removed
@@ -160,7 +161,9 @@ def test_an_unmounted_drive_is_kept_offline_not_dropped(tmp_path, clip):
         (tmp_path / "unplugged").rename(drive)  # plugged back in: nothing is decoded again
         back = lib.index([drive])
         assert set(back.online) == everything and back.unchanged == 3 and not back.indexed
-        assert set(lib.store.videos()) == decoded and lib.search("a test pattern", top_k=5, captions=False)
+        assert set(lib.store.videos()) == decoded and lib.search(
+            "a test pattern", cutoff=False, top_k=5, captions=False
+        )
         (drive / "trip" / "a.mp4").unlink()  # one file deleted from a folder that still has another: dropped
         assert lib.index([drive]).removed == [str(drive / "trip" / "a.mp4")]
         shutil.rmtree(drive / "trip")
@@ -184,7 +187,9 @@ def test_a_file_truncated_after_indexing_keeps_what_still_decodes(tmp_path):
         assert warning.startswith("partial: decoded ") and warning.endswith(" of 24.0 s")
         segments = lib.store.frames(str(video))
         assert segments is not None and 4 < segments[2] < 20  # the first part, to where it decodes
-        assert lib.stats().partial == [(str(video), warning)] and lib.search("a test pattern", captions=False)
+        assert lib.stats().partial == [(str(video), warning)] and lib.search(
+            "a test pattern", cutoff=False, captions=False
+        )
         assert lib.index([video.parent]).unchanged == 1  # not read again until it changes
 
 
@@ -256,7 +261,9 @@ def test_a_read_only_library_is_searched_and_refuses_changes_in_one_line(tmp_pat
     with read_only(lib) as archive:
         stats = json.loads(run_cli(footage_cli, "stats", "--json", library=archive).stdout)
         assert stats["videos"] == 1 and stats["read_only"]
-        hits = json.loads(run_cli(footage_cli, "search", "a test pattern", "--json", library=archive).stdout)
+        hits = json.loads(
+            run_cli(footage_cli, "search", "a test pattern", "--no-cutoff", "--json", library=archive).stdout
+        )
         assert hits and hits[0]["path"] == str(tmp_path / "videos" / "a.mp4")
         done = run_cli(footage_cli, "index", tmp_path / "videos", library=archive, check=False)
         one_line_error(done, "read-only")
@@ -481,7 +488,7 @@ def test_no_hits_says_why(tmp_path, clip, footage_cli):
     copy(clip, tmp_path / "videos" / "a.mp4")
     run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
     done = run_cli(footage_cli, "search", "xylophone", "--mode", "text", library=lib)
-    assert "no hits for 'xylophone' in --mode text" in done.stderr and "empty" not in done.stderr
+    assert "no moments match 'xylophone' in --mode text" in done.stderr and "empty" not in done.stderr
 
 
 def test_a_deleted_link_target_leaves_search_and_is_named_by_its_link(tmp_path, clip, footage_cli):
@@ -495,7 +502,9 @@ def test_a_deleted_link_target_leaves_search_and_is_named_by_its_link(tmp_path, 
     target.unlink()
     report = json.loads(run_cli(footage_cli, "index", link.parent, "--json", library=lib, check=False).stdout)
     assert report["failed"] == [[str(link), f"broken symbolic link: its target {target} is gone"]]
-    assert json.loads(run_cli(footage_cli, "search", "a test pattern", "--json", library=lib).stdout) == []
+    assert (
+        json.loads(run_cli(footage_cli, "search", "a test pattern", "--no-cutoff", "--json", library=lib).stdout) == []
+    )
     stats = json.loads(run_cli(footage_cli, "stats", "--json", library=lib).stdout)
     assert stats["failures"] == report["failed"]  # the run and stats say the same
 
@@ -636,7 +645,7 @@ def test_output_piped_narrow_or_stopped(tmp_path, clip, footage_cli):
     lib = tmp_path / "lib"
     indexed = run_cli(footage_cli, "index", deep.parent, library=lib)
     assert indexed.stdout.startswith("indexed 1 file (") and indexed.stdout.count("\n") == 1
-    piped = run_cli(footage_cli, "search", "a test pattern", "-k", "3", library=lib).stdout
+    piped = run_cli(footage_cli, "search", "a test pattern", "--no-cutoff", "-k", "3", library=lib).stdout
     assert deep.name in piped and all(line == line.rstrip() for line in piped.splitlines())
     stats = run_cli(footage_cli, "stats", library=lib).stdout
     assert "…" not in stats and "conse-v4+experts-faces-look+text-v1-speech-tiny" in stats
@@ -735,7 +744,7 @@ def test_a_missing_folder_given_to_index_goes_offline_and_prune_drops_it(tmp_pat
         folder.rename(tmp_path / "away")
         report = lib.index([folder])
         assert report.missing == [str(folder)] and report.offline == [str(folder / "sub" / "a.mp4")]
-        assert lib.search("a test pattern", captions=False) == []
+        assert lib.search("a test pattern", cutoff=False, captions=False) == []
         assert lib.index([folder], prune=True).removed == [str(folder / "sub" / "a.mp4")]
         assert lib.stats().videos == 0
 
@@ -792,7 +801,7 @@ def test_a_full_disk_still_lets_the_library_be_searched(tmp_path, clip, small_di
     run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
     (small_disk / "filler").write_bytes(b"\0" * shutil.disk_usage(small_disk).free)
     assert json.loads(run_cli(footage_cli, "stats", "--json", library=lib).stdout)["videos"] == 1
-    assert json.loads(run_cli(footage_cli, "search", "a test pattern", "--json", library=lib).stdout)
+    assert json.loads(run_cli(footage_cli, "search", "a test pattern", "--no-cutoff", "--json", library=lib).stdout)
     one_line_error(run_cli(footage_cli, "index", tmp_path / "videos", library=lib, check=False), "disk full")
 
 
@@ -808,7 +817,7 @@ def test_repair_tells_a_whole_read_only_library_and_an_emptied_database(tmp_path
     (lib / "thumbs").rename(tmp_path / "thumbs-gone")  # thumbnails deleted: hits do not point at them
     run_cli(footage_cli, "index", tmp_path / "videos", library=lib)
     shutil.rmtree(lib / "thumbs")
-    hits = json.loads(run_cli(footage_cli, "search", "a test pattern", "--json", library=lib).stdout)
+    hits = json.loads(run_cli(footage_cli, "search", "a test pattern", "--no-cutoff", "--json", library=lib).stdout)
     assert hits and all(h["thumbnail"] is None for h in hits)
 
 

@@ -73,12 +73,12 @@ def test_search_answers_hits_with_urls_to_play_them(client, served):
 
 def test_search_pages_with_a_cursor_filters_and_limits(client, served):
     _, videos = served
-    whole = client.get("/api/v1/search", params={"q": "a photo", "limit": 6, "mode": "visual"}).json()["hits"]
-    first = client.get("/api/v1/search", params={"q": "a photo", "limit": 3, "mode": "visual"}).json()
-    second = client.get("/api/v1/search", params={"q": "a photo", "limit": 3, "mode": "visual",
-                                                  "cursor": first["next_cursor"]}).json()  # fmt: skip
+    vague = {"q": "a photo", "mode": "visual", "cutoff": False}  # below the cut-off: every moment, to page through
+    whole = client.get("/api/v1/search", params={**vague, "limit": 6}).json()["hits"]
+    first = client.get("/api/v1/search", params={**vague, "limit": 3}).json()
+    second = client.get("/api/v1/search", params={**vague, "limit": 3, "cursor": first["next_cursor"]}).json()
     assert [h["segment_id"] for h in first["hits"] + second["hits"]] == [h["segment_id"] for h in whole]
-    under = client.get("/api/v1/search", params={"q": "a photo", "path": str(videos / "pattern.mp4")}).json()
+    under = client.get("/api/v1/search", params={**vague, "path": str(videos / "pattern.mp4")}).json()
     assert under["hits"] and all(h["path"].endswith("pattern.mp4") for h in under["hits"])
     strict = client.get("/api/v1/search", params={"q": "a cup of coffee", "mode": "visual", "min_score": 0.3})
     assert all(h["score"] >= 0.3 for h in strict.json()["hits"])
@@ -354,7 +354,7 @@ def test_index_jobs_run_report_and_cancel(tmp_path):
             assert (
                 done["state"] == "done" and len(done["report"]["indexed"]) == 2 and done["progress"]["files_done"] == 2
             )
-            assert client.get("/api/v1/search", params={"q": "a test pattern"}).json()["hits"]
+            assert client.get("/api/v1/search", params={"q": "a test pattern", "cutoff": False}).json()["hits"]
             assert not any("outside" in v["path"] for v in client.get("/api/v1/videos").json()["videos"])
             is_problem(client.get("/api/v1/jobs/nope"), 404)
             is_problem(client.delete(f"/api/v1/jobs/{done['id']}"), 409)  # already done
@@ -466,7 +466,7 @@ def test_paths_that_are_not_utf8_are_served(tmp_path):
     shutil.move(videos / "tmp.mp4", latin1)
     with Library(tmp_path / "lib") as lib, TestClient(create_app(lib), base_url=LOCAL) as client:
         lib.index([videos], speech="off")
-        hit = client.get("/api/v1/search", params={"q": "a test pattern"}).json()["hits"][0]
+        hit = client.get("/api/v1/search", params={"q": "a test pattern", "cutoff": False}).json()["hits"][0]
         assert hit["path"].endswith("caf\\xe9.mp4")
         assert client.get(hit["play_url"].split("#")[0]).content == latin1.read_bytes()
 

@@ -18,6 +18,10 @@ from footage import Hit, Stats
 # behind U+202E, RIGHT-TO-LEFT OVERRIDE)
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 NARROW = 60  # columns under which hits are listed one under another instead of in a table
+# Hit.relevance in words: 1 is as close as the tuning half's right first answers, 0 the floor of the channel
+MATCH = ((2 / 3, "strong"), (1 / 3, "good"), (0.0, "weak"))
+WORDS_FROM = {"speech": "said", "subtitles": "subtitles", "on-screen": "on screen"}
+QUOTED = 100  # characters of a hit's words shown
 
 
 def clean(value: object) -> str:
@@ -67,15 +71,39 @@ def short_names(paths: list[str]) -> dict[str, str]:
     return out
 
 
+def match(hit: Hit) -> str:
+    """How well a hit matches, in a word; a search by a picture or a segment has no relevance: its cosine."""
+    if hit.relevance is None:
+        return f"{hit.score:.3f}"
+    return next(word for least, word in MATCH if hit.relevance >= least)
+
+
+def words(hit: Hit) -> Text | None:
+    """The words said, subtitled or shown during a hit, on a line of their own after what found them."""
+    if not hit.transcript:
+        return None
+    quote = hit.transcript if len(hit.transcript) <= QUOTED else hit.transcript[:QUOTED] + "..."
+    line = Text(f"{WORDS_FROM.get(hit.words_from, 'words')}: ", style="dim")
+    return line + plain(f'"{quote}"')
+
+
+def described(hit: Hit) -> Text:
+    """A hit's caption, and its words on the next line."""
+    said = words(hit)
+    if not said:
+        return plain(hit.caption or "")
+    return plain(hit.caption) + "\n" + said if hit.caption else said
+
+
 def hits_table(query: str, hits: list[Hit]) -> Table:
     table = Table(title=plain(query, "bold"), title_justify="left", show_edge=False)
     table.add_column("#", justify="right", style="dim", no_wrap=True)
-    _number_column(table, "score", 5)
+    _number_column(table, "match", 6)
     _number_column(table, "from", 7)
     _number_column(table, "to", 7)
     table.add_column("video", overflow="fold", ratio=2)
     table.add_column("found by", overflow="fold", ratio=1)
-    captions = any(hit.caption for hit in hits)
+    captions = any(hit.caption or hit.transcript for hit in hits)
     if captions:
         table.add_column("caption", overflow="fold", ratio=4)
     names = short_names([hit.path for hit in hits])
@@ -85,24 +113,26 @@ def hits_table(query: str, hits: list[Hit]) -> Table:
             video.append(f" +{hit.more}", style="dim")
         if hit.offline:
             video.append(" (offline)", style="yellow")
-        row = [str(rank), f"{hit.score:.3f}", hms(hit.start), hms(hit.end), video, ", ".join(hit.channels)]
-        table.add_row(*row, *([plain(hit.caption or "")] if captions else []))
+        row = [str(rank), match(hit), hms(hit.start), hms(hit.end), video, ", ".join(hit.channels)]
+        table.add_row(*row, *([described(hit)] if captions else []))
     return table
 
 
 def hits_list(query: str, hits: list[Hit]) -> Group:
-    """Hits one under another, for a terminal too narrow for the table: rank, score, times and what found it
-    on a line, then the path and the caption, folded as they need."""
+    """Hits one under another, for a terminal too narrow for the table: rank, match, times and what found it
+    on a line, then the path, the caption and the words, folded as they need."""
     lines = [plain(query, "bold")]
     for rank, hit in enumerate(hits, 1):
         head = Text(f"{rank}. ", style="dim")
-        head.append(f"{hit.score:.3f}  {hms(hit.start)}-{hms(hit.end)}  {', '.join(hit.channels)}")
+        head.append(f"{match(hit)}  {hms(hit.start)}-{hms(hit.end)}  {', '.join(hit.channels)}")
         video = plain(hit.path)
         if hit.offline:
             video.append(" (offline)", style="yellow")
         lines += [head, Text("   ") + video]
         if hit.caption:
             lines.append(Text("   ") + plain(hit.caption))
+        if said := words(hit):
+            lines.append(Text("   ") + said)
     return Group(*lines)
 
 

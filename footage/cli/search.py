@@ -64,10 +64,28 @@ def search(
         str | None,
         typer.Option("--under", help="Only the videos under this folder, or this one file.", metavar="PATH"),
     ] = None,
+    min_relevance: Annotated[
+        float,
+        typer.Option(
+            "--min-relevance",
+            min=0.0,
+            max=1.0,
+            help="Show only hits at least this relevant (0 to 1; 0: all that pass the cut-off).",
+            metavar="R",
+        ),
+    ] = 0.0,
+    cutoff: Annotated[
+        bool,
+        typer.Option(
+            "--cutoff/--no-cutoff",
+            help="Leave out what each channel found below its floor (a query that means nothing finds nothing); "
+            "--no-cutoff shows every hit.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them, or by a moment or a picture they look like. Hits are time ranges, best
-    first, each with a caption.
+    first, each with a caption and how well it matches.
 
     Example: footage search "rocket liftoff" --top-k 5 --json
     """
@@ -88,6 +106,8 @@ def search(
                 offline=offline,
                 under=under,
                 per_video=per_video or None,
+                min_relevance=min_relevance,
+                cutoff=cutoff,
             )
         empty = not hits and lib.stats().videos == 0
     title = query if query is not None else f"like segment {like}" if like is not None else f"like {image}"
@@ -100,7 +120,7 @@ def search(
     else:
         where = "" if mode == Mode.all or query is None else f" in --mode {mode.value}"
         where += f" under {under}" if under else ""
-        say(err, "no hits", "", f" for {title!r}{where}")
+        say(err, "no moments match", "", f" {title!r}{where}")
 
 
 def export(

@@ -17,12 +17,17 @@ class Hit:
     segments: list[int] = field(default_factory=list)  # segment ids, in time order
     segment: int | None = None  # the best segment's id (for a hit on words only, the one they are said over)
     channels: list[str] = field(default_factory=list)  # what matched: visual, speech, subtitles, keyword
-    transcript: str | None = None  # the words said or subtitled during the hit
+    transcript: str | None = None  # the words said, subtitled or shown on screen during the hit
     seen: list[str] = field(default_factory=list)  # what the experts saw during it ("a close-up of a person's face")
     offline: bool = False  # its file was missing at the last index run (a drive not mounted)
     video_id: int | None = None  # the video's id in the library (media, its timeline)
     more: int = 0  # further hits of the same video left out of this list (per-video limit)
     duration: float | None = None  # the whole video's length in seconds: where the hit lies in it
+    # how well it matches, for people: 0 at the floor of the channel that found it, 1 from where that channel's
+    # matches are confident (footage/search/engine.py FLOORS, CONFIDENT); a fused hit's is its best channel's.
+    # None for a search by a picture or a segment, which has no floor
+    relevance: float | None = None
+    words_from: str | None = None  # the channel `transcript` is from: speech, subtitles or on-screen
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -60,6 +60,11 @@ class HitOut(BaseModel):
     video_id: int | None
     more: int = Field(description="further moments of this video left out by the per-video limit")
     duration: Seconds | None = Field(description="the whole video's length: where the moment lies in it")
+    relevance: Score | None = Field(
+        description="0 to 1: 0 at the floor of the channel that found it, 1 where that channel's matches are "
+        "confident (the best of its channels); null for a search by a picture or like= a segment"
+    )
+    words_from: str | None = Field(description="where `transcript` is from: speech, subtitles or on-screen")
     segment_id: int | None = Field(description="the best segment: `like=` it for more like this")
     thumbnail_url: str | None
     play_url: str | None = Field(description="the video, with a #t=START,END media fragment: plays just the moment")

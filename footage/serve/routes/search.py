@@ -64,6 +64,12 @@ def search(
         str | None, Query(pattern=f"^({'|'.join(SEARCH_MODES)})$", description="all by default; like= is visual only")
     ] = None,
     min_score: Annotated[float | None, Query(allow_inf_nan=False, description="drop hits scoring below this")] = None,
+    min_relevance: Annotated[
+        float, Query(ge=0, le=1, description="q only: drop hits less relevant than this (0 to 1)")
+    ] = 0.0,
+    cutoff: Annotated[
+        bool, Query(description="q only: leave out what each channel found below its floor; false shows all")
+    ] = True,
     path: Annotated[str | None, Query(max_length=MAX_PATH_CHARS, description="only videos under this folder")] = None,
     offline: bool = False,
     per_video: Annotated[int, Query(ge=0, le=MAX_DEPTH, description="hits of one video at most; 0: all")] = PER_VIDEO,
@@ -89,6 +95,8 @@ def search(
             under=under,
             min_score=min_score,
             per_video=per_video or None,
+            min_relevance=min_relevance,
+            cutoff=cutoff,
         )
     return _page(request, hits, offset, limit)
 
