@@ -78,8 +78,9 @@ def search(
         bool,
         typer.Option(
             "--cutoff/--no-cutoff",
+            " /--all",
             help="Leave out what each channel found below its floor (a query that means nothing finds nothing); "
-            "--no-cutoff shows every hit.",
+            "--no-cutoff (or --all) shows every hit.",
         ),
     ] = True,
     as_json: JsonOption = False,
