@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # the server) take from it, as they import nothing else of footage but footage.errors
 _WHERE = {
     "Event": "footage.search.timeline",
+    "Filters": "footage.search.filters",
     "FootageError": "footage.errors",
     "Hit": "footage.search.hits",
     "IndexReport": "footage.indexer.scan",
@@ -37,11 +38,13 @@ _WHERE = {
     "MAX_QUERY_CHARS": "footage.library",
     "MAX_TOP_K": "footage.library",
     "PER_VIDEO": "footage.search.engine",
+    "CHANNELS": "footage.search.filters",
     "SEARCH_MODES": "footage.search.engine:MODES",
     "SPEECH_MODELS": "footage.indexer.speech:MODELS",
     # paths as footage reads them, and memory handed back after a large request
     "default_path": "footage.library",
     "expand": "footage.files",
+    "facets": "footage.search.filters",
     "give_back": "footage.memory",
     "resolve": "footage.files",
 }

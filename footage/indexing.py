@@ -13,6 +13,7 @@ from footage.errors import BadValue, FootageError, LibraryBusy, ModelError
 from footage.files import cache_dir, expand, resolve
 from footage.indexer import pipeline
 from footage.indexer.ocr import check as check_ocr
+from footage.indexer.scan import scan
 from footage.indexer.speech import Transcriber, transcriber
 from footage.indexer.speech import check as check_speech
 from footage.settings import Settings
@@ -92,3 +93,32 @@ def run_settings(
         was = "this run's" if (speech, ocr) != (None, None) else "the library's"
         way = "--no-ocr" if use.ocr and "rapidocr" in str(e) else "--speech tiny or --speech off"
         raise ModelError(f"{e}; {was} setting needs it (index with {way} to change it)") from None
+
+
+def remove(store: Store, library: Path, path, dry_run: bool, confirm) -> list[str]:
+    """Library.remove: the videos at or under `path` dropped (or only listed, `dry_run`), under the lock."""
+    if not str(path).strip():
+        raise BadValue("an empty path (an unset shell variable?): name the file or folder to remove")
+    target = expand(path).absolute()
+
+    def under(videos, root: Path) -> list:  # is_relative_to is also true of the path itself
+        return [v for v in videos if Path(v.path).is_relative_to(root)]
+
+    def chosen() -> list:
+        videos = store.videos().values()
+        found = under(videos, target) or under(videos, resolve(target))
+        if not found and target.is_dir():  # a folder of links: the videos they lead to
+            linked = {str(f) for f in scan([target], skip=library).files}
+            found = [v for v in videos if v.path in linked]
+        return found
+
+    if dry_run:
+        return sorted(v.path for v in chosen())
+    with store.writing():
+        gone = chosen()
+        paths = sorted(v.path for v in gone)
+        if len(gone) > 1 and confirm is not None and not confirm(paths):
+            return []
+        store.remove([v.id for v in gone])
+        store.flush()
+    return paths

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from footage import indexing, training, videos
+from footage import browse, indexing, training, videos
 from footage.errors import BadValue, LibraryError, NoLibrary, NotFound
-from footage.files import cache_dir, expand, resolve
+from footage.files import cache_dir, expand
 from footage.indexer import pipeline
 from footage.indexer.decode import frame_of
 from footage.indexer.pipeline import Progress
-from footage.indexer.scan import IndexReport, scan
+from footage.indexer.scan import IndexReport
 from footage.models import Backbone, Models, load
 from footage.models.predictor import Predictor
 from footage.models.runtime import check as check_device
@@ -24,13 +24,14 @@ from footage.search import Hit
 from footage.search.alerts import HOLD_SECONDS, THRESHOLD
 from footage.search.engine import PER_VIDEO, caption, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
+from footage.search.filters import Filters
 from footage.search.timeline import Event
 from footage.settings import DEFAULT_BACKBONE, MAX_FPS, Settings
 from footage.store import Stats, Store
 from footage.store.postgres import BINDING
 from footage.store.repair import Repaired
 from footage.store.repair import repair as repair_store
-from footage.store.store import Scope, VideoRow, disk_full, library_path
+from footage.store.store import Scope, VideoRow, library_path
 from footage.training import Feedback, TrainReport
 from footage.videos import Media, valid_id
 from footage.watch import watch
@@ -224,6 +225,7 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         under: str | Path | None = None,
         min_score: float | None = None,
         per_video: int | None = PER_VIDEO,
+        filters: Filters | None = None,
         min_relevance: float = 0.0,
         cutoff: bool = True,
     ) -> list[Hit]:
@@ -236,6 +238,7 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         whose files were missing at the last `index` (hits say `offline`); `under` keeps to the videos under a
         folder; `min_score` drops hits scoring below it (a cosine for one channel, a fused score for `all`);
         `per_video` keeps at most that many hits of one video (None: all), the rest counted in `Hit.more`;
+        `filters` narrows it further (Filters: the files' dates, the videos' lengths, one video, what found it).
         `cutoff` hides what no channel found above its floor (engine.FLOORS: nonsense finds nothing; False: all
         of it), `min_relevance` (0 to 1) the hits less relevant than that (Hit.relevance)."""
         # a query read from a command line in a C locale carries its UTF-8 bytes as surrogates
@@ -244,8 +247,8 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
             raise BadValue("an empty query: describe what to look for")
         if len(text) > MAX_QUERY_CHARS:
             raise BadValue(f"a query of {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
-        scope = self._scope(offline, under)
-        rest = dict(cutoff=cutoff, min_relevance=min_relevance)
+        scope = self._scope(offline, under, filters=filters)
+        rest = dict(filters=filters, cutoff=cutoff, min_relevance=min_relevance)
         return self._search(text, None, top_k, rerank, captions, mode, scope, min_score, per_video, **rest)
 
     def search_like(
@@ -256,13 +259,16 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         offline: bool = False,
         under: str | Path | None = None,
         min_score: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         """More like this: the moments whose pictures are nearest a segment's own vector (the segment itself
         left out). Raises NotFound for a segment the library does not have."""
         if not valid_id(segment_id):
             raise NotFound(f"segment {segment_id}: not in the library")
-        scope = self._scope(offline, under, exclude=frozenset({segment_id}))
-        return self._search(None, None, top_k, False, captions, "visual", scope, min_score, None, like=segment_id)
+        scope = self._scope(offline, under, exclude=frozenset({segment_id}), filters=filters)
+        return self._search(
+            None, None, top_k, False, captions, "visual", scope, min_score, None, like=segment_id, filters=filters
+        )
 
     def search_image(
         self,
@@ -272,6 +278,7 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         offline: bool = False,
         under: str | Path | None = None,
         min_score: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         """The moments that look like a picture (JPEG, PNG, WebP... bytes or a file): it is embedded as a frame
         is, by the X-encoder and the predictor, and the pictures are searched with it. Raises BadValue for
@@ -285,35 +292,38 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         with backbone.threads(pipeline.INFERENCE_THREADS):
             tokens, _ = backbone.embed_frames(frame[None])  # (1, T)
         vector = self.models.predict([tokens])[0]  # (D,) as a one-frame segment
-        scope = self._scope(offline, under)
-        return self._search(None, vector, top_k, False, captions, "visual", scope, min_score, PER_VIDEO)
+        scope = self._scope(offline, under, filters=filters)
+        return self._search(
+            None, vector, top_k, False, captions, "visual", scope, min_score, PER_VIDEO, filters=filters
+        )
 
-    def _scope(self, offline: bool, under: str | Path | None, exclude: frozenset[int] = frozenset()) -> Scope:
-        """What a search looks through: offline videos or not, only the videos under a folder."""
-        folders = None
-        if under is not None:
-            if not str(under).strip():
-                raise BadValue("an empty folder to search under")
-            root = expand(under).absolute()
-            folders = frozenset({str(root), str(resolve(root))})  # the store finds the videos under them
-        return Scope(offline=offline, under=folders, exclude=exclude)
+    def _scope(
+        self, offline: bool, under: str | Path | None, exclude: frozenset[int] = frozenset(), filters=None
+    ) -> Scope:
+        """What a search looks through (Filters.scope)."""
+        return (filters or Filters()).scope(offline, under, exclude)
 
-    def _search(self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video, like=None, **cut):
+    def _search(
+        self, text, vector, top_k, rerank, captions, mode, scope, min_score, per_video, like=None, filters=None, **cut
+    ):
         if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
             raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
         if per_video is not None and not (isinstance(per_video, int) and per_video >= 1):
             raise BadValue(f"per_video must be 1 or more (None: no limit), not {per_video}")
         kwargs = dict(mode=mode, scope=scope, vector=vector, per_video=per_video, like=like, **cut)
         hits = search(self.store, self.models, text, top_k, rerank, **kwargs)
+        if filters is not None:
+            hits = filters.keep(hits)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         if captions and hits:
             caption(self.store, self.decoder, hits, self.models)
         return hits
 
-    def videos(self, offset: int = 0, limit: int = 100) -> tuple[list[VideoRow], int]:
-        """A page of the library's videos by path, and how many there are in all."""
-        return self.store.video_rows(offset, limit)
+    def videos(self, offset: int = 0, limit: int = 100, recent: bool = False) -> tuple[list[VideoRow], int]:
+        """A page of the library's videos by path (`recent`: the last indexed first), and how many there are in
+        all. A row's `cover` is the segment whose thumbnail shows the video."""
+        return self.store.video_rows(offset, limit, recent=recent)
 
     def video(self, video_id: int, timeline: bool = True) -> tuple[VideoRow, list[Event]]:
         """One video and its timeline (the events of `describe`, read from the cached frames)."""
@@ -321,7 +331,30 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         if row is None:
             raise NotFound(f"video {video_id}: not in the library")
         events = self.describe(row.path) if timeline and row.segments else []
+        browse.show(self.store, video_id, events)
         return row, events
+
+    def moment(self, segment_id: int) -> Hit:
+        """One segment as a captioned hit: where "more like this" started. NotFound when it is not there."""
+        if not valid_id(segment_id):
+            raise NotFound(f"segment {segment_id}: not in the library")
+        hit = browse.moment(self.store, segment_id)
+        self.caption([hit])
+        return hit
+
+    def caption(self, hits: list[Hit]) -> None:
+        """Decodes the captions of hits searched with captions=False (a page shows a few of many found)."""
+        if hits:
+            caption(self.store, self.decoder, hits, self.models)
+
+    def keep_picture(self, data: bytes) -> str:
+        """Keeps a picture searched with (JPEG, PNG or WebP bytes) in the library, named by its content, so that
+        its search can be named and shared; returns the name (16 hex digits) `picture` takes."""
+        return browse.keep_picture(self.store, data)
+
+    def picture(self, name: str) -> Path:
+        """The file of a picture keep_picture kept; NotFound when there is none by that name."""
+        return browse.picture(self.path, name)
 
     def media(self, video_id: int) -> Media:
         """The file of an indexed video, opened to be served: the very file that was indexed, at its path with no
@@ -345,19 +378,7 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
     def export(self, query: str, to: str | Path, top_k: int = 10, mode: str = "all", pad: float = 0.0) -> list[Path]:
         """The top_k hits of a search, each written as a clip into the folder `to` (made if needed), named
         NN-VIDEO-FROM-TO.mp4; hits whose files are gone are left out."""
-        folder = expand(to)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise disk_full(e, folder) from None
-        written = []
-        for rank, hit in enumerate(self.search(query, top_k=top_k, mode=mode, captions=False), 1):
-            name = f"{rank:02d}-{Path(hit.path).stem[:60]}-{hit.start:.1f}-{hit.end:.1f}.mp4"
-            try:
-                written.append(self.clip(hit.video_id, hit.start, hit.end, folder / name, pad))
-            except NotFound:
-                continue
-        return written
+        return videos.export(self.store, self.search(query, top_k=top_k, mode=mode, captions=False), to, pad)
 
     def watch(
         self,
@@ -451,31 +472,7 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
         dropped. `dry_run` only lists them. `confirm(paths)` is asked, under the lock, before more than one
         video goes; when it says no, nothing goes and [] is returned. An empty path is refused: it is what an
         unset shell variable gives, not a wish to empty the library."""
-        if not str(path).strip():
-            raise BadValue("an empty path (an unset shell variable?): name the file or folder to remove")
-        target = expand(path).absolute()
-
-        def under(videos, root: Path) -> list:  # is_relative_to is also true of the path itself
-            return [v for v in videos if Path(v.path).is_relative_to(root)]
-
-        def chosen() -> list:
-            videos = self.store.videos().values()
-            found = under(videos, target) or under(videos, resolve(target))
-            if not found and target.is_dir():  # a folder of links: the videos they lead to
-                linked = {str(f) for f in scan([target], skip=self.path).files}
-                found = [v for v in videos if v.path in linked]
-            return found
-
-        if dry_run:
-            return sorted(v.path for v in chosen())
-        with self.store.writing():
-            gone = chosen()
-            paths = sorted(v.path for v in gone)
-            if len(gone) > 1 and confirm is not None and not confirm(paths):
-                return []
-            self.store.remove([v.id for v in gone])
-            self.store.flush()
-        return paths
+        return indexing.remove(self.store, self.path, path, dry_run, confirm)
 
     def stats(self) -> Stats:
         return self.store.stats()

@@ -16,6 +16,7 @@ from footage.search import timeline
 from footage.search.timeline import Event
 from footage.settings import MAX_FPS
 from footage.store import Store
+from footage.store.store import disk_full
 
 
 @dataclass
@@ -80,6 +81,24 @@ def clip(store: Store, video_id: int, start: float, end: float, to: Path, pad: f
     with open_video(store, video_id) as source:  # ffmpeg reads the file checked, by its descriptor
         offset = source.start_time  # hits count from the first frame; the file's clock may not start at 0
         return cut(source.fd, max(0.0, start - pad) + offset, end + pad + offset, Path(to))
+
+
+def export(store: Store, hits: list, to: str | Path, pad: float = 0.0) -> list[Path]:
+    """Library.export: each hit cut into the folder `to` (made if needed) as NN-VIDEO-FROM-TO.mp4, but for
+    those whose files are gone."""
+    folder = expand(to)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_full(e, folder) from None
+    written = []
+    for rank, hit in enumerate(hits, 1):
+        name = f"{rank:02d}-{Path(hit.path).stem[:60]}-{hit.start:.1f}-{hit.end:.1f}.mp4"
+        try:
+            written.append(clip(store, hit.video_id, hit.start, hit.end, folder / name, pad))
+        except NotFound:
+            continue
+    return written
 
 
 def describe(store: Store | None, models: Models, decoder, path: str | Path, uniform: float | None) -> list[Event]:

@@ -27,6 +27,7 @@ LAYER = {
     "training": 3,
     "indexing": 3,
     "videos": 3,
+    "browse": 3,
     "cli": 4,
     "serve": 4,
 }

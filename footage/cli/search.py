@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from footage import MAX_FPS, MAX_TOP_K, PER_VIDEO, SEARCH_MODES
+from footage import CHANNELS, MAX_FPS, MAX_TOP_K, PER_VIDEO, SEARCH_MODES, Filters, facets
 from footage.cli.common import JsonOption, RerankOption, err, open_library, out, say, show_table
 from footage.cli.format import NARROW, clean, events_table, hits_list, hits_table, plural
 from footage.errors import BadValue
@@ -78,11 +78,46 @@ def search(
         bool,
         typer.Option(
             "--cutoff/--no-cutoff",
-            " /--all",
             help="Leave out what each channel found below its floor (a query that means nothing finds nothing); "
-            "--no-cutoff (or --all) shows every hit.",
+            "--no-cutoff shows every hit.",
         ),
     ] = True,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Only videos whose file was modified on or after this date (YYYY-MM-DD).", metavar="DATE"
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="... and on or before this date (YYYY-MM-DD).", metavar="DATE"),
+    ] = None,
+    min_length: Annotated[
+        float | None, typer.Option("--min-length", min=0, help="Only videos this long or longer.", metavar="SECONDS")
+    ] = None,
+    max_length: Annotated[
+        float | None,
+        typer.Option("--max-length", min=0, help="Only videos this long or shorter.", metavar="SECONDS"),
+    ] = None,
+    video: Annotated[
+        int | None, typer.Option("--video", min=0, help="Only this video (its id: footage videos --json).")
+    ] = None,
+    found_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--found-by",
+            help=f"Only moments found by this channel ({', '.join(CHANNELS)}; repeat it for several).",
+            metavar="CHANNEL",
+        ),
+    ] = None,
+    show_facets: Annotated[
+        bool,
+        typer.Option(
+            "--facets",
+            help="Instead of the hits: how many of them each filter would keep (what found "
+            "them, their videos' lengths, folders).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Find moments by describing them, or by a moment or a picture they look like. Hits are time ranges, best
@@ -92,11 +127,13 @@ def search(
     """
     if sum(x is not None for x in (query, like, image)) != 1:
         raise BadValue("search with words, or --like SEGMENT_ID, or --image FILE: one of them")
+    filters = Filters(under, since, until, min_length, max_length, video, tuple(found_by or ()))
+    captions = captions and not show_facets
     with open_library(ctx) as lib:
         if like is not None:
-            hits = lib.search_like(like, top_k=top_k, captions=captions, offline=offline, under=under)
+            hits = lib.search_like(like, top_k=top_k, captions=captions, offline=offline, filters=filters)
         elif image is not None:
-            hits = lib.search_image(image, top_k=top_k, captions=captions, offline=offline, under=under)
+            hits = lib.search_image(image, top_k=top_k, captions=captions, offline=offline, filters=filters)
         else:
             hits = lib.search(
                 query,
@@ -105,13 +142,21 @@ def search(
                 captions=captions,
                 mode=mode.value,
                 offline=offline,
-                under=under,
-                per_video=per_video or None,
+                filters=filters,
+                per_video=(per_video or None) if video is None else None,
                 min_relevance=min_relevance,
                 cutoff=cutoff,
             )
         empty = not hits and lib.stats().videos == 0
     title = query if query is not None else f"like segment {like}" if like is not None else f"like {image}"
+    if show_facets:
+        counts = facets(hits)
+        if as_json:
+            print(json.dumps(counts, indent=2))
+        for kind, values in counts.items() if not as_json else ():
+            for value, n in values.items():
+                say(out, f"{kind}: ", "", f"{value}", f" {n}")
+        return
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     elif hits:

@@ -19,9 +19,11 @@ class Event:
     start: float  # seconds from the video's first frame
     end: float
     caption: str
+    segment: int | None = None  # the segment shown for it (its thumbnail), when the library has the video
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """start, end, caption, and segment when one is known (a library's video: Library.video)."""
+        return {k: v for k, v in asdict(self).items() if k != "segment" or v is not None}
 
 
 def smooth(times: np.ndarray, vectors: np.ndarray, seconds: float = SMOOTH_SECONDS) -> np.ndarray:

@@ -21,8 +21,10 @@ class Moment(BaseModel):
     start: float = Field(description="seconds from the video's first frame")
     end: float
     score: float = Field(description="higher is better: a cosine for one channel, a fused score for all")
+    relevance: float | None = Field(description="0 to 1: how well it matches, calibrated per channel")
     caption: str | None
     transcript: str | None = Field(description="what is said, subtitled or shown as text then")
+    words_from: str | None = Field(description="where the transcript's words are from: speech, subtitles, on-screen")
     seen: list[str] = Field(description="what the experts saw then: faces, the look of the picture")
     segment_id: int | None = Field(description="pass to `similar` for moments that look like this one")
     video_id: int | None
@@ -54,8 +56,10 @@ def moment(hit: Hit) -> Moment:
         start=round(hit.start, 3),
         end=round(hit.end, 3),
         score=float(f"{hit.score:.4g}"),  # significant digits: a keyword (BM25) score may be 0.000001
+        relevance=None if hit.relevance is None else round(hit.relevance, 3),
         caption=hit.caption,
         transcript=hit.transcript,
+        words_from=hit.words_from,
         seen=hit.seen,
         segment_id=hit.segment,
         video_id=hit.video_id,

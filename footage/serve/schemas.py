@@ -74,12 +74,22 @@ class HitOut(BaseModel):
 class SearchOut(BaseModel):
     hits: list[HitOut]
     next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last")
+    facets: dict[str, dict[str, int]] | None = Field(
+        None, description="first page: of the best 100 hits, how many each filter keeps (found_by, length, folder)"
+    )
+
+
+class PictureOut(BaseModel):
+    id: str = Field(description="search with it: GET /api/v1/search?picture=ID")
+    url: str = Field(description="the picture kept")
 
 
 class EventOut(BaseModel):
     start: Seconds
     end: Seconds
     caption: str
+    segment: int | None = Field(None, description="the segment shown for it: like= it, or its thumbnail")
+    thumbnail_url: str | None = None
 
 
 class VideoOut(BaseModel):
@@ -97,6 +107,8 @@ class VideoOut(BaseModel):
     width: int | None
     height: int | None
     media_url: str | None
+    cover: int | None = Field(None, description="the segment whose thumbnail shows the video")
+    thumbnail_url: str | None = None
 
 
 class VideoDetail(VideoOut):

@@ -38,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
     union_all,
 )
@@ -203,13 +204,15 @@ class Query:
             away = select(Video.id).where(Video.offline == 1)
             parts["offline segments"] = select(Segment.id).where(Segment.video_id.in_(away), moved)
             parts["offline chunks"] = select(TextChunk.id).where(TextChunk.video_id.in_(away), moved)
-        if scope.videos is not None or scope.under is not None:
+        if scope.videos is not None or scope.under is not None or scope.filtered:
             within = self._within()
             parts["segments within"] = select(Segment.id, Segment.video_id).where(Segment.video_id.in_(within))
             parts["chunks within"] = select(TextChunk.id, TextChunk.video_id).where(TextChunk.video_id.in_(within))
             if scope.under is not None:
                 parts["videos under"] = select(Video.id).where(_under(scope.under))
                 parts["odd paths"] = select(Video.id, Video.path).where(self._odd())
+            if scope.filtered:
+                parts["videos kept"] = select(Video.id).where(_filters(scope))
         with store.Session() as s:
             rows = together(s, parts)
         generation = int(rows["generation"][0].value) if rows["generation"] else 0
@@ -230,6 +233,9 @@ class Query:
             odd = {r.id for r in rows["odd paths"] if any(Path(r.path).is_relative_to(root) for root in roots)}
             under = {r.id for r in rows["videos under"]} | odd
             self.videos = frozenset(under if scope.videos is None else under & scope.videos)
+        if scope.filtered:
+            kept = {r.id for r in rows["videos kept"]}
+            self.videos = frozenset(kept if self.videos is None else kept & self.videos)
         if self.videos is not None:
             segments = [r for r in rows["segments within"] if r.video_id in self.videos]
             self.keep = _faiss_ids(segments, [r for r in rows["chunks within"] if r.video_id in self.videos], store)
@@ -237,9 +243,10 @@ class Query:
     def _within(self):
         """The ids of the videos searched, or more (the `under` ones also with every path not UTF-8)."""
         scope = self.scope
-        if scope.under is None:
+        if scope.under is None and not scope.filtered:
             return self._ids("within", scope.videos)
-        within = select(Video.id).where(or_(_under(scope.under), self._odd()))
+        under = or_(_under(scope.under), self._odd()) if scope.under is not None else true()
+        within = select(Video.id).where(under, _filters(scope))
         return within.where(Video.id.in_(self._ids("within", scope.videos))) if scope.videos is not None else within
 
     def _odd(self):
@@ -258,10 +265,11 @@ class Query:
 
     def scope_resolved(self) -> Scope:
         """The scope with the videos under its folders listed (the first statement, when they are asked for)."""
-        if self.scope.under is not None:
+        if self.scope.under is not None or self.scope.filtered:
             with self.store.guard:
                 self._prepare()
-        return replace(self.scope, videos=self.videos, under=None)
+        return replace(self.scope, videos=self.videos, under=None, since=None, until=None, min_length=None,
+                       max_length=None)  # fmt: skip
 
     def nearest(self, vector: np.ndarray, n: int) -> Nearest:
         """The n nearest segments, halfway: a segment with views may be found once for each (`pictures` keeps
@@ -438,6 +446,17 @@ def _under(folders):
         prefix = folder.rstrip("/") + "/"
         plain += [Video.path == folder, func.substr(Video.path, 1, len(prefix)) == literal(prefix, String)]
     return or_(false(), *plain)
+
+
+def _filters(scope: Scope):
+    """Videos whose file dates and lengths are within the scope's bounds (true() when it has none)."""
+    bounds = [
+        Video.mtime >= scope.since if scope.since is not None else None,
+        Video.mtime < scope.until if scope.until is not None else None,
+        Video.duration >= scope.min_length if scope.min_length is not None else None,
+        Video.duration <= scope.max_length if scope.max_length is not None else None,
+    ]
+    return and_(true(), *(b for b in bounds if b is not None))
 
 
 def _shown(chunks):

@@ -167,26 +167,44 @@ class Reads:
             rows = s.execute(select(Segment.id, Segment.frame_vectors).where(Segment.id.in_(ids))).all()
         return {r.id: self._tokens(r.frame_vectors) for r in rows}
 
-    def video_rows(self, offset: int = 0, limit: int = 100, video_id: int | None = None) -> tuple[list[VideoRow], int]:
-        """A page of videos by path (or the one `video_id`), and how many there are in all."""
+    def video_rows(
+        self, offset: int = 0, limit: int = 100, video_id: int | None = None, recent: bool = False
+    ) -> tuple[list[VideoRow], int]:
+        """A page of videos by path, or the most recently indexed first (`recent`), or the one `video_id`; and
+        how many there are in all."""
         count = select(func.count(Segment.id)).where(Segment.video_id == Video.id).scalar_subquery()
-        columns = [getattr(Video, f.name) for f in fields(VideoRow) if f.name != "segments"]
-        query = select(*columns, count).order_by(Video.path)
+        shown = select(Segment.id).where(Segment.video_id == Video.id, Segment.thumbnail.is_not(None))
+        third = shown.where(Segment.start <= func.coalesce(Video.duration, 0) / 3).order_by(Segment.start.desc())
+        cover = func.coalesce(
+            third.limit(1).scalar_subquery(), shown.order_by(Segment.start).limit(1).scalar_subquery()
+        )
+        names = [f.name for f in fields(VideoRow) if f.name not in ("segments", "cover")]
+        order = (Video.indexed_at.desc(), Video.id.desc()) if recent else (Video.path,)
+        query = select(*(getattr(Video, n) for n in names), cover, count).order_by(*order)
         if video_id is not None:
             query = query.where(Video.id == video_id)
         with self.Session() as s:
             total = s.scalar(select(func.count(Video.id))) or 0
             rows = s.execute(query.offset(offset).limit(limit)).all()
-        names = [f.name for f in fields(VideoRow) if f.name != "segments"]
         out = []
         for r in rows:
-            values = dict(zip(names, r[:-1]))
-            out.append(VideoRow(**{**values, "offline": bool(values["offline"]), "segments": r[-1]}))
+            values = dict(zip(names, r[:-2]))
+            out.append(VideoRow(**{**values, "offline": bool(values["offline"]), "cover": r[-2], "segments": r[-1]}))
         return out, total
 
     def video_row(self, video_id: int) -> VideoRow | None:
         rows, _ = self.video_rows(0, 1, video_id)
         return rows[0] if rows else None
+
+    def spans(self, video_id: int) -> list[tuple[int, float, float]]:
+        """A video's segments that have a thumbnail, in time order: (id, start, end)."""
+        with self.Session() as s:
+            rows = s.execute(
+                select(Segment.id, Segment.start, Segment.end)
+                .where(Segment.video_id == video_id, Segment.thumbnail.is_not(None))
+                .order_by(Segment.start)
+            ).all()
+        return [tuple(r) for r in rows]
 
     def video_vectors(self, video_ids) -> dict[int, np.ndarray]:
         """Each video's vector: the mean of its segments' vectors, weighted by their length, unit length.

@@ -99,6 +99,17 @@ class Scope:
     videos: frozenset[int] | None = None  # only these videos (None: all)
     under: frozenset[str] | None = None  # only the videos under one of these folders, absolute (None: anywhere)
     exclude: frozenset[int] = frozenset()  # segments left out (the one "more like this" starts from)
+    # only videos whose file was modified in [since, until) (unix times) and whose length (s) is in
+    # [min_length, max_length]; None: no bound
+    since: float | None = None
+    until: float | None = None
+    min_length: float | None = None
+    max_length: float | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the videos' dates or lengths narrow it."""
+        return any(v is not None for v in (self.since, self.until, self.min_length, self.max_length))
 
 
 EVERYWHERE = Scope()
@@ -142,6 +153,7 @@ class VideoRow:
     mtime: float = 0.0  # the file as indexed: what is served must still be it
     ctime: float | None = None
     inode: int | None = None
+    cover: int | None = None  # the segment whose thumbnail shows it: a third of the way in, past titles
 
 
 @dataclass

@@ -1,18 +1,18 @@
-"""The files: /media/{video_id} (with range requests), /media/{video_id}/clip, /thumbs/{segment_id}.
+"""The files: /media/{video_id} (with range requests), /media/{video_id}/clip, /thumbs/{segment_id}, /pictures/{name}.
 
 A file is looked up by id in the library and nothing else: no part of a request becomes a path."""
 
 import hashlib
 import os
+import pathlib
 import tempfile
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from footage.serve.ranges import send_fd, send_file
 from footage.serve.schemas import SegmentId, VideoId
@@ -32,10 +32,10 @@ class Clips:
 
     def __init__(self):
         self.folder = tempfile.TemporaryDirectory(prefix="footage-clips-")
-        self.kept: OrderedDict[str, tuple[Path, float]] = OrderedDict()
+        self.kept: OrderedDict[str, tuple[pathlib.Path, float]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def open(self, lib, video_id: int, start: float, end: float, pad: float) -> tuple[int, Path]:
+    def open(self, lib, video_id: int, start: float, end: float, pad: float) -> tuple[int, pathlib.Path]:
         """An open descriptor of the clip and its path; cuts it if it is not kept (503 while two others are)."""
         with lib.media(video_id) as source:  # NotFound for a file gone or changed
             st = os.fstat(source.fd)
@@ -47,7 +47,7 @@ class Clips:
         if not CUTTING.acquire(blocking=False):
             raise HTTPException(503, "busy cutting other clips; try again in a moment", headers={"Retry-After": "5"})
         try:
-            part = Path(self.folder.name) / f"{name}.{uuid.uuid4().hex[:8]}.mp4"
+            part = pathlib.Path(self.folder.name) / f"{name}.{uuid.uuid4().hex[:8]}.mp4"
             try:
                 lib.clip(video_id, start, end, part, pad)
             except BaseException:
@@ -61,7 +61,7 @@ class Clips:
             self.kept[name] = (path, time.monotonic())
         return self._open(name)
 
-    def _open(self, name: str) -> tuple[int, Path] | None:
+    def _open(self, name: str) -> tuple[int, pathlib.Path] | None:
         with self.lock:
             now = time.monotonic()
             for old, (path, used) in list(self.kept.items()):
@@ -97,7 +97,7 @@ def clip(
     at most 10 minutes long; the same clip asked for again (a player's range requests) is not cut again."""
     lib = request.app.state.library
     fd, path = request.app.state.clips.open(lib, video_id, start, end, pad)
-    name = f"{Path(lib.video(video_id, timeline=False)[0].path).stem}-{start:.1f}-{end:.1f}.mp4"
+    name = f"{pathlib.Path(lib.video(video_id, timeline=False)[0].path).stem}-{start:.1f}-{end:.1f}.mp4"
     return send_fd(request, fd, path, "video/mp4", name=name)
 
 
@@ -105,3 +105,9 @@ def clip(
 def thumbnail(request: Request, segment_id: SegmentId):
     """A segment's thumbnail (JPEG)."""
     return send_file(request, request.app.state.library.thumbnail(segment_id), "image/jpeg")
+
+
+@router.get("/pictures/{name}")
+def picture(request: Request, name: Annotated[str, Path(pattern="^[0-9a-f]{16}$")]):
+    """A picture searched with (JPEG), as POST /api/v1/pictures kept it."""
+    return send_file(request, request.app.state.library.picture(name), "image/jpeg")

@@ -12,9 +12,11 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_token)], tags=[
 
 
 def video_out(request: Request, row) -> dict:
-    media = sign(request.app.state.settings, f"/media/{row.id}") if row.status == "indexed" else None
+    settings = request.app.state.settings
+    media = sign(settings, f"/media/{row.id}") if row.status == "indexed" else None
     fields = {k: v for k, v in asdict(row).items() if k != "start_time"}
-    return {**fields, "path": shown(row.path), "media_url": media}
+    thumbnail = sign(settings, f"/thumbs/{row.cover}") if row.cover is not None else None
+    return {**fields, "path": shown(row.path), "media_url": media, "thumbnail_url": thumbnail}
 
 
 @router.get("/videos", response_model=VideoPage)
@@ -22,9 +24,10 @@ def videos(
     request: Request,
     offset: Annotated[int, Query(ge=0, le=1 << 62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Annotated[str, Query(pattern="^(path|recent)$", description="by path, or the last indexed first")] = "path",
 ) -> VideoPage:
-    """The library's videos by path, a page at a time: indexed, offline, partial and failed ones."""
-    rows, total = request.app.state.library.videos(offset, limit)
+    """The library's videos, a page at a time: indexed, offline, partial and failed ones."""
+    rows, total = request.app.state.library.videos(offset, limit, recent=order == "recent")
     after = offset + len(rows)
     return VideoPage(
         videos=[VideoOut(**video_out(request, r)) for r in rows],
@@ -37,7 +40,12 @@ def videos(
 def video(request: Request, video_id: VideoId) -> VideoDetail:
     """One video and its timeline: the events `footage describe` finds, from the library's cached frames."""
     row, events = request.app.state.library.video(video_id)
-    return VideoDetail(**video_out(request, row), timeline=[EventOut(**e.to_dict()) for e in events])
+    settings = request.app.state.settings
+    timeline = [
+        EventOut(**e.to_dict(), thumbnail_url=sign(settings, f"/thumbs/{e.segment}") if e.segment is not None else None)
+        for e in events
+    ]
+    return VideoDetail(**video_out(request, row), timeline=timeline)
 
 
 @router.get("/stats")
