@@ -40,10 +40,16 @@ ffmpeg:
 # The tests speak sentences with espeak-ng and drive the web page in Debian's Chromium with Playwright (browser
 # downloads are not possible here). On-screen text needs nothing from apt: PP-OCR ships in a PyPI wheel. The store
 # tests run on a throwaway PostgreSQL cluster too (tests/conftest.py): Debian keeps initdb off the PATH, in
-# /usr/lib/postgresql/VERSION/bin.
-test-tools:
+# /usr/lib/postgresql/VERSION/bin. The page's accessibility test runs axe-core, from npm, inside the page.
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+
+test-tools: $(AXE)
 	@$(call need,command -v espeak-ng >/dev/null && [ -x /usr/bin/chromium ],espeak-ng chromium,the tests need espeak-ng and chromium: install them (Debian/Ubuntu: sudo apt-get install espeak-ng chromium))
 	@$(call need,command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the tests need PostgreSQL's server (initdb and pg_ctl): install it (Debian/Ubuntu: sudo apt-get install postgresql))
+
+$(AXE):
+	@$(call need,command -v npm >/dev/null,npm,the page's accessibility test needs npm for axe-core: install it (Debian/Ubuntu: sudo apt-get install npm))
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@4.14.1
 
 samples: $(BIN)/footage
 	$(BIN)/python scripts/fetch_samples.py $(SAMPLES) --speech
