@@ -60,7 +60,7 @@ run: install samples
 	$(BIN)/footage --library $(LIBRARY) search "a dog lying on a tiled floor" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) search "a white bird" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) search "cars in a city street" --top-k 3
-	$(BIN)/footage --library $(LIBRARY) search "people walking on a lawn" --top-k 3
+	$(BIN)/footage --library $(LIBRARY) search "people walking in a park" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) search "where she explains copyright" --top-k 3
 	$(BIN)/footage --library $(LIBRARY) describe $(SAMPLES)/clip-01.mp4
 
