@@ -99,6 +99,8 @@ def test_the_api_filters_and_counts_facets(world):
         bad = c.get("/api/v1/search", params={"q": "a rocket", "until": "soon"})
         assert bad.status_code == 400 and "until: 'soon' is not a date" in bad.json()["detail"]
         assert c.get("/api/v1/search", params={"q": "a rocket", "found_by": "smell"}).status_code == 400
+        stale = c.get("/api/v1/search", params={"q": "a rocket", "video": 987654321})  # a link to a video gone
+        assert stale.status_code == 404 and "video 987654321" in stale.json()["detail"]
 
 
 def test_the_cli_filters(world, footage_cli):

@@ -102,6 +102,8 @@ def search(
     if sum(x is not None for x in (q, like, picture)) != 1:
         raise HTTPException(400, "give q (words to look for), like (a segment id) or picture (a kept picture's id)")
     filters = Filters(_folder(path), since, until, min_length, max_length, video, tuple(found_by or ()))
+    if video is not None:
+        lib.video(video, timeline=False)  # NotFound for a video the library does not have: a link gone stale
     common = dict(top_k=top_k, captions=False, offline=offline, min_score=min_score, filters=filters)
     if like is not None or picture is not None:
         if mode not in (None, "visual"):

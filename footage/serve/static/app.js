@@ -425,7 +425,17 @@ async function searchPicture(file) {
   try {
     const kept = await api("/api/v1/pictures", { method: "POST", body: form });
     go({ picture: kept.id });
-  } catch (e) { say(`The picture cannot be searched with: ${e.message}`); }
+  } catch (e) {
+    if (e.status !== 403) { say(`The picture cannot be searched with: ${e.message}`); return; }
+    // a read-only library keeps no picture: searched once, with no URL of its own
+    history.pushState(null, "", "/");
+    show("results");
+    state.hits = []; state.cursor = null;
+    $("#results").replaceChildren();
+    form.append("limit", "24");
+    try { addPage(await api("/api/v1/search", { method: "POST", body: form }), new URLSearchParams({ picture: "once" })); say(`${state.hits.length} moments like the picture (the library is read-only: this search has no link of its own)`); }
+    catch (e2) { say(`The picture cannot be searched with: ${e2.message}`); }
+  }
 }
 
 // --- library and videos ---------------------------------------------------------------------------------
