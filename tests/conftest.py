@@ -218,6 +218,8 @@ SLOW_FIXTURES = {
 # library indexed), each near a faster test of the same code that stays in the fast set. Names are the test
 # functions' (all their parameters).
 SLOW = {
+    "test_filters": {"test_the_cli_filters"},  # two CLI runs; the API and Library tests stay
+    "test_feedback": {"test_the_cli_marks_lists_unmarks_and_trains_from_feedback"},
     "test_cli": {  # test_search_json stays: the CLI indexes a video and searches it
         "test_stats",
         "test_remove",
