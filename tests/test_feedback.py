@@ -159,6 +159,10 @@ def test_training_from_marks_keeps_a_predictor_and_says_so_in_one_line(lib, phot
     )
     assert lib.stats().predictor["pairs"] == report.train_pairs and lib.store.consistent()
     assert len(lib.marks()) == right + 5  # training keeps the marks
+    # the trained predictor's pictures get a floor of their own: nonsense still finds nothing, a cat its moment
+    assert lib.search("zzqxj plorf", captions=False) == []
+    cat = lib.search("a cat", captions=False)[0]
+    assert cat.relevance is not None and 0 <= cat.relevance <= 1
 
 
 def test_the_cli_marks_lists_unmarks_and_trains_from_feedback(lib_path, photos, footage_cli):

@@ -67,6 +67,19 @@ FLOORS = {
 # Hit.relevance is 1 from here (0 at the floor): the median score of the channel's first hits that are their
 # query's labelled moment on the tuning half (bench/relevance.py; on-screen 6 of them, the experts' words 3)
 CONFIDENT = {"visual": 0.33, "speech": 0.71, "subtitles": 0.71, "on-screen": 0.66, SEEN: 0.58, "keyword": 0.8}
+# Made-up words (none of bench/data/nonsense.txt, which tests the cut-off): how high the pictures' cosines go by
+# chance under a predictor FLOORS was not chosen on (picture_levels). Their best pictures' 85th percentile is 0.178
+# on bench/data's 16 clips with the untrained predictor, where FLOORS' 0.18 was chosen on the tuning half; with a
+# predictor trained on 32 tuning moments it is 0.154, which keeps the report half's R@5 (0.298 -> 0.292, against
+# 0.274 under 0.18) while 16 of the 20 nonsense queries find nothing (bench/relevance_trained.py)
+CHANCE_WORDS = (
+    "brindle skorp wazzit", "quorvex melliphant", "ffff gggg hhhh", "plonk trizzle", "yuiop ghjkl",
+    "zabba dooble snarf", "wibbly grunf", "kreetch vollop", "mmmnnn ppptt", "oxxo pfft brrr", "lorbish tanquill",
+    "dweezle pronk", "vvvv bbbb nnnn", "shmorple quib", "tzatz yoink", "gribblewomp", "xylk quarv",
+    "fnarb glemp dorz", "pqpq rsrs", "snizzle wharf",
+)  # fmt: skip
+CHANCE_QUANTILE = 0.85
+_chance: dict[tuple, float] = {}  # (store, generation or index, predictor) -> the pictures' floor there
 WORDS_FROM = ("subtitles", "speech", "on-screen")  # whose words a hit shows when several were said or shown then
 STOPWORDS = frozenset(
     "a about above across after again against all am an and any are as at be because been before behind being "
@@ -130,8 +143,8 @@ def search(
     ranked = []  # one ranked list of hits per channel searched
     if pictures:
         ranked.append(visual(found, models, query, rerank, video_weight))
-        if vector is None and zero_shot(models):  # the pictures' floor was chosen on these cosines
-            rate(ranked[0])
+        if vector is None and (zero_shot(models) or cutoff or min_relevance):  # a picture or a moment has no
+            rate(ranked[0], picture_levels(store, models, index))  # floor; another predictor's is measured for a cut
     if spoken_too:
         ranked.append(rate(untie(spoken(found), ranked[0] if pictures else [])))
     if mode in ("text", "all") and vector is None:
@@ -170,12 +183,34 @@ def rank(
     return diversify(hits, per_video)[:top_k]
 
 
-def rate(hits: list[Hit]) -> list[Hit]:
-    """Sets each hit's relevance from its score and its channel's floor and confident level (level)."""
+def rate(hits: list[Hit], levels: tuple[float, float] | None = None) -> list[Hit]:
+    """Sets each hit's relevance from its score and its channel's floor and confident level (level), or the
+    (floor, confident) given."""
     for h in hits:
         channel = h.channels[0]
-        h.relevance = level(h.score, FLOORS[channel], CONFIDENT[channel])
+        floor, confident = levels or (FLOORS[channel], CONFIDENT[channel])
+        h.relevance = level(h.score, floor, confident)
     return hits
+
+
+def picture_levels(store: Store, models: Models, index: VectorIndex | None = None) -> tuple[float, float]:
+    """The pictures' (floor, confident level): FLOORS' and CONFIDENT's for the cosines they were chosen on (the
+    bundled backbone's untrained predictor); for any other predictor or backbone, the floor is the level that
+    made-up words (CHANCE_WORDS) reach by chance in this library, measured once a generation: their best
+    pictures' CHANCE_QUANTILE, and the confident level as far above it as FLOORS' is."""
+    if zero_shot(models):
+        return FLOORS["visual"], CONFIDENT["visual"]
+    key = (id(store), id(index) if index is not None else store.index.generation, id(models.predictor))
+    if key not in _chance:
+        best = []
+        for words in CHANCE_WORDS:  # by vector: a search by vector rates no pictures, so this does not recurse
+            hits = search(store, models, None, 1, index=index, mode="visual", vector=models.backbone.embed_query(words),
+                          per_video=None)  # fmt: skip
+            best += [hits[0].score] if hits else []
+        _chance.clear() if len(_chance) > 8 else None
+        _chance[key] = float(np.quantile(best, CHANCE_QUANTILE)) if best else FLOORS["visual"]
+    floor = _chance[key]
+    return floor, floor + CONFIDENT["visual"] - FLOORS["visual"]
 
 
 def level(score: float, floor: float, confident: float) -> float:
