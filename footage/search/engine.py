@@ -200,7 +200,7 @@ def picture_levels(store: Store, models: Models, index: VectorIndex | None = Non
     pictures' CHANCE_QUANTILE, and the confident level as far above it as FLOORS' is."""
     if zero_shot(models):
         return FLOORS["visual"], CONFIDENT["visual"]
-    key = (id(store), id(index) if index is not None else store.index.generation, id(models.predictor))
+    key = (str(store.path), id(index) if index is not None else store.index.generation, id(models.predictor))
     if key not in _chance:
         best = []
         for words in CHANCE_WORDS:  # by vector: a search by vector rates no pictures, so this does not recurse
