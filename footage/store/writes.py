@@ -159,29 +159,17 @@ class Writes:
 
     def save_captions(self, captions: dict[int, str], decoder: str) -> None:
         """Caches captions; a segment removed meanwhile is skipped, and a read-only library caches nothing."""
-        with self.engine.connect() as conn:
-            # a cache waits for no writer: an index holds its transaction open while a long file decodes
-            if not self.database:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {CACHE_WAIT_MS}")
-                conn.commit()
-            try:
-                with conn.begin():
-                    if self.database:
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {CACHE_WAIT_MS}")
-                    alive = conn.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))).all()
-                    if alive:
-                        rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
-                        insert = pg_insert if self.database else sqlite_insert
-                        conn.execute(insert(Caption).on_conflict_do_nothing(), rows)
-            except (FootageError, OperationalError):  # read-only, full or damaged, or a writer holds it: no cache
-                pass
-            except IntegrityError:  # PostgreSQL: a writer removed a segment after it was read; cached next time
-                pass
-            finally:
-                if not self.database:
-                    conn.rollback()
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                    conn.commit()
+        try:  # a cache waits for no writer: an index holds its transaction open while a long file decodes
+            with self._briefly(CACHE_WAIT_MS) as conn:
+                alive = conn.scalars(select(Segment.id).where(Segment.id.in_(list(captions)))).all()
+                if alive:
+                    rows = [{"segment_id": i, "decoder": decoder, "text": captions[i]} for i in alive]
+                    insert = pg_insert if self.database else sqlite_insert
+                    conn.execute(insert(Caption).on_conflict_do_nothing(), rows)
+        except (FootageError, OperationalError):  # read-only, full or damaged, or a writer holds it: no cache
+            pass
+        except IntegrityError:  # PostgreSQL: a writer removed a segment after it was read; cached next time
+            pass
 
     def save_mark(
         self, query: str, video_id: int, start: float, end: float, right: bool, segment_id: int | None
@@ -198,29 +186,29 @@ class Writes:
         ).returning(FeedbackMark.id)
         try:
             # the write comes first: the video's foreign key is the check that it is there, in the same statement
-            with self._briefly() as conn:
+            with self._briefly(MARK_WAIT_MS) as conn:
                 return conn.scalar(upsert)
         except IntegrityError:
             raise NotFound(f"video {video_id}: not in the library") from None
 
     def remove_mark(self, mark_id: int) -> bool:
         """Drops a mark; False when there was none of that id."""
-        with self._briefly() as conn:
+        with self._briefly(MARK_WAIT_MS) as conn:
             return conn.execute(delete(FeedbackMark).where(FeedbackMark.id == mark_id)).rowcount > 0
 
     @contextmanager
-    def _briefly(self):
-        """A transaction whose writes wait at most MARK_WAIT_MS for another writer, then raise LibraryBusy: an
-        index run holds its transaction open while a long file decodes, and a person's click must not hang on
-        it for BUSY_TIMEOUT_MS (or for the whole file)."""
+    def _briefly(self, wait_ms: int):
+        """A transaction whose writes wait at most `wait_ms` for another writer, then raise LibraryBusy: an
+        index run holds its transaction open while a long file decodes, and a person's click or a cache must not
+        hang on it for BUSY_TIMEOUT_MS (or for the whole file)."""
         with self.engine.connect() as conn:
             if not self.database:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {MARK_WAIT_MS}")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
                 conn.commit()
             try:
                 with conn.begin():
                     if self.database:
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {MARK_WAIT_MS}")
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {wait_ms}")
                     yield conn
             except OperationalError as e:
                 busy = getattr(e.orig, "sqlite_errorname", "").startswith("SQLITE_BUSY")
