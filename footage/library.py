@@ -310,10 +310,9 @@ class Library(Feedback):  # marks on hits and training on them: Feedback, in foo
             raise BadValue(f"top_k must be between 1 and {MAX_TOP_K:,}, not {top_k}")
         if per_video is not None and not (isinstance(per_video, int) and per_video >= 1):
             raise BadValue(f"per_video must be 1 or more (None: no limit), not {per_video}")
-        kwargs = dict(mode=mode, scope=scope, vector=vector, per_video=per_video, like=like, **cut)
+        found_by = filters.found_by if filters is not None else ()
+        kwargs = dict(mode=mode, scope=scope, vector=vector, per_video=per_video, like=like, found_by=found_by, **cut)
         hits = search(self.store, self.models, text, top_k, rerank, **kwargs)
-        if filters is not None:
-            hits = filters.keep(hits)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         if captions and hits:

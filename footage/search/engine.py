@@ -53,9 +53,9 @@ KEYWORD_COVER = 0.5  # a keyword hit must hold at least this share of the query'
 # lost (0.19 loses a second). On-screen text 0.575 and the experts' words 0.525 (0.6 and 0.55 lose one more);
 # keywords 0.6 of the query's words (2/3 loses one more). Speech (and subtitles: the clips have none) keeps the
 # floor it searches with (0.275 loses two more). No nonsense query reaches the text channels. The pictures' floor
-# holds for the bundled backbone's zero-shot cosines only (zero_shot): other backbones' and trained predictors'
-# pictures have none (their hits' relevance is None). Re-ranked, the tuning half keeps its top 5 under the same
-# floor, and 16 of the 20 nonsense queries find nothing.
+# holds for the bundled backbone's zero-shot cosines only (zero_shot): for other backbones and trained predictors
+# it is measured in the library (picture_levels, CHANCE_WORDS). Re-ranked, the tuning half keeps its top 5 under
+# the same floor, and 16 of the 20 nonsense queries find nothing.
 FLOORS = {
     "visual": 0.18,
     "speech": SPEECH_MIN_SIMILARITY,
@@ -106,6 +106,7 @@ def search(
     like: int | None = None,
     cutoff: bool = False,
     min_relevance: float = 0.0,
+    found_by: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Hits for a query in one channel or all of them fused, within `scope`. `vector` searches the pictures
     with a Y-space vector instead of text (a segment's own, for "more like this", or an image's). `index`
@@ -115,7 +116,8 @@ def search(
     long film; None: VIDEO_WEIGHT). `like` searches the pictures with a segment's stored vector, read in the
     first statement (more like this); NotFound when the library has no such segment. `cutoff` hides the
     moments that no channel found at or above its floor (FLOORS), `min_relevance` those less relevant than
-    that (Hit.relevance: none for a search by a vector, whose pictures have no floor)."""
+    that (Hit.relevance: none for a search by a vector, whose pictures have no floor). `found_by` keeps the
+    moments one of these channels found (before the top_k are taken)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if not (isinstance(min_relevance, int | float) and 0 <= min_relevance <= 1):
@@ -149,7 +151,7 @@ def search(
         ranked.append(rate(untie(spoken(found), ranked[0] if pictures else [])))
     if mode in ("text", "all") and vector is None:
         ranked.append(keyword(found, words))
-    hits = rank(ranked, top_k, per_video, cutoff, min_relevance)
+    hits = rank(ranked, top_k, per_video, cutoff, min_relevance, found_by)
     for h in hits:  # the words said during each (a text chunk's hit has its own), and what the experts saw
         during = [c for c in found.said if c.path == h.path and c.start < h.end and h.start < c.end]
         if h.transcript is None:  # one channel's words: "said" and "on screen" are told apart where shown
@@ -167,11 +169,17 @@ def zero_shot(models: Models) -> bool:
 
 
 def rank(
-    ranked: list[list[Hit]], top_k: int, per_video: int | None, cutoff: bool = False, min_relevance: float = 0.0
+    ranked: list[list[Hit]],
+    top_k: int,
+    per_video: int | None,
+    cutoff: bool = False,
+    min_relevance: float = 0.0,
+    found_by: tuple[str, ...] = (),
 ) -> list[Hit]:
     """The channels' ranked lists fused (one channel keeps its scores), then the cut-off: a moment is shown when
     one of its channels found it at or above that channel's floor (relevance >= 0), in the order fusion gives
-    (the cut-off hides; it does not re-rank), then at most `per_video` of a video."""
+    (the cut-off hides; it does not re-rank); then the moments `found_by` one of those channels, if any are
+    named; then at most `per_video` of a video."""
     hits = [hits for hits in ranked if hits]
     hits = fuse(hits, top_k) if len(hits) > 1 else hits[0] if hits else []
     if cutoff:
@@ -180,6 +188,8 @@ def rank(
         h.relevance = None if h.relevance is None else max(0.0, h.relevance)
     if min_relevance > 0:
         hits = [h for h in hits if h.relevance is not None and h.relevance >= min_relevance]
+    if found_by:
+        hits = [h for h in hits if set(h.channels) & set(found_by)]
     return diversify(hits, per_video)[:top_k]
 
 

@@ -10,22 +10,22 @@ from pathlib import Path
 from footage.errors import BadValue, NotFound
 from footage.files import expand, resolve
 from footage.search.hits import Hit
-from footage.store.rows import Scope
+from footage.store.rows import ID_END, Scope
 
 # what found a moment, as hits name it, in the order a page lists them
 CHANNELS = ("visual", "speech", "subtitles", "on-screen", "keyword", "seen")
 # video lengths as a page offers them: (name, at least, less than) in seconds
 LENGTHS = (("under 1 min", 0, 60), ("1-10 min", 60, 600), ("10-60 min", 600, 3600), ("over 1 h", 3600, None))
-MAX_ID = (1 << 63) - 1  # the database's integers
 FOLDERS_SHOWN = 10  # the folders holding most hits; the rest are left out of the facet
 
 
 @dataclass(frozen=True)
 class Filters:
     """Each field None (or empty) narrows nothing. `since` and `until` bound the file's modification date:
-    a date ("2024-05-31", from its first moment / to its last, local time), a datetime or a unix time
-    (`until` exclusive). `min_length` and `max_length` bound the video's length in seconds. `video` keeps to
-    one video (its id); `found_by` keeps the moments found by one of these channels (CHANNELS)."""
+        a date ("2024-05-31", from its first moment / to its last, local time), a datetime or a unix time
+        (`until` exclusive). `min_length` and `max_length` bound the video's length in seconds. `video` keeps to
+        one video (its id); `found_by` keeps the moments found by one of these channels (CHANNELS: the search
+    engine applies it, before the best are taken)."""
 
     under: str | Path | None = None
     since: str | dt.date | float | None = None
@@ -57,7 +57,7 @@ class Filters:
         if under is not None and self.under is not None and str(under) != str(self.under):
             raise BadValue("two folders to search under: give under or filters.under")
         under = under if under is not None else self.under
-        if self.video is not None and not (isinstance(self.video, int) and 0 <= self.video <= MAX_ID):
+        if self.video is not None and not (isinstance(self.video, int) and 0 <= self.video <= ID_END):
             raise NotFound(f"video {self.video}: not in the library")
         folders = None
         if under is not None:
@@ -67,12 +67,6 @@ class Filters:
             folders = frozenset({str(root), str(resolve(root))})  # the store finds the videos under them
         videos = frozenset({self.video}) if self.video is not None else None
         return Scope(offline=offline, under=folders, exclude=exclude, videos=videos, **self.bounds())
-
-    def keep(self, hits: list[Hit]) -> list[Hit]:
-        """The hits found by one of `found_by` (all when it is empty)."""
-        if not self.found_by:
-            return hits
-        return [h for h in hits if set(h.channels) & set(self.found_by)]
 
 
 def when(value, name: str, end: bool = False) -> float | None:
