@@ -35,7 +35,7 @@ _WHERE = {
     "ALERT_THRESHOLD": "footage.search.alerts:THRESHOLD",
     "DEVICES": "footage.models.runtime",
     "MAX_FPS": "footage.settings",
-    "MAX_QUERY_CHARS": "footage.library",
+    "MAX_QUERY_CHARS": "footage.settings",
     "MAX_TOP_K": "footage.library",
     "PER_VIDEO": "footage.search.engine",
     "CHANNELS": "footage.search.filters",

@@ -26,7 +26,7 @@ from footage.search.engine import PER_VIDEO, caption, search
 from footage.search.evaluate import Pair, Scores, evaluate, read_pairs
 from footage.search.filters import Filters
 from footage.search.timeline import Event
-from footage.settings import DEFAULT_BACKBONE, MAX_FPS, Settings
+from footage.settings import DEFAULT_BACKBONE, MAX_FPS, MAX_QUERY_CHARS, Settings
 from footage.store import Stats, Store
 from footage.store.postgres import BINDING
 from footage.store.repair import Repaired
@@ -38,7 +38,6 @@ from footage.watch import watch
 
 DEFAULT_LIBRARY = Path("~/.footage")
 MAX_TOP_K = 10_000
-MAX_QUERY_CHARS = 1_000  # a description, not a document
 
 
 def default_path() -> Path:

@@ -15,6 +15,7 @@ DEFAULT_SPEECH = "tiny"  # Whisper tiny (English); base hears other languages, o
 DEFAULT_OCR = True  # on-screen text: titles, credits, slides and signs are what people type
 DEFAULT_EXPERTS = ("faces", "look")  # a new library's experts (footage/models/experts.py); older ones have none
 MAX_FPS = 60.0  # frames a second the model may be given
+MAX_QUERY_CHARS = 1_000  # a query, searched or marked: a description, not a document
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from footage.models import Models
 from footage.models.predictor import Predictor
 from footage.search.engine import search
 from footage.search.evaluate import Pair, Scores, evaluate
+from footage.settings import MAX_QUERY_CHARS
 from footage.store import Store
 from footage.store.faiss_index import VectorIndex
 from footage.store.rows import Mark
@@ -30,7 +31,6 @@ from footage.store.store import disk_full, faiss_entries
 from footage.videos import valid_id
 
 POOL_BATCH = 1024  # segments pooled at a time
-MAX_QUERY_CHARS = 1_000  # a marked query, as long as a search's may be (library.MAX_QUERY_CHARS)
 MAX_HOLDOUT = 0.9
 
 
