@@ -13,14 +13,11 @@ there.
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
-from retrieval import EXPERT_KINDS, PICTURE, load_moments, scores
+from retrieval import EXPERT_KINDS, PICTURE, both_halves, scores
 from sklearn.linear_model import LogisticRegression
 
-from footage import Library
 from footage.models.experts import SEEN
 from footage.search import engine
 from footage.search.engine import fuse
@@ -49,13 +46,8 @@ def summary(ranks, kinds) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--library", type=Path, help="index here, or reuse what is indexed here")
-    args = parser.parse_args()
-    halves = {split: load_moments(args.folder, split) for split in ("tune", "report")}
-    with Library(args.library or Path(tempfile.mkdtemp(prefix="footage-gate-"))) as lib:
-        report = lib.index(halves["tune"][2])
-        assert not report.failed, report.failed
+    _, halves, lib = both_halves(parser, "footage-gate-")
+    with lib:
         fixed = {split: lib.evaluate(pairs, mode="all").ranks for split, (pairs, _, _) in halves.items()}
         engine.fuse = weighted_fuse
         same = lib.evaluate(halves["tune"][0], mode="all").ranks

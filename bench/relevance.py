@@ -22,12 +22,11 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from retrieval import KINDS, by_kind, load_moments
+from retrieval import KINDS, both_halves, by_kind
 
 from footage import Library
 from footage.models.experts import SEEN
@@ -190,14 +189,9 @@ kind_of: dict = {}  # pair -> its kind, for the sweep's rows
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--library", type=Path, help="index here, or reuse what is indexed here")
-    args = parser.parse_args()
-    halves = {split: load_moments(args.folder, split) for split in ("tune", "report")}
+    _, halves, lib = both_halves(parser, "footage-relevance-")
     nonsense = read_nonsense()
-    with Library(args.library or Path(tempfile.mkdtemp(prefix="footage-relevance-"))) as lib:
-        result = lib.index(halves["tune"][2])
-        assert not result.failed, result.failed
+    with lib:
         pairs, kinds, _ = halves["tune"]
         kind_of.update(zip(pairs, kinds))
         lists = record(lib, list(dict.fromkeys([p.text for p in pairs] + nonsense)))

@@ -20,6 +20,7 @@ beyond the first 50). Rows per kind, and two summaries: the picture kinds, and e
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,20 @@ def load_moments(folder: Path, split: str) -> tuple[list[Pair], list[str], list[
             pairs.append(Pair(str(clips[row["clip"]]), float(row["start"]), float(row["end"]), row["text"]))
             kinds.append(row["kind"])
     return pairs, kinds, sorted(clips.values())
+
+
+def both_halves(parser: argparse.ArgumentParser, prefix: str) -> tuple[argparse.Namespace, dict, Library]:
+    """A bench over both halves: its command line (FOLDER [--library DIR], and what `parser` adds), each half's
+    (pairs, kinds, clips), and the library with every clip indexed: DIR (indexed there first, or reused), else
+    a new one in a temporary folder named from `prefix`."""
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--library", type=Path, help="index here, or reuse what is indexed here")
+    args = parser.parse_args()
+    halves = {split: load_moments(args.folder, split) for split in ("tune", "report")}
+    lib = Library(args.library or Path(tempfile.mkdtemp(prefix=prefix)))
+    report = lib.index(halves["tune"][2])  # every clip: a half's clips are all of them
+    assert not report.failed, report.failed
+    return args, halves, lib
 
 
 def load_translations(folder: Path, split: str) -> dict[str, list[Pair]]:
