@@ -9,7 +9,8 @@
 "use strict";
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const state = { cursor: null, hits: [], keep: false, hit: null, marks: new Map(), names: new Map(), jobs: new Set() };
+const state = { cursor: null, hits: [], keep: false, hit: null, marks: new Map(), names: new Map(), jobs: new Set(),
+  paints: [] };  // paints: each card's ✓/✗, drawn again when the marks arrive
 const FILTERS = ["found_by", "length", "path", "since", "until", "video"];
 const LABELS = { visual: "picture", speech: "said", subtitles: "subtitles", "on-screen": "on screen",
   keyword: "exact words", seen: "look" };
@@ -90,7 +91,7 @@ async function run() {
   const p = params();
   $("#q").value = p.get("q") || "";
   $("#mode").value = p.get("mode") || "all";
-  state.cursor = null; state.hits = [];
+  state.cursor = null; state.hits = []; state.paints = [];
   $("#results").replaceChildren();
   const bad = badLink(p);
   if (bad) { show(); say(bad); return; }
@@ -339,6 +340,7 @@ function marking(node, hit, query) {
   };
   right.addEventListener("click", (event) => press(event, true));
   wrong.addEventListener("click", (event) => press(event, false));
+  state.paints.push(paint);
   paint();
 }
 
@@ -346,6 +348,7 @@ async function loadMarks() {
   try {
     const { marks } = await api("/api/v1/feedback");
     state.marks = new Map(marks.map((m) => [markKey(m.query, m), m]));
+    for (const paint of state.paints) paint();
     return marks;
   } catch { return []; }
 }
@@ -604,6 +607,7 @@ $("#token").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("footage-token", $("#token-value").value.trim());
   run();
+  loadMarks();
 });
 $("#mode").addEventListener("change", () => { if ($("#q").value.trim()) $("#search").requestSubmit(); });
 $("#more").addEventListener("click", more);
@@ -630,4 +634,5 @@ document.addEventListener("drop", (event) => {
   searchPicture(event.dataTransfer.files[0]);
 });
 
-loadMarks().then(run);
+run();  // at once: a person may type before the marks arrive, which then paint the cards' ✓/✗
+loadMarks();
